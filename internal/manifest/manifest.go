@@ -1,0 +1,193 @@
+// Package manifest defines the deploy package's manifest: the contract between
+// the Nix modules (which write it), nd-init (which runs its processes), and
+// nd-agent / the image builder (which turn it into a Docker image and
+// container). Every package of nd may import it; it imports nothing of nd.
+//
+// A deploy package is a store path (a directory) holding FileName at its root.
+// The same store path always means the same deployment: everything that
+// changes what runs is in the manifest or in store paths it references.
+package manifest
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// FileName is the manifest's name at the root of a deploy package.
+const FileName = "nd-manifest.json"
+
+// Version is the manifest format this code reads and writes.
+const Version = 1
+
+// Manifest describes one app: its container settings and its processes.
+type Manifest struct {
+	Version int    `json:"version"`
+	Name    string `json:"name"` // docker.name: the app's name, [a-z0-9][a-z0-9_.-]*
+
+	// Entrypoint is the container's full argv, normally
+	// [<nd-init>/bin/nd-init, <processes file>].
+	Entrypoint []string `json:"entrypoint"`
+	// Init is the store path of nd-init's directory (holds bin/nd-init), used
+	// for health probes.
+	Init string `json:"init"`
+	// Processes is the store path of the JSON file nd-init reads (Processes type).
+	ProcessesFile string `json:"processesFile"`
+
+	Env     map[string]string `json:"env,omitempty"` // docker.env
+	Ports   []Port            `json:"ports,omitempty"`
+	Volumes []Volume          `json:"volumes,omitempty"`
+	User    string            `json:"user,omitempty"`    // docker.user, "" = root
+	WorkDir string            `json:"workdir,omitempty"` // docker.workdir, "" = /
+	Labels  map[string]string `json:"labels,omitempty"`
+
+	Healthcheck *Healthcheck `json:"healthcheck,omitempty"`
+
+	// Etc is a store path of a directory whose files (passwd, group, ...)
+	// appear under /etc in the container.
+	Etc string `json:"etc,omitempty"`
+
+	// EnvironmentFiles are local (laptop) paths of secret env files; they
+	// are uploaded out of band, never into the store.
+	EnvironmentFiles []string `json:"environmentFiles,omitempty"`
+
+	// StopGracePeriod is seconds between SIGTERM and SIGKILL.
+	StopGracePeriod int `json:"stopGracePeriod,omitempty"`
+}
+
+// Port is one published port.
+type Port struct {
+	Host      int    `json:"host"`
+	Container int    `json:"container"`
+	Protocol  string `json:"protocol,omitempty"` // "tcp" (default) or "udp"
+	HostIP    string `json:"hostIP,omitempty"`
+}
+
+// Volume is one named volume, kept across redeploys.
+type Volume struct {
+	Name string `json:"name"` // short name; Docker's is VolumeName(app, name)
+	Path string `json:"path"` // mount point in the container
+}
+
+// Healthcheck says how deploys decide the app is healthy. Exactly one of
+// Command and HTTP is set.
+type Healthcheck struct {
+	Command     []string   `json:"command,omitempty"`
+	HTTP        *HTTPProbe `json:"http,omitempty"`
+	Interval    int        `json:"interval,omitempty"` // seconds
+	Timeout     int        `json:"timeout,omitempty"`  // seconds
+	Retries     int        `json:"retries,omitempty"`
+	StartPeriod int        `json:"startPeriod,omitempty"` // seconds
+}
+
+// HTTPProbe is an HTTP GET against the container's own port; 2xx/3xx is healthy.
+type HTTPProbe struct {
+	Port int    `json:"port"`
+	Path string `json:"path,omitempty"`
+}
+
+// Processes is the file nd-init reads.
+type Processes struct {
+	Version         int       `json:"version"`
+	StopGracePeriod int       `json:"stopGracePeriod,omitempty"` // seconds
+	Processes       []Process `json:"processes"`
+}
+
+// Process is one supervised program (supervisord.services.<name> or a
+// systemd.services.<name> shim).
+type Process struct {
+	Name string `json:"name"`
+	// Command is split like supervisord does (shell-like words, no shell).
+	Command     string            `json:"command"`
+	Directory   string            `json:"directory,omitempty"`
+	User        string            `json:"user,omitempty"`
+	Environment map[string]string `json:"environment,omitempty"`
+	StartSecs   int               `json:"startsecs,omitempty"`
+	// AutoRestart is "true", "false" or "unexpected" (supervisord's values).
+	AutoRestart string `json:"autorestart,omitempty"`
+	// Oneshot processes run to completion, in order, before the others start.
+	Oneshot bool `json:"oneshot,omitempty"`
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
+
+// ValidName reports whether s can name an app (and so a container).
+func ValidName(s string) bool { return nameRE.MatchString(s) }
+
+// VolumeName is the Docker volume name of an app's volume.
+func VolumeName(app, vol string) string { return "nd-" + app + "-" + vol }
+
+// Validate checks what consumers rely on.
+func (m *Manifest) Validate() error {
+	if m.Version != Version {
+		return fmt.Errorf("manifest version %d, this nd reads version %d", m.Version, Version)
+	}
+	if !ValidName(m.Name) {
+		return fmt.Errorf("app name %q: want lowercase letters, digits, '_', '.', '-'", m.Name)
+	}
+	if len(m.Entrypoint) == 0 {
+		return fmt.Errorf("app %s: empty entrypoint", m.Name)
+	}
+	seen := map[string]bool{}
+	for _, v := range m.Volumes {
+		if !ValidName(v.Name) || !strings.HasPrefix(v.Path, "/") {
+			return fmt.Errorf("app %s: bad volume %q at %q", m.Name, v.Name, v.Path)
+		}
+		if seen[v.Name] {
+			return fmt.Errorf("app %s: volume %q twice", m.Name, v.Name)
+		}
+		seen[v.Name] = true
+	}
+	for _, p := range m.Ports {
+		if p.Host < 1 || p.Host > 65535 || p.Container < 1 || p.Container > 65535 {
+			return fmt.Errorf("app %s: bad port %d:%d", m.Name, p.Host, p.Container)
+		}
+		if p.Protocol != "" && p.Protocol != "tcp" && p.Protocol != "udp" {
+			return fmt.Errorf("app %s: bad protocol %q", m.Name, p.Protocol)
+		}
+	}
+	if h := m.Healthcheck; h != nil && (len(h.Command) == 0) == (h.HTTP == nil) {
+		return fmt.Errorf("app %s: healthcheck needs exactly one of command and http", m.Name)
+	}
+	return nil
+}
+
+// Parse decodes and validates a manifest.
+func Parse(data []byte) (*Manifest, error) {
+	var m Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("decoding manifest: %w", err)
+	}
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// Load reads the manifest of the deploy package at pkg.
+func Load(pkg string) (*Manifest, error) {
+	p := filepath.Join(pkg, FileName)
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil, fmt.Errorf("reading manifest: %w", err)
+	}
+	m, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	return m, nil
+}
+
+// SortedEnv returns env as sorted "K=V" strings, the stable form for images.
+func SortedEnv(env map[string]string) []string {
+	out := make([]string, 0, len(env))
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
