@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# setup.sh prepares a Debian 12 machine (as root) to build and test nd:
+# packages, offline Nix, and a running "laptop" dockerd. It is idempotent and
+# returns in well under a second when everything is already in place.
+set -euo pipefail
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+if [ "$(id -u)" != 0 ]; then
+	log "must run as root"
+	exit 1
+fi
+
+# --- packages -----------------------------------------------------------------
+# Package -> a file it installs, so the common case needs no dpkg/apt at all.
+declare -A want=(
+	[nix-bin]=/usr/bin/nix-build
+	[docker.io]=/usr/sbin/dockerd
+	[openssh-server]=/usr/sbin/sshd
+	[openssh-client]=/usr/bin/ssh
+	[busybox-static]=/bin/busybox
+	[iproute2]=/usr/sbin/ip
+	[util-linux]=/usr/bin/nsenter
+	[procps]=/usr/bin/pkill
+	[zstd]=/usr/bin/zstd
+	[patchelf]=/usr/bin/patchelf
+	[redis-server]=/usr/bin/redis-server
+	[iptables]=/usr/sbin/iptables
+	[git]=/usr/bin/git
+	[ca-certificates]=/etc/ssl/certs/ca-certificates.crt
+)
+missing=()
+for p in "${!want[@]}"; do
+	[ -e "${want[$p]}" ] || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+	log "installing: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	# apt-get update only when the lists are missing or older than a day.
+	if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -1440 -print -quit 2>/dev/null)" ]; then
+		apt-get update -q
+	fi
+	# Never let the package scripts start services (there is no init system here).
+	printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+	chmod 755 /usr/sbin/policy-rc.d
+	apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# --- Nix, offline, no daemon ---------------------------------------------------
+conf=/etc/nix/nix.conf
+mkdir -p /etc/nix
+touch "$conf"
+if ! grep -Eq '^[[:space:]]*substituters[[:space:]]*=[[:space:]]*$' "$conf"; then
+	sed -i -E '/^[[:space:]]*substituters[[:space:]]*=/d' "$conf"
+	echo 'substituters =' >>"$conf"
+fi
+if ! grep -Eq '^[[:space:]]*sandbox[[:space:]]*=' "$conf"; then
+	echo 'sandbox = false' >>"$conf"
+fi
+# Root builds without a daemon use the nixbld build users when the group exists;
+# make sure it has members, or turn build users off.
+if getent group nixbld >/dev/null; then
+	if [ -z "$(getent group nixbld | cut -d: -f4)" ]; then
+		for i in $(seq 1 8); do
+			id "nixbld$i" >/dev/null 2>&1 || useradd --system --no-create-home --home-dir /var/empty \
+				--shell /usr/sbin/nologin --gid nixbld --groups nixbld "nixbld$i"
+		done
+	fi
+elif ! grep -Eq '^[[:space:]]*build-users-group[[:space:]]*=' "$conf"; then
+	echo 'build-users-group =' >>"$conf"
+fi
+mkdir -p /nix/var/nix/gcroots /nix/var/nix/profiles
+
+# Check once (marker keyed on the config and the nix binary) that a trivial
+# derivation with a busybox builder builds offline.
+stamp=/var/lib/nd-setup/nix-ok
+sum="$(cat "$conf" /usr/bin/nix-build | md5sum | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$sum" ]; then
+	tmp="$(mktemp -d)"
+	trap 'rm -rf "$tmp"' EXIT
+	mkdir -p "$tmp/bb/bin"
+	cp /bin/busybox "$tmp/bb/bin/busybox"
+	ln -s busybox "$tmp/bb/bin/sh"
+	cat >"$tmp/t.nix" <<'NIX'
+{ bb }:
+let b = builtins.path { path = bb; name = "nd-setup-busybox"; };
+in derivation {
+  name = "nd-setup-check";
+  system = builtins.currentSystem;
+  builder = "${b}/bin/sh";
+  args = [ "-c" "${b}/bin/busybox mkdir $out && ${b}/bin/busybox echo ok > $out/ok" ];
+}
+NIX
+	out="$(timeout 120 nix-build --no-out-link "$tmp/t.nix" --arg bb "$tmp/bb")"
+	if [ "$(cat "$out/ok")" != ok ]; then
+		log "nix-build of a trivial derivation did not produce the expected output"
+		exit 1
+	fi
+	mkdir -p "$(dirname "$stamp")"
+	echo "$sum" >"$stamp"
+	log "nix-build works offline"
+fi
+
+# --- laptop dockerd ------------------------------------------------------------
+if ! timeout 10 docker info >/dev/null 2>&1; then
+	if [ -S /var/run/docker.sock ] && [ -f /var/run/docker.pid ] && kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
+		log "dockerd (pid $(cat /var/run/docker.pid)) is running but not answering yet; waiting"
+	else
+		log "starting dockerd"
+		setsid nohup dockerd --data-root /var/lib/docker -H unix:///var/run/docker.sock \
+			--pidfile /var/run/docker.pid >>/var/log/nd-dockerd.log 2>&1 </dev/null &
+	fi
+	for _ in $(seq 1 120); do
+		if timeout 5 docker info >/dev/null 2>&1; then
+			break
+		fi
+		sleep 0.5
+	done
+	if ! timeout 10 docker info >/dev/null 2>&1; then
+		log "dockerd did not answer within 60s; see /var/log/nd-dockerd.log"
+		tail -n 20 /var/log/nd-dockerd.log >&2 || true
+		exit 1
+	fi
+	log "dockerd is up"
+fi
