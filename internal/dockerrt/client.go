@@ -1,0 +1,76 @@
+package dockerrt
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/docker/docker/api/types"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/volume"
+	"github.com/docker/docker/client"
+	"github.com/hashicorp/go-hclog"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Client is the subset of the Docker client this package uses.
+type Client interface {
+	Ping(ctx context.Context) (types.Ping, error)
+
+	ImageInspect(ctx context.Context, image string, opts ...client.ImageInspectOption) (image.InspectResponse, error)
+	ImageList(ctx context.Context, options image.ListOptions) ([]image.Summary, error)
+	ImageLoad(ctx context.Context, input io.Reader, opts ...client.ImageLoadOption) (image.LoadResponse, error)
+	ImageRemove(ctx context.Context, image string, options image.RemoveOptions) ([]image.DeleteResponse, error)
+	ImageTag(ctx context.Context, image, ref string) error
+
+	ContainerCreate(ctx context.Context, config *container.Config, hostConfig *container.HostConfig, networkingConfig *network.NetworkingConfig, platform *ocispec.Platform, containerName string) (container.CreateResponse, error)
+	ContainerInspect(ctx context.Context, container string) (container.InspectResponse, error)
+	ContainerList(ctx context.Context, options container.ListOptions) ([]container.Summary, error)
+	ContainerLogs(ctx context.Context, container string, options container.LogsOptions) (io.ReadCloser, error)
+	ContainerRemove(ctx context.Context, container string, options container.RemoveOptions) error
+	ContainerRename(ctx context.Context, container, newContainerName string) error
+	ContainerStart(ctx context.Context, container string, options container.StartOptions) error
+	ContainerStop(ctx context.Context, container string, options container.StopOptions) error
+
+	ContainerExecCreate(ctx context.Context, container string, options container.ExecOptions) (container.ExecCreateResponse, error)
+	ContainerExecAttach(ctx context.Context, execID string, options container.ExecAttachOptions) (types.HijackedResponse, error)
+	ContainerExecInspect(ctx context.Context, execID string) (container.ExecInspect, error)
+
+	VolumeCreate(ctx context.Context, options volume.CreateOptions) (volume.Volume, error)
+	VolumeInspect(ctx context.Context, volumeID string) (volume.Volume, error)
+	VolumeList(ctx context.Context, options volume.ListOptions) (volume.ListResponse, error)
+	VolumeRemove(ctx context.Context, volumeID string, force bool) error
+}
+
+var _ Client = (*client.Client)(nil)
+
+// Runtime deploys and manages nd apps on one dockerd.
+type Runtime struct {
+	c   Client
+	log hclog.Logger
+}
+
+// New wraps a Docker client. log may be nil (no logging).
+func New(c Client, log hclog.Logger) *Runtime {
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	return &Runtime{c: c, log: log}
+}
+
+// Connect makes a Docker client from the environment (DOCKER_HOST, default
+// the local socket) negotiating the API version with the daemon, and checks
+// the daemon answers. Close the returned closer when done.
+func Connect(ctx context.Context, log hclog.Logger) (*Runtime, io.Closer, error) {
+	c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, nil, fmt.Errorf("making docker client: %w", err)
+	}
+	if _, err := c.Ping(ctx); err != nil {
+		c.Close()
+		return nil, nil, fmt.Errorf("reaching dockerd: %w", err)
+	}
+	return New(c, log), c, nil
+}

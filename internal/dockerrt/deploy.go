@@ -1,0 +1,492 @@
+package dockerrt
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/api/types/volume"
+	"github.com/docker/go-connections/nat"
+
+	"github.com/nd-project/nd/internal/image"
+	"github.com/nd-project/nd/internal/manifest"
+)
+
+// Labels on nd's containers (nd.app and nd.package also come with the image).
+const (
+	LabelApp        = image.LabelApp
+	LabelPackage    = image.LabelPackage
+	LabelGeneration = "nd.generation"
+	LabelMode       = "nd.mode"
+	LabelManaged    = "nd.managed"
+	// LabelSpec is a hash of everything that decides what runs (image, env,
+	// mounts, ports, ...), so a redeploy of the same thing changes nothing.
+	LabelSpec = "nd.spec"
+)
+
+// Modes (nd.mode label).
+const (
+	ModeHostStore = "host-store"
+	ModeImage     = "image"
+)
+
+// Defaults of DeploySpec.
+const (
+	DefaultSettleTime    = 2 * time.Second
+	DefaultHealthTimeout = 60 * time.Second
+)
+
+// ContainerName is the container of an app.
+func ContainerName(app string) string { return "nd-" + app }
+
+// Temporary names while a deploy replaces a container.
+func newName(app string) string  { return ContainerName(app) + ".new" }
+func prevName(app string) string { return ContainerName(app) + ".prev" }
+
+// DeploySpec says what to run for an app.
+type DeploySpec struct {
+	App      string
+	Package  string // deploy package store path
+	Manifest *manifest.Manifest
+	ImageID  string // from EnsureImage or LoadImage
+	// Generation is recorded in the nd.generation label.
+	Generation int
+	// HostStore bind-mounts the host's /nix/store read-only.
+	HostStore bool
+	// Labels are added to the container (nd's own labels win).
+	Labels map[string]string
+	// HealthTimeout bounds the wait for "healthy" when the image has a
+	// healthcheck; 0 means derived from the healthcheck, at least
+	// DefaultHealthTimeout.
+	HealthTimeout time.Duration
+	// SettleTime is how long a new container must stay up before it counts
+	// as started; 0 means DefaultSettleTime.
+	SettleTime time.Duration
+	// EnvFiles are secret env files on the host (KEY=VALUE lines, '#'
+	// comments), read at deploy and passed as container env. Their content
+	// is never logged.
+	EnvFiles []string
+}
+
+// DeployResult says what a deploy did.
+type DeployResult struct {
+	ContainerID string
+	// Changed is false when the app already ran exactly this spec.
+	Changed bool
+	// Previous is the ID of the container that was replaced, if any.
+	Previous string
+	// PreviousPackage is the package the replaced container ran.
+	PreviousPackage string
+}
+
+// DeployError is a failed deploy of a new container. If RolledBack, the
+// previous container runs again.
+type DeployError struct {
+	App        string
+	Package    string
+	Cause      error
+	RolledBack bool
+	Previous   string // previous container ID, "" if none
+	Logs       string // last log lines of the failed container
+	// RollbackErr is set when restoring the previous container failed too.
+	RollbackErr error
+}
+
+func (e *DeployError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "deploying %s (%s): %v", e.App, e.Package, e.Cause)
+	switch {
+	case e.RollbackErr != nil:
+		fmt.Fprintf(&b, "; restoring the previous container failed: %v", e.RollbackErr)
+	case e.RolledBack:
+		fmt.Fprintf(&b, "; rolled back: the previous container %.12s runs again", e.Previous)
+	case e.Previous == "":
+		b.WriteString("; no previous container to roll back to")
+	}
+	if e.Logs != "" {
+		fmt.Fprintf(&b, "\nlast log lines of the failed container:\n%s", e.Logs)
+	}
+	return b.String()
+}
+
+func (e *DeployError) Unwrap() error { return e.Cause }
+
+// ErrNotManaged is returned when a container holding an nd name is not nd's.
+var ErrNotManaged = errors.New("container is not managed by nd")
+
+// Deploy makes the app's container run spec. The same spec again changes
+// nothing. Otherwise the new container is created under a temporary name, the
+// old one is renamed and stopped (it holds the published ports), the new one
+// started and awaited (running for SettleTime, and healthy if the image has a
+// healthcheck); then the old one is removed and the new one takes the name
+// nd-<app>. If the new one fails it is removed and the old one restored, and
+// a *DeployError says why. Named volumes are created if missing and never
+// removed here.
+func (r *Runtime) Deploy(ctx context.Context, spec DeploySpec) (DeployResult, error) {
+	var res DeployResult
+	if spec.Manifest == nil || !manifest.ValidName(spec.App) || spec.ImageID == "" {
+		return res, fmt.Errorf("deploy: need a valid app name, manifest and image ID")
+	}
+	env, err := readEnvFiles(spec.EnvFiles)
+	if err != nil {
+		return res, err
+	}
+	cfg, hc := containerConfig(spec, env)
+	log := r.log.With("app", spec.App)
+
+	cur, err := r.recover(ctx, spec.App)
+	if err != nil {
+		return res, err
+	}
+	if cur != nil && cur.Config.Labels[LabelSpec] == cfg.Labels[LabelSpec] && cur.Image == spec.ImageID && cur.State.Running && !cur.State.Restarting {
+		log.Info("unchanged", "container", cur.ID[:12])
+		return DeployResult{ContainerID: cur.ID}, nil
+	}
+	for _, v := range spec.Manifest.Volumes {
+		if err := r.ensureVolume(ctx, spec.App, manifest.VolumeName(spec.App, v.Name)); err != nil {
+			return res, err
+		}
+	}
+	created, err := r.c.ContainerCreate(ctx, cfg, hc, nil, nil, newName(spec.App))
+	if err != nil {
+		return res, fmt.Errorf("creating container for %s: %w", spec.App, err)
+	}
+	newID := created.ID
+	res = DeployResult{ContainerID: newID, Changed: true}
+
+	var oldRunning bool
+	if cur != nil {
+		res.Previous, res.PreviousPackage = cur.ID, cur.Config.Labels[LabelPackage]
+		oldRunning = cur.State.Running
+		if err := r.c.ContainerRename(ctx, cur.ID, prevName(spec.App)); err != nil {
+			r.removeQuietly(ctx, newID)
+			return res, fmt.Errorf("renaming old container of %s: %w", spec.App, err)
+		}
+		if oldRunning {
+			log.Info("stopping previous container", "container", cur.ID[:12])
+			if err := r.c.ContainerStop(ctx, cur.ID, container.StopOptions{}); err != nil {
+				return res, r.rollback(ctx, spec, newID, cur.ID, oldRunning, fmt.Errorf("stopping previous container: %w", err))
+			}
+		}
+	}
+	log.Info("starting new container", "container", newID[:12], "package", spec.Package)
+	if err := r.c.ContainerStart(ctx, newID, container.StartOptions{}); err != nil {
+		return res, r.rollback(ctx, spec, newID, res.Previous, oldRunning, fmt.Errorf("starting container: %w", err))
+	}
+	if err := r.waitReady(ctx, newID, spec, true); err != nil {
+		return res, r.rollback(ctx, spec, newID, res.Previous, oldRunning, err)
+	}
+	if cur != nil {
+		if err := r.c.ContainerRemove(ctx, cur.ID, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			return res, fmt.Errorf("removing previous container of %s: %w", spec.App, err)
+		}
+	}
+	if err := r.c.ContainerRename(ctx, newID, ContainerName(spec.App)); err != nil {
+		return res, fmt.Errorf("renaming new container of %s: %w", spec.App, err)
+	}
+	log.Info("deployed", "container", newID[:12], "package", spec.Package)
+	return res, nil
+}
+
+// recover cleans up after an interrupted deploy and returns the app's current
+// container, or nil.
+func (r *Runtime) recover(ctx context.Context, app string) (*container.InspectResponse, error) {
+	get := func(name string) (*container.InspectResponse, error) {
+		ci, err := r.c.ContainerInspect(ctx, name)
+		if cerrdefs.IsNotFound(err) {
+			return nil, nil
+		} else if err != nil {
+			return nil, fmt.Errorf("inspecting container %s: %w", name, err)
+		}
+		if ci.Config == nil || ci.Config.Labels[LabelManaged] != "true" {
+			return nil, fmt.Errorf("container %s: %w; remove or rename it", name, ErrNotManaged)
+		}
+		return &ci, nil
+	}
+	if stale, err := get(newName(app)); err != nil {
+		return nil, err
+	} else if stale != nil {
+		r.log.Info("removing leftover container", "name", newName(app))
+		if err := r.c.ContainerRemove(ctx, stale.ID, container.RemoveOptions{Force: true}); err != nil {
+			return nil, fmt.Errorf("removing leftover %s: %w", newName(app), err)
+		}
+	}
+	cur, err := get(ContainerName(app))
+	if err != nil {
+		return nil, err
+	}
+	prev, err := get(prevName(app))
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case prev == nil:
+	case cur == nil:
+		// Interrupted between stopping the old and naming the new: the old
+		// one is the app's container.
+		if err := r.c.ContainerRename(ctx, prev.ID, ContainerName(app)); err != nil {
+			return nil, fmt.Errorf("restoring name of %s: %w", prevName(app), err)
+		}
+		if !prev.State.Running {
+			if err := r.c.ContainerStart(ctx, prev.ID, container.StartOptions{}); err != nil {
+				return nil, fmt.Errorf("restarting %s: %w", ContainerName(app), err)
+			}
+		}
+		return get(ContainerName(app))
+	default:
+		// Interrupted after the new one took the name: the old is garbage.
+		if err := r.c.ContainerRemove(ctx, prev.ID, container.RemoveOptions{Force: true}); err != nil {
+			return nil, fmt.Errorf("removing leftover %s: %w", prevName(app), err)
+		}
+	}
+	return cur, nil
+}
+
+// rollback removes the failed new container and restores the previous one.
+// It runs even if ctx was cancelled: leaving the app down is worse.
+func (r *Runtime) rollback(ctx context.Context, spec DeploySpec, newID, oldID string, oldRunning bool, cause error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	de := &DeployError{App: spec.App, Package: spec.Package, Cause: cause, Previous: oldID}
+	de.Logs = r.tailLogs(ctx, newID, 20)
+	r.log.Warn("deploy failed, rolling back", "app", spec.App, "error", cause)
+	if err := r.c.ContainerRemove(ctx, newID, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+		de.RollbackErr = fmt.Errorf("removing failed container: %w", err)
+		return de
+	}
+	if oldID == "" {
+		return de
+	}
+	if err := r.c.ContainerRename(ctx, oldID, ContainerName(spec.App)); err != nil {
+		de.RollbackErr = fmt.Errorf("renaming previous container back: %w", err)
+		return de
+	}
+	if oldRunning {
+		if err := r.c.ContainerStart(ctx, oldID, container.StartOptions{}); err != nil {
+			de.RollbackErr = fmt.Errorf("starting previous container: %w", err)
+			return de
+		}
+		if err := r.waitReady(ctx, oldID, spec, false); err != nil {
+			de.RollbackErr = fmt.Errorf("previous container: %w", err)
+			return de
+		}
+	}
+	de.RolledBack = true
+	return de
+}
+
+// waitReady waits until container id has been running for the settle time
+// and, if it has a healthcheck and full is set, is healthy.
+func (r *Runtime) waitReady(ctx context.Context, id string, spec DeploySpec, full bool) error {
+	settle := spec.SettleTime
+	if settle <= 0 {
+		settle = DefaultSettleTime
+	}
+	if !full {
+		settle = settle / 2
+	}
+	timeout := healthTimeout(spec)
+	start := time.Now()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ci, err := r.c.ContainerInspect(ctx, id)
+		if err != nil {
+			return fmt.Errorf("inspecting new container: %w", err)
+		}
+		st := ci.State
+		if st == nil {
+			return fmt.Errorf("inspecting new container: no state")
+		}
+		if !st.Running || st.Restarting || ci.RestartCount > 0 {
+			msg := fmt.Sprintf("container exited with code %d", st.ExitCode)
+			if st.Error != "" {
+				msg += ": " + st.Error
+			}
+			if st.OOMKilled {
+				msg += " (out of memory)"
+			}
+			return errors.New(msg)
+		}
+		up := time.Since(start) >= settle
+		hasHealth := full && st.Health != nil && ci.Config != nil && ci.Config.Healthcheck != nil
+		if !hasHealth && up {
+			return nil
+		}
+		if hasHealth {
+			switch st.Health.Status {
+			case container.Healthy:
+				if up {
+					return nil
+				}
+			case container.Unhealthy:
+				return fmt.Errorf("container unhealthy%s", lastProbe(st.Health))
+			}
+			if time.Since(start) > timeout {
+				return fmt.Errorf("container not healthy after %s (status %s)%s", timeout, st.Health.Status, lastProbe(st.Health))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for container: %w", ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+func lastProbe(h *container.Health) string {
+	if h == nil || len(h.Log) == 0 {
+		return ""
+	}
+	l := h.Log[len(h.Log)-1]
+	out := strings.TrimSpace(l.Output)
+	if len(out) > 500 {
+		out = out[len(out)-500:]
+	}
+	return fmt.Sprintf(": last probe exited %d: %q", l.ExitCode, out)
+}
+
+func healthTimeout(spec DeploySpec) time.Duration {
+	if spec.HealthTimeout > 0 {
+		return spec.HealthTimeout
+	}
+	t := DefaultHealthTimeout
+	if h := spec.Manifest.Healthcheck; h != nil {
+		interval, to := h.Interval, h.Timeout
+		if interval == 0 {
+			interval = 30
+		}
+		if to == 0 {
+			to = 30
+		}
+		retries := h.Retries
+		if retries == 0 {
+			retries = 3
+		}
+		d := time.Duration(h.StartPeriod+(interval+to)*(retries+1)) * time.Second
+		if d > t {
+			t = d
+		}
+	}
+	return t
+}
+
+// containerConfig derives the container's settings. The image carries
+// entrypoint, env, user, workdir and healthcheck; here come secrets, mounts,
+// ports, labels and the restart policy.
+func containerConfig(spec DeploySpec, env []string) (*container.Config, *container.HostConfig) {
+	m := spec.Manifest
+	labels := map[string]string{}
+	for k, v := range spec.Labels {
+		labels[k] = v
+	}
+	mode := ModeImage
+	if spec.HostStore {
+		mode = ModeHostStore
+	}
+	labels[LabelApp] = spec.App
+	labels[LabelPackage] = spec.Package
+	labels[LabelMode] = mode
+	labels[LabelManaged] = "true"
+
+	cfg := &container.Config{
+		Image:        spec.ImageID,
+		Env:          env,
+		Labels:       labels,
+		ExposedPorts: nat.PortSet{},
+	}
+	if m.StopGracePeriod > 0 {
+		t := m.StopGracePeriod
+		cfg.StopTimeout = &t
+	}
+	hc := &container.HostConfig{
+		PortBindings:  nat.PortMap{},
+		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyUnlessStopped},
+		LogConfig:     container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "10m", "max-file": "3"}},
+	}
+	for _, p := range m.Ports {
+		k := nat.Port(image.PortKey(p))
+		cfg.ExposedPorts[k] = struct{}{}
+		hc.PortBindings[k] = append(hc.PortBindings[k], nat.PortBinding{HostIP: p.HostIP, HostPort: strconv.Itoa(p.Host)})
+	}
+	if spec.HostStore {
+		hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeBind, Source: "/nix/store", Target: "/nix/store", ReadOnly: true})
+	}
+	for _, v := range m.Volumes {
+		hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeVolume, Source: manifest.VolumeName(spec.App, v.Name), Target: v.Path})
+	}
+	// The spec hash covers everything but the generation, so pushing the same
+	// package again is a no-op.
+	h := sha256.New()
+	json.NewEncoder(h).Encode(struct {
+		C *container.Config
+		H *container.HostConfig
+	}{cfg, hc})
+	cfg.Labels[LabelSpec] = hex.EncodeToString(h.Sum(nil))[:32]
+	cfg.Labels[LabelGeneration] = strconv.Itoa(spec.Generation)
+	return cfg, hc
+}
+
+// readEnvFiles parses env files like `docker run --env-file`: KEY=VALUE per
+// line, blank lines and '#' comments skipped; later files win. Errors never
+// quote the content.
+func readEnvFiles(files []string) ([]string, error) {
+	vals := map[string]string{}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("reading env file: %w", err)
+		}
+		sc := bufio.NewScanner(bytes.NewReader(data))
+		sc.Buffer(nil, 1<<20)
+		for n := 1; sc.Scan(); n++ {
+			line := strings.TrimLeft(sc.Text(), " \t")
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			k, v, ok := strings.Cut(line, "=")
+			if !ok || k == "" || strings.ContainsAny(k, " \t") {
+				return nil, fmt.Errorf("env file %s line %d: want KEY=VALUE", f, n)
+			}
+			vals[k] = v
+		}
+		if err := sc.Err(); err != nil {
+			return nil, fmt.Errorf("reading env file %s: %w", f, err)
+		}
+	}
+	return manifest.SortedEnv(vals), nil
+}
+
+func (r *Runtime) ensureVolume(ctx context.Context, app, name string) error {
+	_, err := r.c.VolumeInspect(ctx, name)
+	if err == nil {
+		return nil
+	}
+	if !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("inspecting volume %s: %w", name, err)
+	}
+	_, err = r.c.VolumeCreate(ctx, volume.CreateOptions{Name: name, Labels: map[string]string{LabelApp: app, LabelManaged: "true"}})
+	if err != nil {
+		return fmt.Errorf("creating volume %s: %w", name, err)
+	}
+	r.log.Info("created volume", "volume", name)
+	return nil
+}
+
+func (r *Runtime) removeQuietly(ctx context.Context, id string) {
+	if err := r.c.ContainerRemove(context.WithoutCancel(ctx), id, container.RemoveOptions{Force: true}); err != nil {
+		r.log.Warn("removing container", "container", id, "error", err)
+	}
+}

@@ -1,0 +1,186 @@
+package image
+
+import (
+	"encoding/json"
+	"fmt"
+	"path"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/nd-project/nd/internal/manifest"
+)
+
+// Created is the fixed creation time of every image, so the config (and so
+// the image ID) depends only on the deploy package.
+const Created = "1970-01-01T00:00:01Z"
+
+// DefaultPath is PATH when the manifest's env does not set it.
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// Labels nd puts on images and containers.
+const (
+	LabelApp     = "nd.app"
+	LabelPackage = "nd.package"
+)
+
+// imageConfig is the Docker/OCI image config. Field order is fixed by the
+// struct and maps are sorted by encoding/json, so the bytes are stable.
+type imageConfig struct {
+	Architecture string          `json:"architecture"`
+	OS           string          `json:"os"`
+	Created      string          `json:"created"`
+	Config       containerConfig `json:"config"`
+	RootFS       rootFS          `json:"rootfs"`
+	History      []history       `json:"history,omitempty"`
+}
+
+type containerConfig struct {
+	User         string              `json:"User,omitempty"`
+	ExposedPorts map[string]struct{} `json:"ExposedPorts,omitempty"`
+	Env          []string            `json:"Env,omitempty"`
+	Entrypoint   []string            `json:"Entrypoint,omitempty"`
+	WorkingDir   string              `json:"WorkingDir,omitempty"`
+	Labels       map[string]string   `json:"Labels,omitempty"`
+	StopSignal   string              `json:"StopSignal,omitempty"`
+	Healthcheck  *HealthConfig       `json:"Healthcheck,omitempty"`
+}
+
+// HealthConfig is Docker's healthcheck as it appears in image and container
+// configs; durations are nanoseconds, zero means Docker's default.
+type HealthConfig struct {
+	Test        []string `json:"Test"`
+	Interval    int64    `json:"Interval,omitempty"`
+	Timeout     int64    `json:"Timeout,omitempty"`
+	StartPeriod int64    `json:"StartPeriod,omitempty"`
+	Retries     int      `json:"Retries,omitempty"`
+}
+
+type rootFS struct {
+	Type    string   `json:"type"`
+	DiffIDs []string `json:"diff_ids"`
+}
+
+type history struct {
+	Created   string `json:"created"`
+	CreatedBy string `json:"created_by"`
+}
+
+// Options tune image building; the zero value is fine.
+type Options struct {
+	// Architecture of the target host in GOARCH spelling; default runtime.GOARCH.
+	Architecture string
+	// MaxLayers bounds the layered image's layer count (metadata layer
+	// included); default DefaultMaxLayers.
+	MaxLayers int
+}
+
+func (o Options) arch() string {
+	if o.Architecture != "" {
+		return o.Architecture
+	}
+	return runtime.GOARCH
+}
+
+// Healthcheck converts the manifest's healthcheck to Docker's, or nil. An
+// HTTP probe runs nd-init's prober inside the container.
+func Healthcheck(m *manifest.Manifest) *HealthConfig {
+	h := m.Healthcheck
+	if h == nil {
+		return nil
+	}
+	var test []string
+	if h.HTTP != nil {
+		p := h.HTTP.Path
+		if p == "" {
+			p = "/"
+		}
+		test = []string{"CMD", path.Join(m.Init, "bin/nd-init"), "probe-http", strconv.Itoa(h.HTTP.Port), p}
+	} else {
+		test = append([]string{"CMD"}, h.Command...)
+	}
+	const s = int64(1e9)
+	return &HealthConfig{
+		Test:        test,
+		Interval:    int64(h.Interval) * s,
+		Timeout:     int64(h.Timeout) * s,
+		StartPeriod: int64(h.StartPeriod) * s,
+		Retries:     h.Retries,
+	}
+}
+
+// Env is the image's environment: the manifest's env sorted, with PATH
+// defaulted.
+func Env(m *manifest.Manifest) []string {
+	env := manifest.SortedEnv(m.Env)
+	if _, ok := m.Env["PATH"]; !ok {
+		env = append(env, "PATH="+DefaultPath)
+		sort.Strings(env)
+	}
+	return env
+}
+
+// PortKey is Docker's "port/proto" spelling.
+func PortKey(p manifest.Port) string {
+	proto := p.Protocol
+	if proto == "" {
+		proto = "tcp"
+	}
+	return strconv.Itoa(p.Container) + "/" + proto
+}
+
+// ConfigJSON builds the image config for the app of deploy package pkg with
+// the given layers (diffIDs, bottom first).
+func ConfigJSON(m *manifest.Manifest, pkg string, diffIDs []string, opts Options) ([]byte, error) {
+	labels := map[string]string{}
+	for k, v := range m.Labels {
+		labels[k] = v
+	}
+	labels[LabelApp] = m.Name
+	labels[LabelPackage] = pkg
+	var ports map[string]struct{}
+	if len(m.Ports) > 0 {
+		ports = map[string]struct{}{}
+		for _, p := range m.Ports {
+			ports[PortKey(p)] = struct{}{}
+		}
+	}
+	cfg := imageConfig{
+		Architecture: opts.arch(),
+		OS:           "linux",
+		Created:      Created,
+		Config: containerConfig{
+			User:         m.User,
+			ExposedPorts: ports,
+			Env:          Env(m),
+			Entrypoint:   m.Entrypoint,
+			WorkingDir:   m.WorkDir,
+			Labels:       labels,
+			StopSignal:   "SIGTERM",
+			Healthcheck:  Healthcheck(m),
+		},
+		RootFS: rootFS{Type: "layers", DiffIDs: append([]string{}, diffIDs...)},
+	}
+	for range diffIDs {
+		cfg.History = append(cfg.History, history{Created: Created, CreatedBy: "nd"})
+	}
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("encoding image config: %w", err)
+	}
+	return b, nil
+}
+
+// ShortHash is the first 12 characters of a store path's hash part, used as
+// the image tag.
+func ShortHash(storePath string) string {
+	h, _, _ := strings.Cut(path.Base(storePath), "-")
+	if len(h) > 12 {
+		h = h[:12]
+	}
+	return h
+}
+
+// Repository is the image repository of an app: "nd/<app>".
+func Repository(app string) string { return "nd/" + app }
