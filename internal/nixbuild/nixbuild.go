@@ -1,0 +1,396 @@
+// Package nixbuild turns a user's config.nix into a deploy package with Nix:
+// it writes the embedded modules to a cache directory, prepares the nd-init
+// and busybox directories the modules put into the store, runs nix-build on
+// modules/build.nix and returns the package's store path. It also queries a
+// store path's closure. nd-push (internal/cli) and tests import it.
+package nixbuild
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"debug/elf"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/nd-project/nd/internal/manifest"
+	"github.com/nd-project/nd/modules"
+)
+
+// Runner runs an external command (nix-build, nix-store). Tests inject one to
+// observe or replace the commands.
+type Runner interface {
+	Run(ctx context.Context, stdout, stderr io.Writer, name string, args ...string) error
+}
+
+// ExecRunner runs commands with os/exec.
+type ExecRunner struct{}
+
+var _ Runner = ExecRunner{}
+
+// Run runs name with args, its output going to stdout and stderr.
+func (ExecRunner) Run(ctx context.Context, stdout, stderr io.Writer, name string, args ...string) error {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	return cmd.Run()
+}
+
+// Options say what to build and with which tools. Only Config is required.
+type Options struct {
+	// Config is the path of the user's config.nix.
+	Config string
+	// NixpkgsPath is a nixpkgs checkout to build with (nd-push --nixpkgs or
+	// -I nixpkgs=PATH). Empty: <nixpkgs> from NIX_PATH if it resolves, else
+	// the offline modules and pkgs.
+	NixpkgsPath string
+	// Offline forces the offline modules and pkgs even if NIX_PATH has nixpkgs.
+	Offline bool
+	// OutLink, if set, is the GC-root symlink nix-build creates (-o); empty
+	// means --no-out-link.
+	OutLink string
+	// Name is the default app name (docker.name); empty: the config file's
+	// directory name when it is a valid name, else "app".
+	Name string
+	// NDInit is the nd-init binary; empty: $ND_INIT, else nd-init next to
+	// the running executable.
+	NDInit string
+	// Busybox is a static busybox binary; empty: $ND_BUSYBOX, else
+	// /bin/busybox or /usr/bin/busybox.
+	Busybox string
+	// ExtraPkgs is a Nix file holding a function pkgs -> { name = drv; }
+	// whose packages are added to pkgs (e.g. host programs imported into the
+	// store by tests).
+	ExtraPkgs string
+	// CacheDir is where modules, nd-init and busybox directories are written;
+	// empty: modules.CacheRoot().
+	CacheDir string
+	// Log receives nix-build's output at debug level; nil discards it.
+	Log hclog.Logger
+	// Runner runs nix-build; nil means ExecRunner.
+	Runner Runner
+}
+
+// Error is a failed build: Nix's message, trimmed to its useful part.
+type Error struct {
+	Config  string
+	Message string
+	Err     error
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("building %s:\n%s", e.Config, e.Message)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Build builds opts.Config and returns the deploy package's store path.
+func Build(ctx context.Context, opts Options) (string, error) {
+	log := opts.Log
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	runner := opts.Runner
+	if runner == nil {
+		runner = ExecRunner{}
+	}
+	config, err := filepath.Abs(opts.Config)
+	if err != nil {
+		return "", fmt.Errorf("resolving config path: %w", err)
+	}
+	if st, err := os.Stat(config); err != nil {
+		return "", fmt.Errorf("reading config: %w", err)
+	} else if st.IsDir() {
+		config = filepath.Join(config, "config.nix")
+		if _, err := os.Stat(config); err != nil {
+			return "", fmt.Errorf("reading config: %w", err)
+		}
+	}
+	cache := opts.CacheDir
+	if cache == "" {
+		if cache, err = modules.CacheRoot(); err != nil {
+			return "", err
+		}
+	}
+	modDir, err := modules.Extract(cache)
+	if err != nil {
+		return "", err
+	}
+	initBin, err := findNDInit(opts.NDInit)
+	if err != nil {
+		return "", err
+	}
+	initDir, err := binDir(cache, "nd-init", initBin, nil)
+	if err != nil {
+		return "", fmt.Errorf("preparing nd-init: %w", err)
+	}
+	bbBin, err := findBusybox(opts.Busybox)
+	if err != nil {
+		return "", err
+	}
+	bbDir, err := binDir(cache, "busybox", bbBin, []string{"sh"})
+	if err != nil {
+		return "", fmt.Errorf("preparing busybox: %w", err)
+	}
+	name := opts.Name
+	if name == "" {
+		name = DefaultName(config)
+	}
+	nixpkgs := ""
+	if !opts.Offline {
+		nixpkgs = opts.NixpkgsPath
+		if nixpkgs == "" {
+			nixpkgs = NixpkgsFromNixPath(os.Getenv("NIX_PATH"))
+		}
+	}
+
+	args := []string{filepath.Join(modDir, modules.EntryPoint),
+		"--arg", "configuration", config,
+		"--arg", "ndInit", initDir,
+		"--arg", "busybox", bbDir,
+		"--argstr", "name", name,
+	}
+	if nixpkgs != "" {
+		abs, err := filepath.Abs(nixpkgs)
+		if err != nil {
+			return "", fmt.Errorf("resolving nixpkgs path: %w", err)
+		}
+		args = append(args, "--arg", "nixpkgs", abs)
+	} else {
+		// The offline build never needs a binary cache; asking an
+		// unreachable one only makes the build wait.
+		args = append(args, "--option", "substituters", "")
+	}
+	if opts.ExtraPkgs != "" {
+		abs, err := filepath.Abs(opts.ExtraPkgs)
+		if err != nil {
+			return "", fmt.Errorf("resolving extra pkgs path: %w", err)
+		}
+		args = append(args, "--arg", "extraPkgs", abs)
+	}
+	if opts.OutLink != "" {
+		args = append(args, "--out-link", opts.OutLink)
+	} else {
+		args = append(args, "--no-out-link")
+	}
+	log.Debug("running nix-build", "args", args)
+
+	var stdout, stderr bytes.Buffer
+	errW := io.MultiWriter(&stderr, logWriter{log})
+	if err := runner.Run(ctx, &stdout, errW, "nix-build", args...); err != nil {
+		if ctx.Err() != nil {
+			return "", fmt.Errorf("building %s: %w", config, ctx.Err())
+		}
+		var ee *exec.Error
+		if errors.As(err, &ee) {
+			return "", fmt.Errorf("running nix-build (is Nix installed?): %w", err)
+		}
+		return "", &Error{Config: config, Message: NixMessage(stderr.String()), Err: err}
+	}
+	out := strings.Fields(stdout.String())
+	if len(out) == 0 {
+		return "", fmt.Errorf("building %s: nix-build printed no store path", config)
+	}
+	path := out[len(out)-1]
+	if _, err := manifest.Load(path); err != nil {
+		return "", fmt.Errorf("checking built package: %w", err)
+	}
+	return path, nil
+}
+
+// Closure returns every store path path depends on, path included, as
+// `nix-store -qR` prints them: topologically sorted with dependencies before
+// the paths that refer to them (so path itself comes last), which is the
+// order `nix-store --import` needs.
+func Closure(ctx context.Context, path string) ([]string, error) {
+	return ClosureWith(ctx, ExecRunner{}, path)
+}
+
+// ClosureWith is Closure with an injected runner.
+func ClosureWith(ctx context.Context, r Runner, path string) ([]string, error) {
+	var stdout, stderr bytes.Buffer
+	if err := r.Run(ctx, &stdout, &stderr, "nix-store", "--query", "--requisites", path); err != nil {
+		return nil, fmt.Errorf("querying closure of %s: %w: %s", path, err, strings.TrimSpace(stderr.String()))
+	}
+	return strings.Fields(stdout.String()), nil
+}
+
+// DefaultName is the app name for a config file: its directory's name,
+// lowercased, when that is a valid name, else "app".
+func DefaultName(config string) string {
+	dir := filepath.Base(filepath.Dir(config))
+	n := strings.ToLower(dir)
+	n = invalidNameChars.ReplaceAllString(n, "-")
+	n = strings.TrimLeft(n, "-_.")
+	if len(n) > 63 {
+		n = n[:63]
+	}
+	if !manifest.ValidName(n) {
+		return "app"
+	}
+	return n
+}
+
+var invalidNameChars = regexp.MustCompile(`[^a-z0-9_.-]+`)
+
+// NixpkgsFromNixPath finds nixpkgs in a NIX_PATH value: an entry
+// nixpkgs=PATH, or a directory entry holding nixpkgs/. It returns "" when
+// none exists locally (URLs are not fetched).
+func NixpkgsFromNixPath(nixPath string) string {
+	for _, e := range strings.Split(nixPath, ":") {
+		var cand string
+		switch {
+		case strings.HasPrefix(e, "nixpkgs="):
+			cand = strings.TrimPrefix(e, "nixpkgs=")
+		case strings.Contains(e, "="), e == "":
+			continue
+		default:
+			cand = filepath.Join(e, "nixpkgs")
+		}
+		if _, err := os.Stat(filepath.Join(cand, "lib", "default.nix")); err == nil {
+			return cand
+		}
+	}
+	return ""
+}
+
+func findNDInit(given string) (string, error) {
+	if given != "" {
+		return given, nil
+	}
+	if p := os.Getenv("ND_INIT"); p != "" {
+		return p, nil
+	}
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), "nd-init")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", errors.New("finding nd-init: not next to this program and $ND_INIT is unset; build cmd/nd-init (static) and put it beside nd-push")
+}
+
+func findBusybox(given string) (string, error) {
+	cands := []string{given}
+	if given == "" {
+		cands = []string{os.Getenv("ND_BUSYBOX"), "/bin/busybox", "/usr/bin/busybox"}
+	}
+	for _, c := range cands {
+		if c == "" {
+			continue
+		}
+		if _, err := os.Stat(c); err != nil {
+			if given != "" {
+				return "", fmt.Errorf("finding busybox: %w", err)
+			}
+			continue
+		}
+		if err := checkStatic(c); err != nil {
+			return "", fmt.Errorf("busybox %s: %w (install busybox-static or set ND_BUSYBOX)", c, err)
+		}
+		return c, nil
+	}
+	return "", errors.New("finding busybox: no static busybox at /bin/busybox or /usr/bin/busybox; install busybox-static or set ND_BUSYBOX")
+}
+
+// checkStatic fails for an ELF file with a program interpreter: it would not
+// run inside a Nix builder or a container that has only /nix/store.
+func checkStatic(p string) error {
+	f, err := elf.Open(p)
+	if err != nil {
+		return fmt.Errorf("not an ELF executable: %w", err)
+	}
+	defer f.Close()
+	for _, prog := range f.Progs {
+		if prog.Type == elf.PT_INTERP {
+			return errors.New("dynamically linked; a static binary is needed")
+		}
+	}
+	return nil
+}
+
+// binDir makes cache/<name>-<hash>/bin/<name> a copy of bin (plus symlinks
+// to it named by links) and returns the directory. The name is content
+// addressed, so builtins.path in build.nix yields the same store path for
+// the same binary.
+func binDir(cache, name, bin string, links []string) (string, error) {
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(data)
+	dir := filepath.Join(cache, name+"-"+hex.EncodeToString(sum[:])[:32])
+	if _, err := os.Stat(filepath.Join(dir, "bin", name)); err == nil {
+		return dir, nil
+	}
+	tmp, err := os.MkdirTemp(cache, "."+name+"-tmp-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	if err := os.MkdirAll(filepath.Join(tmp, "bin"), 0o755); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "bin", name), data, 0o755); err != nil {
+		return "", err
+	}
+	for _, l := range links {
+		if err := os.Symlink(name, filepath.Join(tmp, "bin", l)); err != nil {
+			return "", err
+		}
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		if _, statErr := os.Stat(filepath.Join(dir, "bin", name)); statErr == nil {
+			return dir, nil
+		}
+		return "", err
+	}
+	return dir, nil
+}
+
+// NixMessage keeps the useful part of nix-build's stderr: from the first
+// "error:" on, without build progress lines and the --show-trace hint.
+func NixMessage(stderr string) string {
+	lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
+	start := -1
+	for i, l := range lines {
+		if strings.HasPrefix(strings.TrimSpace(l), "error:") {
+			start = i
+			break
+		}
+	}
+	if start < 0 {
+		return strings.TrimSpace(stderr)
+	}
+	var out []string
+	for _, l := range lines[start:] {
+		if strings.Contains(l, "(use '--show-trace' to show detailed location information)") {
+			continue
+		}
+		out = append(out, l)
+	}
+	return strings.TrimSpace(strings.Join(out, "\n"))
+}
+
+// logWriter sends nix-build's stderr lines to a logger at debug level.
+type logWriter struct{ log hclog.Logger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	sc := bufio.NewScanner(bytes.NewReader(p))
+	for sc.Scan() {
+		w.log.Debug(sc.Text())
+	}
+	return len(p), nil
+}

@@ -1,0 +1,131 @@
+# A minimal, offline stand-in for nixpkgs: the trivial builders nd's modules and
+# users' configs need, all built with a static busybox. No internet, no stdenv.
+#
+# Arguments:
+#   busybox: a directory holding bin/busybox (static) and bin/sh -> busybox;
+#            it is copied into the store with builtins.path.
+#   lib:     the module-system library (offline lib or nixpkgs' lib).
+#   system:  the build platform.
+#   extraPkgs: a function pkgs -> attrs of more packages (e.g. host binaries
+#            imported into the store by tests), or null.
+{ busybox, lib ? null, system ? builtins.currentSystem, extraPkgs ? null }:
+let
+  bbSrc = builtins.path { path = busybox; name = "busybox-static"; };
+
+  # busybox: bin/busybox plus one symlink per applet, so PATH=${busybox}/bin
+  # gives builders a POSIX-ish userland (busybox run under its store name would
+  # say "applet not found", hence the symlinks named like the applets).
+  busyboxPkg = derivation {
+    name = "busybox";
+    inherit system;
+    builder = "${bbSrc}/bin/sh";
+    args = [ "-e" "-c" ''
+      bb=${bbSrc}/bin/busybox
+      $bb mkdir -p $out/bin
+      $bb cp $bb $out/bin/busybox
+      for a in $($bb --list); do
+        [ "$a" = busybox ] || $bb ln -s busybox $out/bin/$a
+      done
+    '' ];
+  };
+
+  runtimeShell = "${busyboxPkg}/bin/sh";
+
+  # runCommand name env script: runs script with busybox sh (set -e), PATH
+  # holding busybox's applets and env.nativeBuildInputs/buildInputs' bin dirs.
+  runCommand = name: env: buildCommand:
+    let
+      inputs = (env.nativeBuildInputs or [ ]) ++ (env.buildInputs or [ ]);
+      binPath = builtins.concatStringsSep ":" (map (p: "${p}/bin") (inputs ++ [ busyboxPkg ]));
+    in
+    derivation (removeAttrs env [ "nativeBuildInputs" "buildInputs" ] // {
+      inherit name system buildCommand;
+      builder = runtimeShell;
+      args = [ "-e" "-c" "eval \"$buildCommand\"" ];
+      PATH = binPath;
+    });
+
+  writeTextFile =
+    { name, text, executable ? false, destination ? "", checkPhase ? "", ... }:
+    runCommand name
+      {
+        inherit text;
+        passAsFile = [ "text" ];
+        executable = if executable then "1" else "";
+        destination = destination;
+      }
+      ''
+        target=$out$destination
+        if [ -n "$destination" ]; then mkdir -p "$(dirname "$target")"; fi
+        cp "$textPath" "$target"
+        if [ -n "$executable" ]; then chmod +x "$target"; fi
+        ${checkPhase}
+      '';
+
+  writeText = name: text: writeTextFile { inherit name text; };
+  writeTextDir = path: text: writeTextFile {
+    name = builtins.baseNameOf path;
+    inherit text;
+    destination = "/${path}";
+  };
+  writeScript = name: text: writeTextFile { inherit name text; executable = true; };
+  writeScriptBin = name: text: writeTextFile {
+    inherit name text;
+    executable = true;
+    destination = "/bin/${name}";
+  };
+  writeShellScript = name: text: writeTextFile {
+    inherit name;
+    executable = true;
+    text = "#!${runtimeShell}\n${text}";
+  };
+  writeShellScriptBin = name: text: writeTextFile {
+    inherit name;
+    executable = true;
+    destination = "/bin/${name}";
+    text = "#!${runtimeShell}\n${text}";
+  };
+
+  symlinkJoin = { name, paths, postBuild ? "", ... }@args:
+    runCommand name
+      (removeAttrs args [ "name" "paths" "postBuild" ] // { inherit paths; })
+      ''
+        mkdir -p $out
+        for p in $paths; do
+          (cd "$p" && find . -mindepth 1 -type d) | while read -r d; do mkdir -p "$out/$d"; done
+          (cd "$p" && find . -mindepth 1 ! -type d) | while read -r f; do
+            [ -e "$out/$f" ] || [ -L "$out/$f" ] || ln -s "$p/$f" "$out/$f"
+          done
+        done
+        ${postBuild}
+      '';
+
+  # linkFarm name [ { name; path; } ] or { name = path; }.
+  linkFarm = name: entries:
+    let
+      list = if builtins.isAttrs entries
+        then map (n: { name = n; path = entries.${n}; }) (builtins.attrNames entries)
+        else entries;
+    in
+    runCommand name { } (''
+      mkdir -p $out
+    '' + builtins.concatStringsSep "" (map (e: ''
+      mkdir -p "$(dirname "$out/${e.name}")"
+      ln -s ${e.path} "$out/${e.name}"
+    '') list));
+
+  base = {
+    inherit lib system runtimeShell runCommand writeTextFile writeText writeTextDir
+      writeScript writeScriptBin writeShellScript writeShellScriptBin symlinkJoin linkFarm;
+    busybox = busyboxPkg;
+    runCommandLocal = runCommand;
+    runCommandNoCC = runCommand;
+    bash = busyboxPkg; # ${pkgs.bash}/bin/sh works; there is no real bash offline
+    coreutils = busyboxPkg;
+    stdenv = { shell = runtimeShell; inherit system; mkDerivation = throw "nd offline pkgs: stdenv.mkDerivation is not available without nixpkgs (pass --nixpkgs)"; };
+    # ndOffline lets modules tell the offline pkgs from nixpkgs.
+    ndOffline = true;
+  };
+  self = base // (if extraPkgs == null then { } else extraPkgs self);
+in
+self

@@ -1,0 +1,64 @@
+# supervisord.services.<name>: long-running processes, with the option names of
+# nix-docker's supervisord module. nd-init supervises them in the container.
+{ config, lib, ... }:
+with lib;
+let
+  serviceOpts = { name, ... }: {
+    options = {
+      command = mkOption {
+        type = types.str;
+        example = "\${pkgs.redis}/bin/redis-server --port 6379";
+        description = "Command to run, split into words like supervisord does (no shell).";
+      };
+      directory = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        description = "Working directory of the process.";
+      };
+      user = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        description = "User the process runs as (must be in users.users, or root/nobody).";
+      };
+      environment = mkOption {
+        type = types.attrsOf types.str;
+        default = { };
+        description = "Extra environment of the process, over docker.env.";
+      };
+      startsecs = mkOption {
+        type = types.int;
+        default = 1;
+        description = "Seconds the process must stay up to count as started.";
+      };
+      autorestart = mkOption {
+        type = types.either types.bool (types.enum [ "unexpected" ]);
+        default = true;
+        description = "Restart the process when it exits: true, false, or \"unexpected\" (only on unexpected exit codes).";
+      };
+      stopsignal = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "QUIT";
+        description = "Signal that stops the process (not supported by nd-init yet: SIGTERM is sent).";
+      };
+      oneshot = mkOption {
+        type = types.bool;
+        default = false;
+        internal = true;
+        description = "Run to completion before the long-running processes (set by the systemd shim).";
+      };
+    };
+  };
+in
+{
+  options.supervisord.services = mkOption {
+    type = types.attrsOf (types.submodule serviceOpts);
+    default = { };
+    description = "Processes supervised in the container by nd-init.";
+  };
+
+  config.warnings = concatLists (mapAttrsToList (n: s:
+    optional (s.stopsignal != null && s.stopsignal != "TERM" && s.stopsignal != "SIGTERM")
+      "supervisord.services.${n}.stopsignal = \"${s.stopsignal}\" is ignored: nd-init stops processes with SIGTERM."
+  ) config.supervisord.services);
+}
