@@ -1,0 +1,73 @@
+// Command nd-init is PID 1 of nd containers: it runs the processes of a
+// manifest.Processes file under internal/supervise, forwards signals, reaps
+// zombies and prefixes every output line with the process's name. The
+// container has no shell or curl, so nd-init also answers Docker health
+// checks (probe-http).
+//
+// Usage:
+//
+//	nd-init PROCESSES.json            supervise (exit status: see below)
+//	nd-init probe-http PORT [PATH]    0 if GET http://127.0.0.1:PORT/PATH answers 2xx/3xx
+//	nd-init version
+//
+// Exit status of supervising: 0 after a stop asked for by SIGTERM/SIGINT/SIGQUIT
+// or when every process exited 0 for good; a failed oneshot's status, a FATAL
+// process's last status (1 if that was 0), or the first non-zero status of a
+// process that was not restarted (128+N for signal N); 126/127 when a program
+// cannot be executed / is missing; 2 for a bad processes file or user.
+//
+// Build it static: CGO_ENABLED=0 go build -ldflags='-s -w -X main.version=V'.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+
+	"github.com/nd-project/nd/internal/supervise"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "usage: nd-init PROCESSES.json | probe-http PORT [PATH] | version")
+		return supervise.ExitConfig
+	}
+	switch args[0] {
+	case "version", "--version":
+		fmt.Fprintln(stdout, versionString())
+		return 0
+	case "probe-http":
+		return runProbeHTTP(args[1:], probeOptions{}, stdout, stderr)
+	}
+	if len(args) != 1 || args[0] == "" || args[0][0] == '-' {
+		fmt.Fprintln(stderr, "usage: nd-init PROCESSES.json | probe-http PORT [PATH] | version")
+		return supervise.ExitConfig
+	}
+	// PID 1 forwards signals rather than cancelling a context: the processes
+	// must get the very signal (TERM, INT, HUP, ...) that arrived.
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, append(append([]os.Signal{}, supervise.StopSignals...), supervise.PassSignals...)...)
+	defer signal.Stop(sigs)
+	return runSupervise(context.Background(), args[0], supervise.Options{Signals: sigs, Stdout: stdout, Stderr: stderr})
+}
+
+// runSupervise loads the processes file and supervises until the container ends.
+func runSupervise(ctx context.Context, file string, opts supervise.Options) int {
+	procs, err := supervise.Load(file)
+	if err != nil {
+		fmt.Fprintf(opts.Stderr, "nd-init | %v\n", err)
+		return supervise.ExitConfig
+	}
+	err = supervise.Run(ctx, procs, opts)
+	code := supervise.ExitCode(err)
+	if err != nil && code == supervise.ExitConfig {
+		fmt.Fprintf(opts.Stderr, "nd-init | %v\n", err)
+	}
+	return code
+}

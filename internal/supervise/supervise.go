@@ -1,0 +1,652 @@
+package supervise
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nd-project/nd/internal/manifest"
+)
+
+// Exit statuses of nd-init besides those of its processes.
+const (
+	ExitConfig    = 2   // the processes file or a process's user or command is wrong
+	ExitCannotRun = 126 // a process's program exists but could not be executed
+	ExitNotFound  = 127 // a process's program or directory does not exist
+)
+
+// StopSignals stop the container; PassSignals are passed on to every process
+// group and change nothing else. A caller of Run subscribes to both with
+// signal.Notify and hands the channel over in Options.Signals.
+var (
+	StopSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT}
+	PassSignals = []os.Signal{syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH}
+)
+
+// Options are Run's inputs besides the processes. The zero value is what
+// nd-init uses in a container.
+type Options struct {
+	Stdout, Stderr io.Writer // nil: os.Stdout, os.Stderr
+	// Signals delivers StopSignals and PassSignals (nil: none). SIGCHLD is
+	// Run's own business.
+	Signals <-chan os.Signal
+	// PasswdFile and GroupFile resolve Process.User ("": /etc/passwd, /etc/group).
+	PasswdFile, GroupFile string
+	// Environ is the environment that each Process.Environment is merged
+	// over (nil: os.Environ()).
+	Environ []string
+	// RetryUnit is the unit of restart delays (0: one second). Tests shorten it.
+	RetryUnit time.Duration
+}
+
+// ExitError says why the container failed; Code is nd-init's exit status.
+type ExitError struct {
+	Code   int
+	Reason string
+}
+
+func (e *ExitError) Error() string { return e.Reason }
+
+// ExitCode maps Run's result to nd-init's exit status: 0 for nil, the
+// ExitError's code, or ExitConfig for any other error.
+func ExitCode(err error) int {
+	var ee *ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.Code
+	default:
+		return ExitConfig
+	}
+}
+
+type state int
+
+const (
+	stIdle     state = iota // not started yet
+	stStarting              // spawned, StartSecs not yet reached
+	stRunning
+	stBackoff // waiting to be spawned again
+	stExited  // done for good
+	stFatal   // failed to start too often
+)
+
+type proc struct {
+	*prepared
+	state        state
+	pid          int // 0 when not running
+	pgid         int // of the last spawn, to kill leftovers
+	gen          int // spawn count; stale timers compare it
+	startedAt    time.Time
+	failedStarts int // consecutive starts that ended before StartSecs
+	quick        int // consecutive restarts without a run of ResetAfter
+	timer        *time.Timer
+	outDone      chan struct{} // closed when the last spawn's output is drained
+}
+
+type supervisor struct {
+	opts      Options
+	grace     time.Duration
+	unit      time.Duration
+	oneshots  []*proc
+	services  []*proc
+	all       []*proc
+	byPid     map[int]*proc
+	devnull   *os.File
+	out, errs *lineWriter
+
+	next            int  // index of the next oneshot to run
+	servicesStarted bool // all oneshots done, services spawned
+	stopping        bool
+	requested       bool       // the stop came from a signal or ctx
+	failure         *ExitError // the container failed
+	firstExit       *ExitError // first non-zero exit of a process not restarted
+	finished        bool
+	graceTimer      *time.Timer
+
+	events chan func()
+	quit   chan struct{}
+	wg     sync.WaitGroup // output copiers and delayed log lines
+}
+
+// Run starts the processes and supervises them until the container should
+// end: all stopped after a stop signal (nil), a failure (*ExitError), or
+// every process exited for good (nil, or *ExitError with the first non-zero
+// status). Errors in the processes file or in resolving users come back
+// before anything starts, as plain errors.
+//
+// Run reaps every child of this process with wait4(-1), so nothing else in
+// the process may start children while it runs. When not PID 1 it makes
+// itself a child subreaper so that orphans still come to it.
+func Run(ctx context.Context, procs *manifest.Processes, opts Options) error {
+	if err := Validate(procs); err != nil {
+		return err
+	}
+	if opts.Stdout == nil {
+		opts.Stdout = os.Stdout
+	}
+	if opts.Stderr == nil {
+		opts.Stderr = os.Stderr
+	}
+	if opts.PasswdFile == "" {
+		opts.PasswdFile = "/etc/passwd"
+	}
+	if opts.GroupFile == "" {
+		opts.GroupFile = "/etc/group"
+	}
+	if opts.Environ == nil {
+		opts.Environ = os.Environ()
+	}
+	s := &supervisor{
+		opts:   opts,
+		grace:  time.Duration(procs.StopGracePeriod) * time.Second,
+		unit:   opts.RetryUnit,
+		byPid:  map[int]*proc{},
+		out:    &lineWriter{w: opts.Stdout},
+		errs:   &lineWriter{w: opts.Stderr},
+		events: make(chan func(), 16),
+		quit:   make(chan struct{}),
+	}
+	if s.grace == 0 {
+		s.grace = DefaultStopGracePeriod
+	}
+	if s.unit == 0 {
+		s.unit = time.Second
+	}
+	for _, pr := range procs.Processes {
+		pp, err := prepare(pr, &opts)
+		if err != nil {
+			return err
+		}
+		p := &proc{prepared: pp}
+		if pr.Oneshot {
+			s.oneshots = append(s.oneshots, p)
+		} else {
+			s.services = append(s.services, p)
+		}
+		s.all = append(s.all, p)
+	}
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		return fmt.Errorf("opening stdin for processes: %w", err)
+	}
+	defer devnull.Close()
+	s.devnull = devnull
+	return s.run(ctx)
+}
+
+func (s *supervisor) run(ctx context.Context) error {
+	sigchld := make(chan os.Signal, 1)
+	signal.Notify(sigchld, syscall.SIGCHLD)
+	defer signal.Stop(sigchld)
+	// A broken stdout must give EPIPE, not kill PID 1. Notify rather than
+	// Ignore: an ignored signal would stay ignored in the children.
+	sigpipe := make(chan os.Signal, 1)
+	signal.Notify(sigpipe, syscall.SIGPIPE)
+	defer signal.Stop(sigpipe)
+	if os.Getpid() != 1 {
+		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+			s.logf("cannot become child subreaper, orphans will not be reaped: %v", err)
+		}
+	}
+
+	s.startNext()
+	s.checkDone()
+	done := ctx.Done()
+	for !s.finished {
+		select {
+		case <-sigchld:
+			s.reap()
+		case sig := <-s.opts.Signals:
+			s.handleSignal(sig)
+		case <-done:
+			done = nil
+			s.requested = true
+			s.stop(syscall.SIGTERM)
+		case f := <-s.events:
+			f()
+		}
+		s.checkDone()
+	}
+	close(s.quit)
+	if s.graceTimer != nil {
+		s.graceTimer.Stop()
+	}
+	for _, p := range s.all {
+		if p.timer != nil {
+			p.timer.Stop()
+		}
+	}
+	// Let the last lines out; a leftover grandchild holding a pipe must not
+	// keep the container alive.
+	drained := make(chan struct{})
+	go func() { s.wg.Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-time.After(2 * time.Second):
+	}
+
+	switch {
+	case s.failure != nil:
+		s.logf("container failed: %s", s.failure.Reason)
+		return s.failure
+	case s.requested:
+		s.logf("stopped")
+		return nil
+	case s.firstExit != nil:
+		s.logf("all processes exited; first failure: %s", s.firstExit.Reason)
+		return s.firstExit
+	default:
+		s.logf("all processes exited")
+		return nil
+	}
+}
+
+// post runs f on the supervisor's loop; it does nothing once the loop ended.
+func (s *supervisor) post(f func()) {
+	select {
+	case s.events <- f:
+	case <-s.quit:
+	}
+}
+
+func (s *supervisor) logf(format string, a ...any) {
+	s.errs.writeLine("nd-init | ", []byte(fmt.Sprintf(format, a...)))
+}
+
+// logAfterOutput logs once p's output so far is written (or after a short
+// wait), so "exited" comes after the last words of the process.
+func (s *supervisor) logAfterOutput(p *proc, format string, a ...any) {
+	msg := fmt.Sprintf(format, a...)
+	if p.outDone == nil {
+		s.logf("%s", msg)
+		return
+	}
+	s.whenOutputDone(p, func() { s.logf("%s", msg) })
+}
+
+func (s *supervisor) whenOutputDone(p *proc, f func()) {
+	done := p.outDone
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTimer(500 * time.Millisecond)
+		defer t.Stop()
+		select {
+		case <-done:
+		case <-t.C:
+		}
+		f()
+	}()
+}
+
+// startNext starts the next oneshot, or all services when the oneshots are done.
+func (s *supervisor) startNext() {
+	if s.stopping {
+		return
+	}
+	if s.next < len(s.oneshots) {
+		p := s.oneshots[s.next]
+		s.next++
+		s.spawn(p)
+		return
+	}
+	s.servicesStarted = true
+	for _, p := range s.services {
+		s.spawn(p)
+	}
+}
+
+func (s *supervisor) spawn(p *proc) {
+	p.timer = nil
+	p.gen++
+	p.startedAt = time.Now()
+	if !p.Oneshot && p.StartSecs > 0 {
+		p.state = stStarting
+	} else {
+		p.state = stRunning
+	}
+	pid, err := s.forkExec(p)
+	if err != nil {
+		code := ExitCannotRun
+		if errors.Is(err, fs.ErrNotExist) {
+			code = ExitNotFound
+		}
+		// A failed spawn is a failed start, whatever StartSecs says.
+		p.outDone = nil
+		p.state = stStarting
+		s.ended(p, code, fmt.Sprintf("could not start: %v", err))
+		return
+	}
+	p.pid, p.pgid = pid, pid
+	s.byPid[pid] = p
+	s.logf("started %s (pid %d)", p.Name, pid)
+	if p.state == stStarting {
+		gen := p.gen
+		p.timer = time.AfterFunc(time.Duration(p.StartSecs)*time.Second, func() {
+			s.post(func() {
+				if p.gen == gen && p.state == stStarting {
+					p.state = stRunning
+					p.failedStarts = 0
+				}
+			})
+		})
+	} else {
+		p.failedStarts = 0
+	}
+}
+
+// forkExec starts p in its own process group with stdin from /dev/null and
+// stdout/stderr through prefixing pipes. It does not wait: reap does.
+func (s *supervisor) forkExec(p *proc) (int, error) {
+	exe, err := lookPath(p.argv[0], p.path)
+	if err != nil {
+		return 0, err
+	}
+	if p.Directory != "" {
+		if _, err := os.Stat(p.Directory); err != nil {
+			return 0, fmt.Errorf("directory: %w", err)
+		}
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return 0, fmt.Errorf("making stdout pipe: %w", err)
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return 0, fmt.Errorf("making stderr pipe: %w", err)
+	}
+	attr := &syscall.ProcAttr{
+		Dir:   p.Directory,
+		Env:   p.env,
+		Files: []uintptr{s.devnull.Fd(), outW.Fd(), errW.Fd()},
+		Sys: &syscall.SysProcAttr{
+			Setpgid:    true,
+			Credential: p.cred,
+			// Only matters when not PID 1 (tests): children die with us.
+			Pdeathsig: syscall.SIGKILL,
+		},
+	}
+	pid, err := syscall.ForkExec(exe, p.argv, attr)
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		outR.Close()
+		errR.Close()
+		return 0, fmt.Errorf("executing %s: %w", exe, err)
+	}
+	done := make(chan struct{})
+	var both sync.WaitGroup
+	prefix := p.Name + " | "
+	for _, c := range []struct {
+		r *os.File
+		w *lineWriter
+	}{{outR, s.out}, {errR, s.errs}} {
+		both.Add(1)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer both.Done()
+			defer c.r.Close()
+			copyLines(c.w, prefix, c.r)
+		}()
+	}
+	go func() { both.Wait(); close(done) }()
+	p.outDone = done
+	return pid, nil
+}
+
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// lookPath finds file in pathEnv (the process's PATH, not ours).
+func lookPath(file, pathEnv string) (string, error) {
+	if strings.Contains(file, "/") {
+		return file, nil
+	}
+	if pathEnv == "" {
+		pathEnv = defaultPath
+	}
+	for _, dir := range filepath.SplitList(pathEnv) {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, file)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s not found in PATH %s: %w", file, pathEnv, fs.ErrNotExist)
+}
+
+// reap collects every exited child: supervised ones are handled, orphans
+// that were reparented to us are just buried. It is the only place that
+// waits, so no exit status is lost to a competing wait.
+func (s *supervisor) reap() {
+	for {
+		var ws syscall.WaitStatus
+		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if err != nil || pid <= 0 {
+			return
+		}
+		p := s.byPid[pid]
+		if p == nil {
+			continue
+		}
+		delete(s.byPid, pid)
+		p.pid = 0
+		switch {
+		case ws.Exited():
+			s.ended(p, ws.ExitStatus(), fmt.Sprintf("exited with status %d", ws.ExitStatus()))
+		case ws.Signaled():
+			s.ended(p, 128+int(ws.Signal()), "killed by "+unix.SignalName(ws.Signal()))
+		default:
+			s.ended(p, 1, fmt.Sprintf("ended with wait status %#x", uint32(ws)))
+		}
+	}
+}
+
+// ended decides what follows the end (or failed spawn) of p.
+func (s *supervisor) ended(p *proc, code int, desc string) {
+	wasStarting := p.state == stStarting
+	ran := time.Since(p.startedAt)
+	if p.timer != nil {
+		p.timer.Stop()
+		p.timer = nil
+	}
+	if s.stopping {
+		p.state = stExited
+		s.logAfterOutput(p, "%s %s", p.Name, desc)
+		return
+	}
+	if p.Oneshot {
+		p.state = stExited
+		if code != 0 {
+			s.logAfterOutput(p, "oneshot %s %s", p.Name, desc)
+			s.fail(code, fmt.Sprintf("oneshot %s %s", p.Name, desc))
+			return
+		}
+		s.logAfterOutput(p, "oneshot %s done", p.Name)
+		s.whenOutputDone(p, func() { s.post(s.startNext) })
+		return
+	}
+	if wasStarting {
+		p.failedStarts++
+		if p.failedStarts > StartRetries {
+			p.state = stFatal
+			reason := fmt.Sprintf("%s %s within startsecs=%d, %d times; giving up (FATAL)", p.Name, desc, p.StartSecs, p.failedStarts)
+			s.logAfterOutput(p, "%s", reason)
+			if code == 0 {
+				code = 1
+			}
+			s.fail(code, reason)
+			return
+		}
+		d := time.Duration(p.failedStarts) * s.unit
+		s.logAfterOutput(p, "%s %s within startsecs=%d; retrying in %s", p.Name, desc, p.StartSecs, d)
+		s.restartIn(p, d)
+		return
+	}
+	restart := p.AutoRestart == "true" || (p.AutoRestart != "false" && code != 0)
+	if !restart {
+		p.state = stExited
+		if code != 0 && s.firstExit == nil {
+			s.firstExit = &ExitError{Code: code, Reason: fmt.Sprintf("%s %s", p.Name, desc)}
+		}
+		s.logAfterOutput(p, "%s %s; not restarting (autorestart=%s)", p.Name, desc, autorestart(p))
+		return
+	}
+	if ran >= ResetAfter {
+		p.quick = 0
+	}
+	var d time.Duration
+	if p.quick > 0 {
+		d = min(s.unit<<(p.quick-1), 30*s.unit)
+	}
+	if p.quick < 16 {
+		p.quick++
+	}
+	s.logAfterOutput(p, "%s %s; restarting in %s", p.Name, desc, d)
+	s.restartIn(p, d)
+}
+
+func autorestart(p *proc) string {
+	if p.AutoRestart == "" {
+		return "unexpected"
+	}
+	return p.AutoRestart
+}
+
+func (s *supervisor) restartIn(p *proc, d time.Duration) {
+	p.state = stBackoff
+	gen := p.gen
+	p.timer = time.AfterFunc(d, func() {
+		s.post(func() {
+			if p.gen == gen && p.state == stBackoff && !s.stopping {
+				s.spawn(p)
+			}
+		})
+	})
+}
+
+// fail records the container's failure and stops everything else.
+func (s *supervisor) fail(code int, reason string) {
+	if s.failure == nil {
+		s.failure = &ExitError{Code: code, Reason: reason}
+	}
+	s.stop(syscall.SIGTERM)
+}
+
+func (s *supervisor) handleSignal(sig os.Signal) {
+	ss, ok := sig.(syscall.Signal)
+	if !ok {
+		return
+	}
+	for _, stop := range StopSignals {
+		if sig == stop {
+			if !s.stopping {
+				s.requested = true
+				s.logf("got %s, stopping", unix.SignalName(ss))
+			}
+			s.stop(ss)
+			return
+		}
+	}
+	s.signalAll(ss)
+}
+
+// stop sends sig to every running process and starts the grace period, after
+// which the rest is killed. Called again, it only sends sig again.
+func (s *supervisor) stop(sig syscall.Signal) {
+	if !s.stopping {
+		s.stopping = true
+		for _, p := range s.all {
+			if p.timer != nil {
+				p.timer.Stop()
+				p.timer = nil
+			}
+			if p.state == stBackoff {
+				p.state = stExited
+			}
+		}
+		if s.live() > 0 {
+			s.logf("sending %s to %d processes; SIGKILL in %s", unix.SignalName(sig), s.live(), s.grace)
+			s.graceTimer = time.AfterFunc(s.grace, func() { s.post(s.killAll) })
+		}
+	}
+	s.signalAll(sig)
+}
+
+func (s *supervisor) killAll() {
+	for _, p := range s.all {
+		if p.pid != 0 {
+			s.logf("%s still running after %s; sending SIGKILL", p.Name, s.grace)
+			s.signal(p, syscall.SIGKILL)
+		}
+	}
+}
+
+func (s *supervisor) signalAll(sig syscall.Signal) {
+	for _, p := range s.all {
+		if p.pid != 0 {
+			s.signal(p, sig)
+		}
+	}
+}
+
+// signal sends sig to p's process group, or to p alone if it left its group.
+func (s *supervisor) signal(p *proc, sig syscall.Signal) {
+	if err := syscall.Kill(-p.pgid, sig); err != nil {
+		syscall.Kill(p.pid, sig) //nolint:errcheck // it may be gone already
+	}
+}
+
+func (s *supervisor) live() int {
+	n := 0
+	for _, p := range s.all {
+		if p.pid != 0 {
+			n++
+		}
+	}
+	return n
+}
+
+func (s *supervisor) checkDone() {
+	if s.finished || s.live() > 0 {
+		return
+	}
+	if !s.stopping {
+		if !s.servicesStarted {
+			return
+		}
+		for _, p := range s.services {
+			if p.state != stExited && p.state != stFatal {
+				return
+			}
+		}
+	}
+	// Whatever is left in the process groups (background children of
+	// processes that are gone) ends with the container.
+	for _, p := range s.all {
+		if p.pgid != 0 {
+			syscall.Kill(-p.pgid, syscall.SIGKILL) //nolint:errcheck // usually nothing is left
+		}
+	}
+	s.finished = true
+}
