@@ -7,7 +7,9 @@ let
   validName = s: builtins.match "[a-z0-9][a-z0-9_.-]{0,62}" s != null;
 
   portRE = "(([0-9]{1,3}\\.){3}[0-9]{1,3}:)?([0-9]+:)?[0-9]+(/(tcp|udp))?";
-  portType = types.either types.port (types.strMatching portRE);
+  portType = types.either types.port (types.strMatching portRE // {
+    description = "string \"[ip:]host:container[/tcp|/udp]\"";
+  });
 
   # "8080", "8080/udp", "8080:80", "127.0.0.1:8080:80/tcp" or 8080.
   parsePort = p:

@@ -44,8 +44,7 @@ let
       oneshot = mkOption {
         type = types.bool;
         default = false;
-        internal = true;
-        description = "Run to completion before the long-running processes (set by the systemd shim).";
+        description = "nd extension: run once to completion, in name order, before the long-running processes start (systemd's Type = \"oneshot\").";
       };
     };
   };

@@ -73,7 +73,7 @@ let
         ${if execStart != null then "exec ${execStart}" else s.script}
       '';
       command = if execStart != null && s.preStart == "" then execStart else "${script}";
-      pathBins = concatMapStringsSep ":" (p: "${p}/bin:${p}/sbin") (s.path ++ [ pkgs.coreutils ]);
+      pathBins = concatMapStringsSep ":" (p: "${p}/bin:${p}/sbin") (unique (map toString (s.path ++ [ pkgs.coreutils ])));
     in
     {
       inherit command oneshot;

@@ -59,7 +59,10 @@ let
     in "${g.name}:x:${toString g.gid}:${concatStringsSep "," members}\n")
     (sort (a: b: a.gid < b.gid) (attrValues groups));
 
-  knownUser = u: u == null || users ? ${u} || builtins.match "[0-9]+(:[0-9]+)?" u != null;
+  # A process's user: "name", "uid", "name:group" or "uid:gid" (as nd-init reads it).
+  knownUser = u:
+    let n = head (splitString ":" u); in
+    u == null || users ? ${n} || builtins.match "[0-9]+" n != null;
 in
 {
   options.users = {

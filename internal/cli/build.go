@@ -1,8 +1,81 @@
 package cli
 
-import "context"
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
 
-// runBuildCmd is filled in by the modules work (nd-push build).
+	"github.com/nd-project/nd/internal/nixbuild"
+)
+
+// buildOptions are nd-push build's flags.
+type buildOptions struct {
+	OutLink string
+	Nixpkgs string
+	Offline bool
+	Name    string
+	Config  string
+}
+
+// includeFlag collects -I entries; only nixpkgs=PATH means anything to nd.
+type includeFlag struct{ nixpkgs *string }
+
+func (f includeFlag) String() string { return "" }
+
+func (f includeFlag) Set(v string) error {
+	if p, ok := strings.CutPrefix(v, "nixpkgs="); ok && p != "" {
+		*f.nixpkgs = p
+		return nil
+	}
+	return fmt.Errorf("want nixpkgs=PATH, got %q", v)
+}
+
+func parseBuildFlags(args []string, stderr io.Writer) (*buildOptions, error) {
+	o := &buildOptions{}
+	fs := flag.NewFlagSet("build", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.OutLink, "o", "", "create `LINK`, a symlink to the package (and a GC root)")
+	fs.StringVar(&o.Nixpkgs, "nixpkgs", "", "build with the nixpkgs at `PATH` (default: <nixpkgs> from NIX_PATH, else offline)")
+	fs.Var(includeFlag{&o.Nixpkgs}, "I", "nixpkgs=`PATH`, like nix-build's -I")
+	fs.BoolVar(&o.Offline, "offline", false, "use nd's offline modules and pkgs even if NIX_PATH has nixpkgs")
+	fs.StringVar(&o.Name, "name", "", "default app name (docker.name) when the config sets none (default: the config's directory name)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: nd-push build [-o LINK] [--nixpkgs PATH | -I nixpkgs=PATH] [--offline] CONFIG\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, usagef("build: %v", err)
+	}
+	if fs.NArg() != 1 {
+		return nil, usagef("build: want exactly one CONFIG, got %d arguments", fs.NArg())
+	}
+	o.Config = fs.Arg(0)
+	return o, nil
+}
+
 func runBuildCmd(ctx context.Context, env *Env, args []string) error {
-	return usagef("build: not implemented yet")
+	o, err := parseBuildFlags(args, env.Stderr)
+	if err != nil {
+		return err
+	}
+	return runBuild(ctx, env, o)
+}
+
+// runBuild builds the config and prints the deploy package's store path.
+func runBuild(ctx context.Context, env *Env, o *buildOptions) error {
+	path, err := nixbuild.Build(ctx, nixbuild.Options{
+		Config:      o.Config,
+		NixpkgsPath: o.Nixpkgs,
+		Offline:     o.Offline,
+		OutLink:     o.OutLink,
+		Name:        o.Name,
+		Log:         env.Log.Named("nixbuild"),
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(env.Stdout, path)
+	return nil
 }

@@ -158,6 +158,7 @@ func Build(ctx context.Context, opts Options) (string, error) {
 		"--arg", "ndInit", initDir,
 		"--arg", "busybox", bbDir,
 		"--argstr", "name", name,
+		"--show-trace", // NixMessage picks the option and file out of the trace
 	}
 	if nixpkgs != "" {
 		abs, err := filepath.Abs(nixpkgs)
@@ -360,8 +361,10 @@ func binDir(cache, name, bin string, links []string) (string, error) {
 	return dir, nil
 }
 
-// NixMessage keeps the useful part of nix-build's stderr: from the first
-// "error:" on, without build progress lines and the --show-trace hint.
+// NixMessage keeps the useful part of nix-build's stderr (run with
+// --show-trace): the error itself, from the first "error:" line to the trace,
+// then the innermost option being evaluated and the file defining it, if the
+// trace names them.
 func NixMessage(stderr string) string {
 	lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
 	start := -1
@@ -375,13 +378,32 @@ func NixMessage(stderr string) string {
 		return strings.TrimSpace(stderr)
 	}
 	var out []string
+	var option, file string
+	inTrace := false
 	for _, l := range lines[start:] {
-		if strings.Contains(l, "(use '--show-trace' to show detailed location information)") {
+		t := strings.TrimSpace(l)
+		if strings.HasPrefix(t, "…") {
+			inTrace = true
+			switch {
+			case option == "" && strings.HasPrefix(t, "… while evaluating the option `"):
+				option = strings.TrimPrefix(t, "… ")
+			case file == "" && strings.HasPrefix(t, "… while evaluating definitions from `"):
+				file = strings.TrimPrefix(t, "… ")
+			}
+			continue
+		}
+		if inTrace || strings.Contains(t, "(use '--show-trace' to show detailed location information)") {
 			continue
 		}
 		out = append(out, l)
 	}
-	return strings.TrimSpace(strings.Join(out, "\n"))
+	msg := strings.TrimSpace(strings.Join(out, "\n"))
+	for _, c := range []string{option, file} {
+		if c != "" && !strings.Contains(msg, strings.TrimSuffix(c, ":")) {
+			msg += "\n       " + c
+		}
+	}
+	return msg
 }
 
 // logWriter sends nix-build's stderr lines to a logger at debug level.

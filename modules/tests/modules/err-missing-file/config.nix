@@ -1,0 +1,1 @@
+{ pkgs, ... }: { supervisord.services.a.command = "${./nothere}/bin/x"; }
