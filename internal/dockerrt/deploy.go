@@ -159,7 +159,12 @@ func (r *Runtime) Deploy(ctx context.Context, spec DeploySpec) (DeployResult, er
 			return res, err
 		}
 	}
-	created, err := r.c.ContainerCreate(ctx, cfg, hc, nil, nil, newName(spec.App))
+	// On probation the new container does not restart: an exit must show
+	// with its code, not hide behind a restart loop. It gets its restart
+	// policy once it is ready.
+	probation := *hc
+	probation.RestartPolicy = container.RestartPolicy{Name: container.RestartPolicyDisabled}
+	created, err := r.c.ContainerCreate(ctx, cfg, &probation, nil, nil, newName(spec.App))
 	if err != nil {
 		return res, fmt.Errorf("creating container for %s: %w", spec.App, err)
 	}
@@ -187,6 +192,9 @@ func (r *Runtime) Deploy(ctx context.Context, spec DeploySpec) (DeployResult, er
 	}
 	if err := r.waitReady(ctx, newID, spec, true); err != nil {
 		return res, r.rollback(ctx, spec, newID, res.Previous, oldRunning, err)
+	}
+	if _, err := r.c.ContainerUpdate(ctx, newID, container.UpdateConfig{RestartPolicy: hc.RestartPolicy}); err != nil {
+		return res, r.rollback(ctx, spec, newID, res.Previous, oldRunning, fmt.Errorf("setting restart policy: %w", err))
 	}
 	if cur != nil {
 		if err := r.c.ContainerRemove(ctx, cur.ID, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {

@@ -1,0 +1,291 @@
+package dockerrt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nd-project/nd/internal/image"
+	"github.com/nd-project/nd/internal/manifest"
+)
+
+// httpdApp serves /data (a named volume) on 8080 and, the first time, writes
+// a marker file into the volume.
+func httpdApp(app, bb, etc, version string, hostPort int) *manifest.Manifest {
+	m := shApp(app, bb, etc, fmt.Sprintf(
+		`test -e /data/first || echo written-by-%s > /data/first; echo %s > /data/version; exec $BB httpd -f -p 8080 -h /data`, version, version))
+	m.Volumes = []manifest.Volume{{Name: "data", Path: "/data"}}
+	m.Ports = []manifest.Port{{Host: hostPort, Container: 8080, HostIP: "127.0.0.1"}}
+	m.StopGracePeriod = 2
+	return m
+}
+
+func deploy(ctx context.Context, t *testing.T, r *Runtime, m *manifest.Manifest, gen int) (DeployResult, error) {
+	t.Helper()
+	pkg := addPackage(t, m)
+	id, err := r.EnsureImage(ctx, m, pkg)
+	if err != nil {
+		t.Fatalf("EnsureImage: %v", err)
+	}
+	return r.Deploy(ctx, DeploySpec{
+		App: m.Name, Package: pkg, Manifest: m, ImageID: id, Generation: gen, HostStore: true,
+		SettleTime: time.Second, HealthTimeout: 20 * time.Second,
+	})
+}
+
+func TestEnsureImageIsContentAddressed(t *testing.T) {
+	r := runtimeForTest(t)
+	bb, etc := storeBusybox(t), storeEtc(t)
+	app := uniqueApp(t, r, "img")
+	m := shApp(app, bb, etc, "sleep 1")
+	pkg := addPackage(t, m)
+	ctx := context.Background()
+
+	id1, err := r.EnsureImage(ctx, m, pkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id2, err := r.EnsureImage(ctx, m, pkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := image.Metadata(m, pkg, image.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id1 != id2 || id1 != want.ID {
+		t.Errorf("EnsureImage twice = %s, %s; want both %s", id1, id2, want.ID)
+	}
+	ii, err := r.c.ImageInspect(ctx, want.RepoTag)
+	if err != nil {
+		t.Fatalf("tag %s: %v", want.RepoTag, err)
+	}
+	if ii.ID != want.ID || len(ii.RootFS.Layers) != 1 || ii.RootFS.Layers[0] != want.Layers[0].DiffID {
+		t.Errorf("loaded image %s layers %v; want %s with %s", ii.ID, ii.RootFS.Layers, want.ID, want.Layers[0].DiffID)
+	}
+	if ii.Config.Labels[LabelPackage] != pkg || ii.Config.Entrypoint[0] != bb+"/bin/busybox" {
+		t.Errorf("image config labels %v entrypoint %v", ii.Config.Labels, ii.Config.Entrypoint)
+	}
+	known, err := r.KnownChains(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !known[want.ChainIDs()[0]] {
+		t.Errorf("KnownChains lacks %s", want.ChainIDs()[0])
+	}
+}
+
+func TestDeployUpdateRollback(t *testing.T) {
+	r := runtimeForTest(t)
+	bb, etc := storeBusybox(t), storeEtc(t)
+	app := uniqueApp(t, r, "life")
+	port := freePort(t)
+	ctx := context.Background()
+
+	// First deploy.
+	v1 := httpdApp(app, bb, etc, "v1", port)
+	res1, err := deploy(ctx, t, r, v1, 1)
+	if err != nil {
+		t.Fatalf("deploy v1: %v", err)
+	}
+	if !res1.Changed || res1.Previous != "" {
+		t.Errorf("deploy v1 = %+v, want Changed and no previous", res1)
+	}
+	if code, body := httpGet(t, port, "/version"); code != 200 || strings.TrimSpace(body) != "v1" {
+		t.Fatalf("GET /version = %d %q, want v1", code, body)
+	}
+
+	// Same package again: nothing changes.
+	res, err := deploy(ctx, t, r, v1, 2)
+	if err != nil {
+		t.Fatalf("redeploy v1: %v", err)
+	}
+	if res.Changed || res.ContainerID != res1.ContainerID {
+		t.Errorf("redeploy v1 = %+v, want unchanged container %s", res, res1.ContainerID)
+	}
+
+	// New package: new container, volume data kept.
+	v2 := httpdApp(app, bb, etc, "v2", port)
+	res2, err := deploy(ctx, t, r, v2, 3)
+	if err != nil {
+		t.Fatalf("deploy v2: %v", err)
+	}
+	if !res2.Changed || res2.ContainerID == res1.ContainerID || res2.Previous != res1.ContainerID {
+		t.Errorf("deploy v2 = %+v, want a new container replacing %s", res2, res1.ContainerID)
+	}
+	if _, body := httpGet(t, port, "/version"); strings.TrimSpace(body) != "v2" {
+		t.Errorf("after v2: /version = %q", body)
+	}
+	if _, body := httpGet(t, port, "/first"); strings.TrimSpace(body) != "written-by-v1" {
+		t.Errorf("after v2: /first = %q, want the volume data of v1", body)
+	}
+	st, err := r.Status(ctx, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State != "running" || st.ContainerID != res2.ContainerID || st.Generation != 3 || st.Mode != ModeHostStore ||
+		len(st.Ports) != 1 || st.Ports[0] != (manifest.Port{Host: port, Container: 8080, Protocol: "tcp", HostIP: "127.0.0.1"}) {
+		t.Errorf("Status = %+v", st)
+	}
+
+	ci, err := r.c.ContainerInspect(ctx, ContainerName(app))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ci.HostConfig.RestartPolicy.Name != "unless-stopped" || len(ci.Mounts) != 2 {
+		t.Errorf("restart policy %q, mounts %+v; want unless-stopped, /nix/store and the volume", ci.HostConfig.RestartPolicy.Name, ci.Mounts)
+	}
+	for _, mp := range ci.Mounts {
+		if mp.Destination == "/nix/store" && mp.RW {
+			t.Errorf("/nix/store is mounted read-write")
+		}
+	}
+
+	// A package that exits at once: rolled back to v2.
+	bad := shApp(app, bb, etc, "echo the-cause-of-failure >&2; exit 3")
+	bad.Ports, bad.Volumes = v2.Ports, v2.Volumes
+	_, err = deploy(ctx, t, r, bad, 4)
+	var de *DeployError
+	if !errors.As(err, &de) || !de.RolledBack {
+		t.Fatalf("deploy of exiting package: err = %v, want a rolled-back DeployError", err)
+	}
+	for _, want := range []string{"exited with code 3", "the-cause-of-failure", "rolled back"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	assertRunning(ctx, t, r, app, res2.ContainerID, port, "v2")
+
+	// A package that never becomes healthy: rolled back to v2.
+	sick := httpdApp(app, bb, etc, "sick", port)
+	sick.Healthcheck = &manifest.Healthcheck{Command: []string{bb + "/bin/busybox", "false"}, Interval: 1, Retries: 2, Timeout: 1}
+	_, err = deploy(ctx, t, r, sick, 5)
+	if !errors.As(err, &de) || !de.RolledBack || !strings.Contains(err.Error(), "unhealthy") {
+		t.Fatalf("deploy of unhealthy package: err = %v, want a rolled-back DeployError saying unhealthy", err)
+	}
+	assertRunning(ctx, t, r, app, res2.ContainerID, port, "v2")
+
+	// List sees the app once (no temporary containers).
+	list, err := r.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, a := range list {
+		if a.App == app {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("List has %s %d times, want once", app, n)
+	}
+
+	// Remove with volumes.
+	if err := r.Remove(ctx, app, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Status(ctx, app); !errors.Is(err, ErrNoApp) {
+		t.Errorf("Status after Remove: %v, want ErrNoApp", err)
+	}
+	if _, err := r.c.VolumeInspect(ctx, manifest.VolumeName(app, "data")); err == nil {
+		t.Errorf("volume survived Remove(volumes=true)")
+	}
+}
+
+func assertRunning(ctx context.Context, t *testing.T, r *Runtime, app, id string, port int, version string) {
+	t.Helper()
+	st, err := r.Status(ctx, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.ContainerID != id || st.State != "running" {
+		t.Errorf("Status = %s %s, want %s running", st.ContainerID, st.State, id)
+	}
+	if _, body := httpGet(t, port, "/version"); strings.TrimSpace(body) != version {
+		t.Errorf("/version = %q, want %s", body, version)
+	}
+	for _, n := range []string{newName(app), prevName(app)} {
+		if _, err := r.c.ContainerInspect(ctx, n); err == nil {
+			t.Errorf("temporary container %s left over", n)
+		}
+	}
+}
+
+func TestHealthcheckCommandAndExec(t *testing.T) {
+	r := runtimeForTest(t)
+	bb, etc := storeBusybox(t), storeEtc(t)
+	app := uniqueApp(t, r, "health")
+	port := freePort(t)
+	ctx := context.Background()
+	m := httpdApp(app, bb, etc, "h1", port)
+	m.Healthcheck = &manifest.Healthcheck{
+		Command:  []string{bb + "/bin/busybox", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/version"},
+		Interval: 1, Timeout: 2, Retries: 3,
+	}
+	if _, err := deploy(ctx, t, r, m, 1); err != nil {
+		t.Fatalf("deploy: %v", err)
+	}
+	st, err := r.Status(ctx, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Health != "healthy" {
+		t.Errorf("health = %q, want healthy", st.Health)
+	}
+	var out strings.Builder
+	code, err := r.Exec(ctx, app, []string{bb + "/bin/busybox", "cat", "/etc/passwd", "/data/version"}, nil, &out, &out)
+	if err != nil || code != 0 {
+		t.Fatalf("Exec = %d, %v", code, err)
+	}
+	if !strings.Contains(out.String(), "nobody:x:65534") || !strings.Contains(out.String(), "h1") {
+		t.Errorf("Exec output %q lacks /etc/passwd and the version", out.String())
+	}
+	rc, err := r.Logs(ctx, app, false, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Close()
+}
+
+func TestEnvFilesAreSecretEnv(t *testing.T) {
+	r := runtimeForTest(t)
+	bb, etc := storeBusybox(t), storeEtc(t)
+	app := uniqueApp(t, r, "env")
+	ctx := context.Background()
+	f := filepath.Join(t.TempDir(), "secrets.env")
+	if err := os.WriteFile(f, []byte("# comment\nSECRET_TOKEN=s3cr3t=x\n\nOTHER=1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m := shApp(app, bb, etc, `echo "token=$SECRET_TOKEN other=$OTHER"; exec $BB sleep 1000`)
+	pkg := addPackage(t, m)
+	id, err := r.EnsureImage(ctx, m, pkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Deploy(ctx, DeploySpec{App: app, Package: pkg, Manifest: m, ImageID: id, HostStore: true, EnvFiles: []string{f}, SettleTime: 500 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := r.Logs(ctx, app, false, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b := make([]byte, 200)
+	n, _ := rc.Read(b)
+	if got := strings.TrimSpace(string(b[:n])); got != "token=s3cr3t=x other=1" {
+		t.Errorf("container saw %q", got)
+	}
+	// A changed secret is a change even with the same package.
+	if err := os.WriteFile(f, []byte("SECRET_TOKEN=new\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Deploy(ctx, DeploySpec{App: app, Package: pkg, Manifest: m, ImageID: id, HostStore: true, EnvFiles: []string{f}, SettleTime: 500 * time.Millisecond})
+	if err != nil || !res.Changed {
+		t.Errorf("redeploy with new secret = %+v, %v; want changed", res, err)
+	}
+}
