@@ -21,8 +21,17 @@ let
     {
       inherit trivial attrsets lists strings generators options modules types;
     }
-    // trivial // attrsets // lists // strings // options // modules
+    // removeAttrs (trivial // attrsets // lists // strings // options // modules) notTopLevel
     // { inherit types; }
   );
+
+  # Names nixpkgs keeps only in its sub-attrsets (lib.strings.escapeNixString,
+  # lib.modules.defaultOverridePriority, ...). Hiding them at the top level
+  # keeps a module that works offline from failing with nixpkgs.
+  notTopLevel = [
+    "applyModuleArgs" "collectModules" "defaultOrderPriority" "defaultOverridePriority"
+    "defaultPriority" "escapeNixIdentifier" "escapeNixString" "filterOverrides'"
+    "mkAliasAndWrapDefsWithPriority" "mkAliasIfDef" "nixKeywords" "showDefs"
+  ];
 in
 lib

@@ -37,7 +37,7 @@ rec {
           else if v == { } then "{ }"
           else if v.type or null == "derivation" then "<derivation ${v.name or "???"}>"
           else "{" + intro
-            + concatStringsSep intro (lib.mapAttrsToList (n: x: "${lib.escapeNixIdentifier n} = ${nested x};") v)
+            + concatStringsSep intro (lib.mapAttrsToList (n: x: "${lib.strings.escapeNixIdentifier n} = ${nested x};") v)
             + outro + "}"
         else "<${builtins.typeOf v}>";
 

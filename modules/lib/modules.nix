@@ -13,7 +13,8 @@ let
   inherit (builtins) head tail length filter concatLists concatMap attrNames
     isAttrs isList isBool isString isFunction mapAttrs zipAttrsWith
     removeAttrs typeOf addErrorContext genericClosure elem seq;
-  inherit (lib) showOption showFiles showDefs isOption mkOption types
+  inherit (lib.options) showOption showFiles showDefs;
+  inherit (lib) isOption mkOption types
     imap1 mapAttrsToList mapAttrsRecursiveCond optionalAttrs last init;
 in
 rec {
@@ -104,7 +105,19 @@ rec {
         if config._module.check && config._module.freeformType == null && merged.unmatchedDefns != [ ] then
           let
             firstDef = head merged.unmatchedDefns;
-            baseMsg = "The option `${showOption (prefix ++ firstDef.prefix)}' does not exist. Definition values:${showDefs [ firstDef ]}";
+            absParent = init (prefix ++ firstDef.prefix);
+            parent = init firstDef.prefix;
+            siblings = attrNames (lib.attrByPath parent { } options);
+            candidates = if parent == [ ] then lib.remove "_module" siblings else siblings;
+            invalid = last firstDef.prefix;
+            suggestions = lib.take 3 (lib.sortOn (lib.strings.levenshtein invalid)
+              (if length candidates < 100 then candidates else filter (lib.strings.levenshteinAtMost 2 invalid) candidates));
+            quoted = s: "`${showOption (absParent ++ [ s ])}'";
+            suggestion =
+              if suggestions == [ ] then ""
+              else if length suggestions == 1 then "\n\nDid you mean ${quoted (head suggestions)}?"
+              else "\n\nDid you mean ${lib.concatStringsSep ", " (map quoted (init suggestions))} or ${quoted (last suggestions)}?";
+            baseMsg = "The option `${showOption (prefix ++ firstDef.prefix)}' does not exist. Definition values:${showDefs [ firstDef ]}${suggestion}";
           in
           if attrNames options == [ "_module" ] then
             if showOption prefix == "" then
@@ -256,6 +269,10 @@ rec {
           In module `${c.file}', you're trying to define a value of type `${typeOf c.config}'
           rather than an attribute set for the option
           `${lib.concatStringsSep "." prefix}'!
+
+          This usually happens if `${lib.concatStringsSep "." prefix}' has option
+          definitions inside that are not matched. Please check how to properly define
+          this option by e.g. referring to `man 5 configuration.nix'!
         '') configs;
 
       pushedByName = zipAttrsWith (n: concatLists) (map (module:
@@ -450,7 +467,15 @@ rec {
         apply = x: use (toOf config);
         type = toType;
       });
-      config = mkIf fromOpt.isDefined (lib.setAttrByPath to (mkAliasAndWrapDefsWithPriority (x: if warn then use x else x) fromOpt));
+      config = mkMerge [
+        (optionalAttrs (options ? warnings) {
+          warnings = lib.optional (warn && fromOpt.isDefined)
+            "The option `${showOption from}' defined in ${showFiles fromOpt.files} has been renamed to `${showOption to}'.";
+        })
+        (if withPriority
+          then mkAliasAndWrapDefsWithPriority (lib.setAttrByPath to) fromOpt
+          else mkAliasAndWrapDefinitions (lib.setAttrByPath to) fromOpt)
+      ];
     };
 
   mkAliasDefinitions = mkAliasAndWrapDefinitions (x: x);

@@ -99,7 +99,7 @@ rec {
     let
       part = p:
         if p == "*" || builtins.match "<(.*)>" p != null then p
-        else lib.escapeNixIdentifier p;
+        else lib.strings.escapeNixIdentifier p;
     in
     concatStringsSep "." (map part parts);
 

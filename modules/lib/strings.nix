@@ -94,4 +94,22 @@ rec {
 
   makeBinPath = paths: concatStringsSep ":" (map (p: "${p.bin or p.out or p}/bin") paths);
   makeSearchPath = subDir: paths: concatStringsSep ":" (map (p: "${p}/${subDir}") paths);
+
+  # levenshtein is the edit distance between two strings; used to suggest
+  # the option a user probably meant.
+  levenshtein = a: b:
+    let
+      as = stringToCharacters a;
+      bs = stringToCharacters b;
+      nextRow = prev: ca:
+        builtins.foldl' (row: j:
+          let
+            cost = if ca == elemAt bs (j - 1) then 0 else 1;
+            v = lib.min (lib.min (elemAt prev j + 1) (elemAt row (j - 1) + 1)) (elemAt prev (j - 1) + cost);
+          in
+          row ++ [ v ]) [ (builtins.head prev + 1) ] (lib.range 1 (length bs));
+    in
+    lib.last (builtins.foldl' nextRow (genList (j: j) (length bs + 1)) as);
+
+  levenshteinAtMost = k: a: b: levenshtein a b <= k;
 }

@@ -203,7 +203,7 @@ let
     };
 
     strMatching = pattern: mkOptionType {
-      name = "strMatching ${lib.escapeNixString pattern}";
+      name = "strMatching ${lib.strings.escapeNixString pattern}";
       description = "string matching the pattern ${pattern}";
       descriptionClass = "noun";
       check = x: str.check x && builtins.match pattern x != null;

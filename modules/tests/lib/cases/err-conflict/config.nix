@@ -1,0 +1,4 @@
+{ lib, ... }: {
+  imports = [ ../common/options.nix ./other.nix ];
+  app.name = "mine";
+}

@@ -1,0 +1,4 @@
+{ lib, ... }: {
+  imports = [ ../common/options.nix ];
+  docker.user = lib.mkIf "yes" "alice";
+}

@@ -1,0 +1,3 @@
+{ lib, ... }: {
+  server.port = 80;
+}

@@ -1,0 +1,4 @@
+{ lib, ... }: {
+  imports = [ ../common/options.nix ];
+  services.redis = true;
+}

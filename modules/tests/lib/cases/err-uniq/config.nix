@@ -1,0 +1,4 @@
+{ lib, ... }: {
+  imports = [ ./opt.nix { once = 2; } ];
+  once = 1;
+}

@@ -1,0 +1,1 @@
+{ lib, ... }: { options.once = lib.mkOption { type = lib.types.uniq lib.types.int; }; }

@@ -1,0 +1,5 @@
+{ lib, ... }: {
+  imports = [ ./b.nix ];
+  docker.ports = [ 1 ];
+  app.banner = "from a";
+}

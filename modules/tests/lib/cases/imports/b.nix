@@ -1,0 +1,4 @@
+{
+  docker.ports = [ 2 ];
+  app.banner = "from b";
+}
