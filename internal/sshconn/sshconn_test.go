@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -574,5 +575,80 @@ func TestDialCancel(t *testing.T) {
 	}
 	if el := time.Since(start); el > 5*time.Second {
 		t.Errorf("ConnectTimeout 1 took %s", el)
+	}
+}
+
+// descendants lists the processes below pid (sshd's per-connection children).
+func descendants(t *testing.T, pid int) []int {
+	t.Helper()
+	children := map[int][]int{}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		var p, ppid int
+		if _, err := fmt.Sscan(e.Name(), &p); err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...; comm may hold spaces, so cut at ')'.
+		s := string(stat)
+		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(fields) > 1 {
+			fmt.Sscan(fields[1], &ppid)
+			children[ppid] = append(children[ppid], p)
+		}
+	}
+	var out []int
+	var walk func(int)
+	walk = func(p int) {
+		for _, c := range children[p] {
+			out = append(out, c)
+			walk(c)
+		}
+	}
+	walk(pid)
+	return out
+}
+
+func TestServerAlive(t *testing.T) {
+	isolate(t)
+	d := startSSHD(t, sshdOptions{})
+	home := newTestHome(t, d)
+	opts := Options{HomeDir: home.Dir, Overrides: map[string]string{"ServerAliveInterval": "1", "ServerAliveCountMax": "2"}}
+	c := dialT(t, d.addr(), opts)
+
+	// Keepalives answered: a command longer than the interval is fine.
+	if got := runT(t, c, "sleep 3; echo alive"); got != "alive\n" {
+		t.Fatalf("Run = %q", got)
+	}
+
+	// Freeze this connection's sshd processes: the server stops answering
+	// without closing the TCP connection, like a droplet that died.
+	procs := descendants(t, d.cmd.Process.Pid)
+	if len(procs) == 0 {
+		t.Fatal("no sshd connection process found")
+	}
+	for _, p := range procs {
+		syscall.Kill(p, syscall.SIGSTOP)
+	}
+	t.Cleanup(func() {
+		for _, p := range procs {
+			syscall.Kill(p, syscall.SIGCONT)
+		}
+	})
+	start := time.Now()
+	select {
+	case <-c.Done():
+		t.Logf("dead connection closed after %s", time.Since(start).Round(100*time.Millisecond))
+	case <-time.After(10 * time.Second):
+		t.Fatal("connection to a frozen server still open after 10s with ServerAliveInterval 1, ServerAliveCountMax 2")
+	}
+	if _, err := c.Run(context.Background(), "true"); err == nil {
+		t.Error("Run on a closed connection succeeded")
 	}
 }
