@@ -1,0 +1,261 @@
+package fleet
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Droplet is one simulated droplet. Its exported fields are fixed for its life.
+type Droplet struct {
+	// Name identifies the droplet (also the Host alias in its ssh_config).
+	Name string
+	// Addr is the droplet's address; its sshd listens on Addr:22.
+	Addr string
+	// HostAddr is the caller's address on the link (the droplet's default
+	// gateway); a listener on it is reachable from inside the droplet.
+	HostAddr string
+	// HasNix says whether the droplet has its own Nix store at /nix.
+	HasNix bool
+	// HasDocker says whether the droplet runs dockerd on /run/docker.sock.
+	HasDocker bool
+
+	index    int
+	holder   proc
+	stateDir string
+	hostKey  ssh.PublicKey
+}
+
+func newDroplet(s *state) *Droplet {
+	outer, inner := addrs(s.Index)
+	return &Droplet{
+		Name: s.Name, Addr: inner.String(), HostAddr: outer.String(),
+		HasNix: s.Nix, HasDocker: s.Docker,
+		index: s.Index, holder: s.Holder, stateDir: stateDir(s.Name),
+	}
+}
+
+// Load returns the running droplet called name (started by any process).
+func Load(name string) (*Droplet, error) {
+	if !nameRE.MatchString(name) {
+		return nil, fmt.Errorf("loading droplet: bad name %q", name)
+	}
+	s, err := readState(name)
+	if err != nil {
+		return nil, fmt.Errorf("loading droplet %s: %w", name, err)
+	}
+	if !s.Holder.alive() {
+		return nil, fmt.Errorf("loading droplet %s: its holder process is gone (nd-fleet down %s)", name, name)
+	}
+	return newDroplet(s), nil
+}
+
+// StateDir is the droplet's state directory on the caller's side; the same
+// path is visible inside the droplet.
+func (d *Droplet) StateDir() string { return d.stateDir }
+
+// SSHConfig is the path of an ssh_config file with a Host entry for the
+// droplet (Host NAME and ADDR: HostName, User root, IdentityFile,
+// UserKnownHostsFile holding its host key, StrictHostKeyChecking yes,
+// BatchMode yes). Use: ssh -F $(SSHConfig) NAME.
+func (d *Droplet) SSHConfig() string { return filepath.Join(d.stateDir, fileSSHConfig) }
+
+// KnownHostsFile holds the droplet's host key for "ADDR,NAME".
+func (d *Droplet) KnownHostsFile() string { return filepath.Join(d.stateDir, fileKnownHosts) }
+
+// ClientKeyFile is the unencrypted ed25519 private key that sshd accepts for
+// root (its public half is ClientKeyFile()+".pub").
+func (d *Droplet) ClientKeyFile() string { return filepath.Join(d.stateDir, fileClientKey) }
+
+// HostKey returns the droplet's sshd host key.
+func (d *Droplet) HostKey() ssh.PublicKey {
+	if d.hostKey == nil {
+		b, err := os.ReadFile(filepath.Join(d.stateDir, fileHostKey+".pub"))
+		if err != nil {
+			return nil
+		}
+		d.hostKey, _, _, _, _ = ssh.ParseAuthorizedKey(b)
+	}
+	return d.hostKey
+}
+
+// HostKeyLine returns the host key as a known_hosts line ("ADDR,NAME TYPE KEY").
+func (d *Droplet) HostKeyLine() string {
+	b, _ := os.ReadFile(d.KnownHostsFile())
+	return strings.TrimSpace(string(b))
+}
+
+// DockerSocket is the droplet's docker socket as seen inside the droplet.
+func (d *Droplet) DockerSocket() string { return DockerSocket }
+
+// DockerSocketOutside is a path of the droplet's docker socket that works
+// from the caller's namespaces (through the holder's /proc root), e.g. for
+// client.WithHost("unix://" + d.DockerSocketOutside()).
+func (d *Droplet) DockerSocketOutside() string { return d.Path(DockerSocket) }
+
+// Path maps a path inside the droplet to one the caller can open
+// (/proc/HOLDER/root/PATH). Reading droplet files this way is for checks
+// in tests; the code under test should go through SSH.
+func (d *Droplet) Path(p string) string {
+	return fmt.Sprintf("/proc/%d/root%s", d.holder.PID, filepath.Join("/", p))
+}
+
+// HolderPID is the PID of the process holding the droplet's namespaces
+// (nsenter --target PID --mount --net enters the droplet).
+func (d *Droplet) HolderPID() int { return d.holder.PID }
+
+// LogFile is where the output of the background process name goes
+// (Start(ctx, name, ...)); dockerd and sshd log to LogFile("dockerd") and
+// LogFile("sshd").
+func (d *Droplet) LogFile(name string) string {
+	return filepath.Join(d.stateDir, dirLogs, name+".log")
+}
+
+func (d *Droplet) enter(argv []string) []string {
+	return append([]string{"nsenter", "--target", strconv.Itoa(d.holder.PID), "--mount", "--net", "--wd=/", "--"}, argv...)
+}
+
+// Command returns a command that runs argv inside the droplet (its mount and
+// network namespaces, cwd /, the caller's environment and credentials). The
+// caller wires stdin/stdout and runs it.
+func (d *Droplet) Command(ctx context.Context, argv ...string) *exec.Cmd {
+	a := d.enter(argv)
+	return exec.CommandContext(ctx, a[0], a[1:]...)
+}
+
+// Exec runs argv inside the droplet and returns its standard output; a
+// failure's error carries its standard error.
+func (d *Droplet) Exec(ctx context.Context, argv ...string) ([]byte, error) {
+	if len(argv) == 0 {
+		return nil, fmt.Errorf("exec in droplet %s: empty command", d.Name)
+	}
+	cmd := d.Command(ctx, argv...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.Bytes(), fmt.Errorf("running %q in droplet %s: %w: %s", strings.Join(argv, " "), d.Name, err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.Bytes(), nil
+}
+
+var procNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$`)
+
+// Start runs argv in the background inside the droplet, in its own session,
+// with stdin /dev/null and stdout+stderr appended to LogFile(name). The process
+// is not tied to ctx: it runs until Stop(name) or the droplet's teardown.
+// name must be unique among the droplet's running background processes.
+func (d *Droplet) Start(ctx context.Context, name string, argv ...string) error {
+	if !procNameRE.MatchString(name) || len(argv) == 0 {
+		return fmt.Errorf("starting %q in droplet %s: bad name or empty command", name, d.Name)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(d.LogFile(name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("starting %s in droplet %s: %w", name, d.Name, err)
+	}
+	defer logf.Close()
+	unlock, err := lockDroplet(d.Name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	s, err := readState(d.Name)
+	if err != nil {
+		return fmt.Errorf("starting %s in droplet %s: droplet is gone: %w", name, d.Name, err)
+	}
+	for _, p := range s.Procs {
+		if p.Name == name && p.alive() {
+			return fmt.Errorf("starting %s in droplet %s: already running as pid %d", name, d.Name, p.PID)
+		}
+	}
+	a := d.enter(argv)
+	cmd := exec.Command(a[0], a[1:]...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting %s in droplet %s: %w", name, d.Name, err)
+	}
+	p := procFor(cmd.Process.Pid, name)
+	go cmd.Wait() // reap; the process outlives nothing of ours but this goroutine
+	kept := s.Procs[:0]
+	for _, q := range s.Procs {
+		if q.Name != name {
+			kept = append(kept, q)
+		}
+	}
+	s.Procs = append(kept, p)
+	return writeState(s)
+}
+
+// Stop ends the background process name: SIGTERM, then SIGKILL after 10s.
+func (d *Droplet) Stop(ctx context.Context, name string) error {
+	s, err := readState(d.Name)
+	if err != nil {
+		return fmt.Errorf("stopping %s in droplet %s: %w", name, d.Name, err)
+	}
+	for _, p := range s.Procs {
+		if p.Name == name {
+			p.signal(syscall.SIGTERM)
+			if !waitGone(ctx, []proc{p}, 10*time.Second) {
+				p.signal(syscall.SIGKILL)
+				waitGone(ctx, []proc{p}, 5*time.Second)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("stopping %s in droplet %s: no such process", name, d.Name)
+}
+
+// Running reports whether the background process name is alive.
+func (d *Droplet) Running(name string) bool {
+	s, err := readState(d.Name)
+	if err != nil {
+		return false
+	}
+	for _, p := range s.Procs {
+		if p.Name == name {
+			return p.alive()
+		}
+	}
+	return false
+}
+
+// Shape limits the caller→droplet direction of the link to rate (tc syntax,
+// e.g. "200mbit") with tbf; rate "" removes the limit.
+func (d *Droplet) Shape(ctx context.Context, rate string) error {
+	return shape(ctx, outerIf(d.index), rate)
+}
+
+// waitGone waits until none of ps is alive; it reports whether that happened
+// within limit.
+func waitGone(ctx context.Context, ps []proc, limit time.Duration) bool {
+	deadline := time.Now().Add(limit)
+	for {
+		any := false
+		for _, p := range ps {
+			if p.alive() {
+				any = true
+				break
+			}
+		}
+		if !any {
+			return true
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
