@@ -391,7 +391,9 @@ rec {
         if lib.all (def: type.check def.value) defsFinal then type.merge loc defsFinal
         else
           let allInvalid = filter (def: !type.check def.value) defsFinal; in
-          throw "A definition for option `${showOption loc}' is not of type `${type.description}'. Definition values:${showDefs allInvalid}"
+          throw "A definition for option `${showOption loc}' is not of type `${type.description}'. ${
+            if type ? typeErrorDetail then type.typeErrorDetail loc defsFinal allInvalid
+            else "Definition values:${showDefs allInvalid}"}"
       else if type.emptyValue ? value then type.emptyValue.value
       else throw "The option `${showOption loc}' was accessed but has no value defined. Try setting the option.";
 

@@ -7,9 +7,10 @@ let
   inherit (builtins) head tail length filter all any isAttrs isList isString
     isInt isBool isFunction isPath concatLists mapAttrs zipAttrsWith elem toJSON;
   inherit (lib) mergeEqualOption mergeOneOption mergeUniqueOption mergeDefaultOption
-    getValues getFiles showOption showFiles showDefs imap1 last
+    getValues getFiles showOption showFiles imap1 last
     filterAttrs optionalAttrs concatStringsSep concatMapStringsSep;
   inherit (lib.modules) mergeDefinitions evalModules;
+  inherit (lib.options) showDefs;
 
   optionDescriptionPhrase = unparenthesize: t:
     if unparenthesize (t.descriptionClass or null) then t.description else "(${t.description})";
@@ -62,6 +63,12 @@ let
     };
 
   isOptionType = lib.isType "option-type";
+
+  # typeErrorDetail words the rest of a type error the way nixpkgs does for
+  # types it merges with its newer ("v2") merge: listOf, attrsOf,
+  # submodule, coercedTo say "TypeError: Definition values: ...".
+  # Types without it get the classic "Definition values:..." wording.
+  v2TypeError = { typeErrorDetail = loc: defs: invalid: "TypeError: Definition values: ${showDefs invalid}"; };
 
   addCheck = elemType: check: elemType // { check = x: elemType.check x && check x; };
 
@@ -295,7 +302,7 @@ let
       substSubModules = m: listOf (elemType.substSubModules m);
       functor = elemTypeFunctor name elemType listOf;
       nestedTypes.elemType = elemType;
-    };
+    } // v2TypeError;
 
     nonEmptyListOf = elemType:
       let list = addCheck (listOf elemType) (l: l != [ ]); in
@@ -331,7 +338,7 @@ let
       substSubModules = m: attrsWith { elemType = elemType.substSubModules m; inherit lazy placeholder; };
       functor = elemTypeFunctor name elemType (t: attrsWith { elemType = t; inherit lazy placeholder; });
       nestedTypes.elemType = elemType;
-    };
+    } // v2TypeError;
 
     # uniq accepts a single definition only.
     uniq = unique { message = ""; };
@@ -427,6 +434,9 @@ let
       functor = defaultFunctor name // { wrapped = [ t1 t2 ]; };
       nestedTypes.left = t1;
       nestedTypes.right = t2;
+    } // {
+      typeErrorDetail = loc: defs: invalid:
+        "TypeError: The option `${showOption loc}` is neither a value of type `${t1.description}` nor `${t2.description}`, Definition values: ${showDefs defs}";
     };
 
     oneOf = ts:
@@ -449,7 +459,7 @@ let
       functor = defaultFunctor name // { wrapped = finalType; };
       nestedTypes.coercedType = coercedType;
       nestedTypes.finalType = finalType;
-    };
+    } // v2TypeError;
 
     deferredModule = deferredModuleWith { };
     deferredModuleWith = { staticModules ? [ ] }: mkOptionType {
@@ -523,7 +533,7 @@ let
               else throw "A submoduleWith option is declared multiple times with conflicting descriptions";
           };
         };
-      };
+      } // v2TypeError;
   };
 in
 types

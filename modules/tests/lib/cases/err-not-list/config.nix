@@ -1,0 +1,4 @@
+{ lib, ... }: {
+  imports = [ ../common/options.nix ];
+  docker.ports = 8080;
+}

@@ -1,0 +1,4 @@
+{ lib, ... }: {
+  imports = [ ../common/options.nix ];
+  supervisord.services.web = "run-web";
+}
