@@ -6,6 +6,7 @@ let
   render = v:
     if builtins.isBool v then (if v then "yes" else "no")
     else if builtins.isList v then concatMapStringsSep " " toString v
+    else if v == "" then "\"\""
     else toString v;
   conf = pkgs.writeText "redis.conf" (concatStrings (mapAttrsToList (k: v: "${k} ${render v}\n") cfg.settings)
     + cfg.extraConfig);

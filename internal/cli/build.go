@@ -16,6 +16,7 @@ type buildOptions struct {
 	Nixpkgs string
 	Offline bool
 	Name    string
+	Extra   string
 	Config  string
 }
 
@@ -40,6 +41,7 @@ func parseBuildFlags(args []string, stderr io.Writer) (*buildOptions, error) {
 	fs.StringVar(&o.Nixpkgs, "nixpkgs", "", "build with the nixpkgs at `PATH` (default: <nixpkgs> from NIX_PATH, else offline)")
 	fs.Var(includeFlag{&o.Nixpkgs}, "I", "nixpkgs=`PATH`, like nix-build's -I")
 	fs.BoolVar(&o.Offline, "offline", false, "use nd's offline modules and pkgs even if NIX_PATH has nixpkgs")
+	fs.StringVar(&o.Extra, "extra-pkgs", "", "Nix `FILE` holding pkgs: { name = drv; } to add to pkgs (e.g. host programs for offline builds)")
 	fs.StringVar(&o.Name, "name", "", "default app name (docker.name) when the config sets none (default: the config's directory name)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: nd-push build [-o LINK] [--nixpkgs PATH | -I nixpkgs=PATH] [--offline] CONFIG\n")
@@ -71,6 +73,7 @@ func runBuild(ctx context.Context, env *Env, o *buildOptions) error {
 		Offline:     o.Offline,
 		OutLink:     o.OutLink,
 		Name:        o.Name,
+		ExtraPkgs:   o.Extra,
 		Log:         env.Log.Named("nixbuild"),
 	})
 	if err != nil {

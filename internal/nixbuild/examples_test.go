@@ -1,12 +1,260 @@
 package nixbuild_test
 
 import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/nd-project/nd/internal/manifest"
 	"github.com/nd-project/nd/internal/nixbuild"
+	"github.com/nd-project/nd/internal/testutil"
 )
 
-// exampleOptions returns what an example needs beyond defaults.
+// exampleOptions returns what an example needs beyond the defaults: the
+// redis example gets the host's redis-server imported as pkgs.redis.
 func exampleOptions(t *testing.T, name string) func(*nixbuild.Options) {
+	t.Helper()
+	if name != "redis" {
+		return nil
+	}
+	_, err := os.Stat("/usr/bin/redis-server")
+	testutil.Require(t, err == nil, "the redis example needs /usr/bin/redis-server (Debian redis-server) to import offline")
+	file := filepath.Join(t.TempDir(), "host-pkgs.nix")
+	err = nixbuild.WriteHostPackages(context.Background(), nil, file, []nixbuild.HostPackage{{
+		Attr:     "redis",
+		Programs: map[string]string{"redis-server": "/usr/bin/redis-server", "redis-cli": "/usr/bin/redis-cli"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(o *nixbuild.Options) { o.ExtraPkgs = file }
+}
+
+// exampleChecks says what each example answers once running.
+var exampleChecks = map[string]struct {
+	port  int
+	check func(addr string) error
+}{
+	"hello":       {8080, httpWants("/", regexp.MustCompile(`hello from nd`))},
+	"supervisord": {8081, httpWants("/cgi-bin/count", regexp.MustCompile(`count [1-9][0-9]*`))},
+	"systemd":     {8082, httpWants("/", regexp.MustCompile(`prepared by a oneshot`))},
+	"redis":       {6379, redisPing},
+}
+
+func httpWants(path string, re *regexp.Regexp) func(string) error {
+	return func(addr string) error {
+		c := http.Client{Timeout: 2 * time.Second}
+		resp, err := c.Get("http://" + addr + path)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || !re.Match(body) {
+			return fmt.Errorf("GET %s: %s %q, want 200 matching %s", path, resp.Status, body, re)
+		}
+		return nil
+	}
+}
+
+func redisPing(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	buf := make([]byte, 64)
+	n, err := c.Read(buf)
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(string(buf[:n]), "+PONG") {
+		return fmt.Errorf("PING answered %q", buf[:n])
+	}
 	return nil
+}
+
+// TestExamplesRun runs every example in the local Docker as nd will: an
+// image holding only the manifest's /etc, /tmp and an empty /nix/store, the
+// host's /nix/store mounted read-only, the manifest's entrypoint, env, user,
+// volumes. Its answer on its port proves the closure is complete, and the
+// manifest's healthcheck is run inside the container.
+func TestExamplesRun(t *testing.T) {
+	requireNix(t)
+	testutil.RequireCommands(t, "docker")
+	testutil.Require(t, exec.Command("docker", "info").Run() == nil, "needs a running dockerd")
+	_, real := ndInit(t)
+	testutil.Require(t, real, "needs cmd/nd-init")
+	configs, _ := filepath.Glob(filepath.Join(repoRoot(t), "examples", "*", "config.nix"))
+	for _, config := range configs {
+		name := filepath.Base(filepath.Dir(config))
+		t.Run(name, func(t *testing.T) {
+			chk, ok := exampleChecks[name]
+			if !ok {
+				t.Fatalf("example %s has no check in exampleChecks", name)
+			}
+			pkg, err := build(t, config, exampleOptions(t, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := manifest.Load(pkg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctr := runManifest(t, m)
+			addr := publishedAddr(t, ctr, chk.port)
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				err = chk.check(addr)
+				if err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					logs, _ := exec.Command("docker", "logs", ctr).CombinedOutput()
+					t.Fatalf("%s never answered: %v\ncontainer log:\n%s", name, err, logs)
+				}
+				time.Sleep(300 * time.Millisecond)
+			}
+			if h := m.Healthcheck; h != nil {
+				probe := h.Command
+				if h.HTTP != nil {
+					probe = []string{m.Init + "/bin/nd-init", "probe-http", strconv.Itoa(h.HTTP.Port), h.HTTP.Path}
+				}
+				out, err := exec.Command("docker", append([]string{"exec", ctr}, probe...)...).CombinedOutput()
+				if err != nil {
+					t.Errorf("healthcheck %q in the container: %v\n%s", probe, err, out)
+				}
+			}
+		})
+	}
+}
+
+// runManifest starts a container of m and removes it, its image and its
+// volumes when the test ends.
+func runManifest(t *testing.T, m *manifest.Manifest) string {
+	t.Helper()
+	tag := fmt.Sprintf("nd-test-%s:%d", m.Name, os.Getpid())
+	ctr := fmt.Sprintf("nd-test-%s-%d", m.Name, os.Getpid())
+	var tarball bytes.Buffer
+	if err := etcTar(&tarball, m.Etc); err != nil {
+		t.Fatal(err)
+	}
+	ep := fmt.Sprintf("ENTRYPOINT %s", jsonList(m.Entrypoint))
+	imp := exec.Command("docker", "import", "--change", ep, "-", tag)
+	imp.Stdin = &tarball
+	if out, err := imp.CombinedOutput(); err != nil {
+		t.Fatalf("docker import: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("docker", "rmi", "-f", tag).Run() })
+
+	args := []string{"run", "-d", "--name", ctr, "-v", "/nix/store:/nix/store:ro"}
+	for _, kv := range manifest.SortedEnv(m.Env) {
+		args = append(args, "-e", kv)
+	}
+	for _, p := range m.Ports {
+		proto := p.Protocol
+		if proto == "" {
+			proto = "tcp"
+		}
+		args = append(args, "-p", fmt.Sprintf("127.0.0.1::%d/%s", p.Container, proto))
+	}
+	var vols []string
+	for _, v := range m.Volumes {
+		vol := fmt.Sprintf("nd-test-%d-%s", os.Getpid(), manifest.VolumeName(m.Name, v.Name))
+		vols = append(vols, vol)
+		args = append(args, "-v", vol+":"+v.Path)
+	}
+	if m.User != "" {
+		args = append(args, "--user", m.User)
+	}
+	if m.WorkDir != "" {
+		args = append(args, "-w", m.WorkDir)
+	}
+	args = append(args, tag)
+	t.Cleanup(func() {
+		exec.Command("docker", "rm", "-f", ctr).Run()
+		for _, v := range vols {
+			exec.Command("docker", "volume", "rm", v).Run()
+		}
+	})
+	if out, err := exec.Command("docker", args...).CombinedOutput(); err != nil {
+		t.Fatalf("docker run: %v\n%s", err, out)
+	}
+	return ctr
+}
+
+func publishedAddr(t *testing.T, ctr string, port int) string {
+	t.Helper()
+	out, err := exec.Command("docker", "port", ctr, strconv.Itoa(port)).Output()
+	if err != nil {
+		t.Fatalf("docker port %s %d: %v", ctr, port, err)
+	}
+	for _, l := range strings.Fields(string(out)) {
+		if strings.HasPrefix(l, "127.0.0.1:") {
+			return l
+		}
+	}
+	t.Fatalf("docker port %s %d: no 127.0.0.1 address in %q", ctr, port, out)
+	return ""
+}
+
+func jsonList(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = strconv.Quote(s)
+	}
+	return "[" + strings.Join(q, ",") + "]"
+}
+
+// etcTar writes the image's only layer: /etc from the manifest's etc
+// directory (real files), /tmp and an empty /nix/store mount point.
+func etcTar(w io.Writer, etc string) error {
+	tw := tar.NewWriter(w)
+	dirs := []struct {
+		name string
+		mode int64
+	}{{"etc/", 0o755}, {"tmp/", 0o1777}, {"nix/", 0o755}, {"nix/store/", 0o755}}
+	for _, d := range dirs {
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d.name, Mode: d.mode}); err != nil {
+			return err
+		}
+	}
+	err := filepath.Walk(etc, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || p == etc {
+			return err
+		}
+		rel, _ := filepath.Rel(etc, p)
+		if fi.IsDir() {
+			return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: "etc/" + rel + "/", Mode: 0o755})
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "etc/" + rel, Mode: 0o644, Size: int64(len(data))}); err != nil {
+			return err
+		}
+		_, err = tw.Write(data)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return tw.Close()
 }

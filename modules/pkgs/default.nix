@@ -114,9 +114,39 @@ let
       ln -s ${e.path} "$out/${e.name}"
     '') list));
 
+  # importHostProgram: a host's dynamically linked programs as a store package,
+  # without patchelf: the programs and their libraries are copied in, and
+  # bin/<program> is a script running the copied loader on the copied program
+  # with --library-path. Host files come in with builtins.path (impure by
+  # nature: for tests and demos; nixpkgs packages are the real thing).
+  # Every file is { name; path; }: name in the package, path a regular file.
+  #   programs: [ { name = "redis-server"; path = /usr/bin/redis-check-rdb; } ]
+  #   libs: [ { name = "libc.so.6"; path = /lib/x86_64-linux-gnu/libc.so.6; } ... ]
+  #   interpreter: { name = "ld-linux-x86-64.so.2"; path = /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2; }
+  # nixbuild.WriteHostPackages writes such a call from ldd's output.
+  importHostProgram = { name, programs, libs, interpreter }:
+    let
+      add = f: builtins.path { path = f.path; name = builtins.replaceStrings [ "+" ] [ "_" ] f.name; };
+      copy = dir: f: "cp ${add f} $out/${dir}/${f.name}\n";
+      ld = "$out/lib/${interpreter.name}";
+    in
+    runCommand name { } (''
+      mkdir -p $out/bin $out/lib $out/libexec
+    '' + builtins.concatStringsSep "" (map (copy "lib") (libs ++ [ interpreter ]))
+    + builtins.concatStringsSep "" (map (copy "libexec") programs)
+    + ''
+      chmod +x ${ld} $out/libexec/*
+      for p in $out/libexec/*; do
+        n=$(basename $p)
+        printf '#!%s\nexec %s --library-path %s %s "$@"\n' ${runtimeShell} ${ld} $out/lib $p > $out/bin/$n
+        chmod +x $out/bin/$n
+      done
+    '');
+
   base = {
     inherit lib system runtimeShell runCommand writeTextFile writeText writeTextDir
-      writeScript writeScriptBin writeShellScript writeShellScriptBin symlinkJoin linkFarm;
+      writeScript writeScriptBin writeShellScript writeShellScriptBin symlinkJoin linkFarm
+      importHostProgram;
     busybox = busyboxPkg;
     runCommandLocal = runCommand;
     runCommandNoCC = runCommand;
