@@ -1,0 +1,45 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/nd-project/nd/internal/fleet"
+)
+
+func cmdList(ctx context.Context, args []string, stdout io.Writer) error {
+	if len(args) > 0 {
+		return usageError{"list takes no arguments"}
+	}
+	return runList(ctx, stdout)
+}
+
+func runList(_ context.Context, stdout io.Writer) error {
+	ds, err := fleet.List()
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tADDR\tNIX\tDOCKER\tSSH_CONFIG")
+	yn := map[bool]string{true: "yes", false: "no"}
+	for _, d := range ds {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.Name, d.Addr, yn[d.HasNix], yn[d.HasDocker], d.SSHConfig())
+	}
+	return tw.Flush()
+}
+
+func cmdLeftovers(_ context.Context, args []string, stdout io.Writer) error {
+	if len(args) > 0 {
+		return usageError{"leftovers takes no arguments"}
+	}
+	left := fleet.Leftovers()
+	for _, l := range left {
+		fmt.Fprintln(stdout, l)
+	}
+	if len(left) > 0 {
+		return fmt.Errorf("%d fleet leftovers (remove them with: nd-fleet down --all)", len(left))
+	}
+	return nil
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# test.sh is nd's test command (and CI's, via .ci/run): it prepares the machine
+# (scripts/setup.sh), vets and builds everything, runs every test against the
+# real sshd, dockerd, Nix and namespaces, and fails if the test fleet left
+# anything behind (namespaces, links, processes, mounts, state).
+#
+# CI=true turns every "component missing" skip into a failure
+# (ND_TEST_REQUIRE_ALL=1). Extra arguments go to `go test` (e.g. -run X).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*" >&2; }
+start=$SECONDS
+
+step "setup"
+bash scripts/setup.sh
+
+if [ "${CI:-}" = true ]; then
+	export ND_TEST_REQUIRE_ALL=1
+fi
+
+step "vet and build"
+unformatted="$(gofmt -l cmd internal modules 2>/dev/null || true)"
+if [ -n "$unformatted" ]; then
+	printf 'gofmt needed:\n%s\n' "$unformatted" >&2
+	exit 1
+fi
+go vet ./...
+bin="$(mktemp -d)"
+trap 'rm -rf "$bin"' EXIT
+CGO_ENABLED=0 go build -o "$bin/" ./cmd/...
+
+# What of the fleet exists before the tests (e.g. someone's `nd-fleet up`
+# demo) is not this run's leftover.
+before="$("$bin/nd-fleet" leftovers 2>/dev/null || true)"
+
+step "go test"
+status=0
+timeout --signal=INT --kill-after=60 17m \
+	go test ./... -count=1 -timeout 15m "$@" || status=$?
+
+step "fleet leftovers"
+after="$("$bin/nd-fleet" leftovers 2>/dev/null || true)"
+new="$(comm -13 <(sort <<<"$before") <(sort <<<"$after") | sed '/^$/d')"
+if [ -n "$new" ]; then
+	printf 'the tests left fleet leftovers behind:\n%s\n' "$new" >&2
+	# Clean up what the dead test processes left (stale droplets only;
+	# droplets of live processes are not touched).
+	"$bin/nd-fleet" down $(sed -n 's|^droplet state /run/nd-fleet/||p' <<<"$new") >/dev/null 2>&1 || true
+	status=1
+fi
+
+step "done in $((SECONDS - start))s (status $status)"
+exit "$status"
