@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/nd-project/nd/internal/image"
 	"github.com/nd-project/nd/internal/manifest"
+	"github.com/nd-project/nd/internal/testutil"
 )
 
 // httpdApp serves /data (a named volume) on 8080 and, the first time, writes
@@ -289,3 +292,102 @@ func TestEnvFilesAreSecretEnv(t *testing.T) {
 		t.Errorf("redeploy with new secret = %+v, %v; want changed", res, err)
 	}
 }
+
+// TestImageMode builds the full layered image of a package's closure, writes
+// it as a docker-archive, loads it with `docker load` and runs it without any
+// /nix bind mount; then loads an incremental archive that leaves out the
+// layers the daemon already holds.
+func TestImageMode(t *testing.T) {
+	r := runtimeForTest(t)
+	testutil.RequireCommands(t, "docker")
+	bb, etc := storeBusybox(t), storeEtc(t)
+	app := uniqueApp(t, r, "layered")
+	port := freePort(t)
+	ctx := context.Background()
+	m := httpdApp(app, bb, etc, "layered-v1", port)
+	pkg := addPackage(t, m)
+	closure := image.Closure{
+		pkg: {Path: pkg, NarSize: 1, References: []string{bb, etc}},
+		bb:  {Path: bb, NarSize: 2 << 20},
+		etc: {Path: etc, NarSize: 1},
+	}
+	img, err := image.Layered(m, pkg, closure, image.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(img.Layers) != 4 {
+		t.Fatalf("%d layers, want 3 store paths + metadata", len(img.Layers))
+	}
+	again, err := image.Layered(m, pkg, closure, image.Options{})
+	if err != nil || again.ID != img.ID {
+		t.Fatalf("second build: %v, ID %s vs %s", err, again.ID, img.ID)
+	}
+	archive := filepath.Join(t.TempDir(), "image.tar")
+	f, err := os.Create(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := img.WriteDockerArchive(f, nil); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if out, err := exec.Command("docker", "load", "-i", archive).CombinedOutput(); err != nil {
+		t.Fatalf("docker load: %v\n%s", err, out)
+	}
+	res, err := r.Deploy(ctx, DeploySpec{App: app, Package: pkg, Manifest: m, ImageID: img.ID, Generation: 1, SettleTime: time.Second})
+	if err != nil {
+		t.Fatalf("deploy: %v", err)
+	}
+	ci, err := r.c.ContainerInspect(ctx, res.ContainerID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mp := range ci.Mounts {
+		if strings.HasPrefix(mp.Destination, "/nix") {
+			t.Errorf("image mode mounts %s", mp.Destination)
+		}
+	}
+	if _, body := httpGet(t, port, "/version"); strings.TrimSpace(body) != "layered-v1" {
+		t.Errorf("/version = %q", body)
+	}
+	if st, err := r.Status(ctx, app); err != nil || st.Mode != ModeImage {
+		t.Errorf("Status = %+v, %v; want mode image", st, err)
+	}
+
+	// v2 shares the bottom layers: an archive without them loads.
+	m2 := httpdApp(app, bb, etc, "layered-v2", port)
+	pkg2 := addPackage(t, m2)
+	closure2 := image.Closure{pkg2: {Path: pkg2, NarSize: 1, References: []string{bb, etc}}, bb: closure[bb], etc: closure[etc]}
+	img2, err := image.Layered(m2, pkg2, closure2, image.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	known, err := r.KnownChains(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var full, partial countingWriter
+	if err := img2.WriteDockerArchive(&full, nil); err != nil {
+		t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		pw.CloseWithError(img2.WriteDockerArchive(io.MultiWriter(pw, &partial), func(c string) bool { return known[c] }))
+	}()
+	if err := r.LoadImage(ctx, pr); err != nil {
+		t.Fatalf("loading incremental archive: %v", err)
+	}
+	if partial.n >= full.n-(1<<20) {
+		t.Errorf("incremental archive %d bytes, full %d: busybox layer not left out", partial.n, full.n)
+	}
+	if _, err := r.Deploy(ctx, DeploySpec{App: app, Package: pkg2, Manifest: m2, ImageID: img2.ID, Generation: 2, SettleTime: time.Second}); err != nil {
+		t.Fatalf("deploy v2: %v", err)
+	}
+	if _, body := httpGet(t, port, "/version"); strings.TrimSpace(body) != "layered-v2" {
+		t.Errorf("/version = %q", body)
+	}
+}
+
+type countingWriter struct{ n int64 }
+
+func (c *countingWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
