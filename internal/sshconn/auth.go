@@ -15,7 +15,6 @@ import (
 
 // AuthError is returned by Dial when the server accepted none of the keys.
 type AuthError struct {
-	Host string
 	User string
 	// Tried describes each key offered, e.g. "agent: ED25519 SHA256:…" or
 	// "/root/.ssh/id_ed25519".
@@ -23,13 +22,13 @@ type AuthError struct {
 	// Encrypted lists identity files that are passphrase-protected and that
 	// no ssh-agent holds; nd cannot use them.
 	Encrypted []string
-	// Err is the error from the SSH library.
+	// Err is the error from the SSH library (not part of the message).
 	Err error
 }
 
 func (e *AuthError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "authenticating as %s to %s: ", e.User, e.Host)
+	fmt.Fprintf(&b, "authenticating as %s: ", e.User)
 	if len(e.Tried) == 0 {
 		b.WriteString("no usable key (no ssh-agent key and no readable identity file)")
 	} else {
@@ -37,9 +36,6 @@ func (e *AuthError) Error() string {
 	}
 	for _, f := range e.Encrypted {
 		fmt.Fprintf(&b, "; %s is encrypted and no ssh-agent holds it: run `ssh-add %s`", f, f)
-	}
-	if e.Err != nil {
-		fmt.Fprintf(&b, ": %v", e.Err)
 	}
 	return b.String()
 }

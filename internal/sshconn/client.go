@@ -191,9 +191,12 @@ func (d *dialer) connect(ctx context.Context, h *hostConfig, jump *Client) (*Cli
 	}
 	if err != nil {
 		conn.Close()
+		// Drop x/crypto's "ssh: handshake failed:" where the message is ours.
 		var hkErr *HostKeyError
-		if !errors.As(err, &hkErr) && strings.Contains(err.Error(), "unable to authenticate") {
-			err = &AuthError{Host: h.display(), User: h.User, Tried: keys.tried, Encrypted: keys.encrypted, Err: err}
+		if errors.As(err, &hkErr) {
+			err = hkErr
+		} else if strings.Contains(err.Error(), "unable to authenticate") {
+			err = &AuthError{User: h.User, Tried: keys.tried, Encrypted: keys.encrypted, Err: err}
 		}
 		return nil, fmt.Errorf("ssh handshake with %s: %w", h.display(), err)
 	}

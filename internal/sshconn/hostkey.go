@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/crypto/ssh"
@@ -53,6 +52,14 @@ func (e *HostKeyError) Unknown() bool { return e.Problem == HostKeyUnknown }
 // Changed reports whether the host presented a key other than the known one.
 func (e *HostKeyError) Changed() bool { return e.Problem == HostKeyChanged }
 
+// where names the host, and the address when the name does not show it.
+func (e *HostKeyError) where() string {
+	if strings.HasPrefix(e.Addr, e.Host+":") || strings.HasPrefix(e.Addr, "["+e.Host+"]:") {
+		return e.Addr
+	}
+	return fmt.Sprintf("%s (%s)", e.Host, e.Addr)
+}
+
 func (e *HostKeyError) Error() string {
 	fp := ssh.FingerprintSHA256(e.Key)
 	typ := e.Key.Type()
@@ -65,7 +72,7 @@ func (e *HostKeyError) Error() string {
 		b.WriteString("IT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!\n")
 		b.WriteString("Someone could be eavesdropping on you right now (man-in-the-middle attack)!\n")
 		b.WriteString("It is also possible that the host key has just been changed.\n")
-		fmt.Fprintf(&b, "The %s host key sent by %s (%s) is\n  %s\n", typ, e.Host, e.Addr, fp)
+		fmt.Fprintf(&b, "The %s host key sent by %s is\n  %s\n", typ, e.where(), fp)
 		b.WriteString("but known_hosts expects:\n")
 		for _, k := range e.Known {
 			fmt.Fprintf(&b, "  %s:%d  %s %s\n", k.Filename, k.Line, k.Key.Type(), ssh.FingerprintSHA256(k.Key))
@@ -73,16 +80,16 @@ func (e *HostKeyError) Error() string {
 		fmt.Fprintf(&b, "Host key verification failed; refusing to connect to %s.\n", e.Host)
 		if len(e.Known) > 0 {
 			fmt.Fprintf(&b, "If you are sure the host was re-installed, remove the old key with\n  ssh-keygen -f %q -R %q\nand connect again.",
-				e.Known[0].Filename, strings.TrimSuffix(knownhosts.Normalize(e.KnownHostsName), ":22"))
+				e.Known[0].Filename, knownhosts.Normalize(e.KnownHostsName))
 		}
 		return b.String()
 	case HostKeyRevoked:
-		fmt.Fprintf(&b, "host key for %s (%s) is REVOKED: %s %s is marked @revoked in %s:%d; refusing to connect",
-			e.Host, e.Addr, typ, fp, e.Known[0].Filename, e.Known[0].Line)
+		fmt.Fprintf(&b, "host key for %s is REVOKED: %s %s is marked @revoked in %s:%d; refusing to connect",
+			e.where(), typ, fp, e.Known[0].Filename, e.Known[0].Line)
 		return b.String()
 	default:
-		fmt.Fprintf(&b, "host key for %s (%s) is not known: the server offered %s %s, and no key for %q is in %s. ",
-			e.Host, e.Addr, typ, fp, knownhosts.Normalize(e.KnownHostsName), strings.Join(e.KnownHostsFiles, ", "))
+		fmt.Fprintf(&b, "host key for %s is not known: the server offered %s %s, and no key for %q is in %s. ",
+			e.where(), typ, fp, knownhosts.Normalize(e.KnownHostsName), strings.Join(e.KnownHostsFiles, ", "))
 		host, _, _ := net.SplitHostPort(e.Addr)
 		fmt.Fprintf(&b, "Verify the fingerprint out of band (e.g. on the droplet: ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), then add it with\n"+
 			"  ssh-keyscan -p %s %s >> ~/.ssh/known_hosts\nor connect once with -o StrictHostKeyChecking=accept-new", e.Port, host)
@@ -96,9 +103,6 @@ type hostKeyChecker struct {
 	files []string // existing known_hosts files, user files first
 	cb    ssh.HostKeyCallback
 	log   hclog.Logger
-
-	mu       sync.Mutex
-	accepted bool // accept-new added a key (for logging/tests)
 }
 
 func newHostKeyChecker(h *hostConfig, log hclog.Logger) (*hostKeyChecker, error) {
@@ -246,9 +250,6 @@ func (c *hostKeyChecker) add(name string, key ssh.PublicKey) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	c.mu.Lock()
-	c.accepted = true
-	c.mu.Unlock()
 	c.log.Info("permanently added host key to known_hosts", "host", host, "type", key.Type(),
 		"fingerprint", ssh.FingerprintSHA256(key), "file", file)
 	return nil

@@ -142,6 +142,7 @@ func TestAgentAuth(t *testing.T) {
 		if len(ae.Encrypted) != 1 || ae.Encrypted[0] != idFile {
 			t.Errorf("AuthError.Encrypted = %q, want [%q]", ae.Encrypted, idFile)
 		}
+		t.Logf("the user sees:\n%v", err)
 		if !strings.Contains(err.Error(), "encrypted") || !strings.Contains(err.Error(), "ssh-add") {
 			t.Errorf("error %q does not explain the encrypted key", err)
 		}
@@ -230,6 +231,7 @@ func TestUnknownHostKey(t *testing.T) {
 	if !errors.As(err, &hk) || !hk.Unknown() {
 		t.Fatalf("Dial = %v, want unknown *HostKeyError", err)
 	}
+	t.Logf("the user sees:\n%v", err)
 	// x/crypto prefers ECDSA when nothing is known.
 	fp := ssh.FingerprintSHA256(hk.Key)
 	if fp != ssh.FingerprintSHA256(d.HostKeys[0]) && fp != ssh.FingerprintSHA256(d.HostKeys[1]) {
@@ -266,6 +268,7 @@ func TestChangedHostKey(t *testing.T) {
 			if !errors.As(err, &hk) || !hk.Changed() {
 				t.Fatalf("Dial = %v, want changed *HostKeyError", err)
 			}
+			t.Logf("the user sees:\n%v", err)
 			for _, want := range []string{"REMOTE HOST IDENTIFICATION HAS CHANGED", kh + ":3",
 				ssh.FingerprintSHA256(d.HostKeys[0]), ssh.FingerprintSHA256(oldKey), "127.0.0.1"} {
 				if !strings.Contains(err.Error(), want) {
