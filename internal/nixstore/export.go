@@ -455,6 +455,7 @@ func (d *decoder) directory(depth int) error {
 		if err != nil {
 			return err
 		}
+		d.file = parent + "/" + name
 		if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
 			return d.errorf("bad entry name %q", name)
 		}

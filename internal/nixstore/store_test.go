@@ -28,8 +28,8 @@ func TestRealExportImport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(paths) != 5 || paths[len(paths)-1] != top {
-		t.Fatalf("Requisites(%s) = %v, want 5 paths ending with it", top, paths)
+	if len(paths) != 6 || paths[len(paths)-1] != top {
+		t.Fatalf("Requisites(%s) = %v, want 6 paths ending with it", top, paths)
 	}
 	var exp bytes.Buffer
 	if err := local.Export(ctx, &exp, paths); err != nil {

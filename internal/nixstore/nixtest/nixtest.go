@@ -56,11 +56,22 @@ let
   };
   go = i: if i == 0 then [ ] else let rest = go (i - 1); in rest ++ [ (mk "nd-test-${tag}-${toString i}" rest) ];
   all = go n;
-in builtins.elemAt all (n - 1)
+  last = builtins.elemAt all (n - 1);
+in derivation {
+  name = "nd-package-${tag}";
+  system = builtins.currentSystem;
+  builder = "${bb}/bin/sh";
+  args = [ "-c" ''
+    ${bb}/bin/busybox mkdir -p $out
+    echo '{"version":1,"name":"${tag}","entrypoint":["${last}/bin/bb","sleep","1000"],"init":"${last}","processesFile":"${last}/name"}' > $out/nd-manifest.json
+  '' ];
+}
 `
 
-// BuildClosure builds, with the local Nix, a closure of n+1 store paths
-// (n chained packages plus busybox) unique to tag, and returns its top path.
+// BuildClosure builds, with the local Nix, a deploy package for app tag
+// (a directory with nd-manifest.json) whose closure is n+2 store paths: n
+// chained packages, busybox, and the package itself. It returns the
+// package's store path. tag must be a valid app name.
 func BuildClosure(t testing.TB, tag string, n int) string {
 	t.Helper()
 	RequireNix(t)

@@ -1,0 +1,67 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/nd-project/nd/internal/nixstore"
+	"github.com/nd-project/nd/internal/proto"
+	"golang.org/x/sys/unix"
+)
+
+// Capabilities checks what this host can do: a usable Nix (nix-store on
+// PATH, the store writable) and a reachable container runtime.
+func (a *Agent) Capabilities(ctx context.Context) proto.Capabilities {
+	caps := proto.Capabilities{StoreDir: nixstore.StoreDir}
+	if err := a.nixUsable(); err != nil {
+		caps.NixError = err.Error()
+	} else {
+		caps.Nix = true
+	}
+	switch rt := a.cfg.Runtime.(type) {
+	case nil:
+		caps.DockerError = "no container runtime configured"
+	case Pinger:
+		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		if err := rt.Ping(pctx); err != nil {
+			caps.DockerError = err.Error()
+		} else {
+			caps.Docker = true
+		}
+	default:
+		caps.Docker = true
+	}
+	return caps
+}
+
+func (a *Agent) nixUsable() error {
+	if _, err := exec.LookPath(a.cfg.NixStoreProgram); err != nil {
+		return fmt.Errorf("%s not found on PATH", a.cfg.NixStoreProgram)
+	}
+	// The store, or for a fresh chroot store the nearest existing parent,
+	// must be writable.
+	dir := a.cfg.Store.RealPath(nixstore.StoreDir)
+	for {
+		err := unix.Access(dir, unix.W_OK)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) || filepath.Dir(dir) == dir {
+			return fmt.Errorf("%s is not writable: %w", a.cfg.Store.RealPath(nixstore.StoreDir), err)
+		}
+		dir = filepath.Dir(dir)
+	}
+}
+
+func (a *Agent) requireNix() error {
+	if err := a.nixUsable(); err != nil {
+		return withCode(proto.CodeNoNix, fmt.Errorf("this host has no usable Nix: %w", err))
+	}
+	return nil
+}

@@ -1,0 +1,240 @@
+package agent
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"sort"
+
+	"github.com/nd-project/nd/internal/manifest"
+	"github.com/nd-project/nd/internal/nixstore"
+	"github.com/nd-project/nd/internal/proto"
+)
+
+// Runtime is what the agent needs of the container side (internal/dockerrt
+// behind an adapter): make the container of a deploy package run, replacing
+// the app's previous one, and restore the previous one if that fails.
+type Runtime interface {
+	Deploy(ctx context.Context, spec DeploySpec) (DeployResult, error)
+}
+
+// Pinger is optionally implemented by a Runtime to report whether it is
+// reachable (the Docker capability).
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// DeploySpec is one deploy handed to the Runtime.
+type DeploySpec struct {
+	App        string
+	Package    string // store path of the deploy package
+	Manifest   *manifest.Manifest
+	Generation int // labels the container nd.generation
+	PushedBy   string
+	// Force: replace the container even if it already runs Package.
+	Force bool
+	// Progress reports steps to the client; never nil.
+	Progress func(stage, message string)
+}
+
+// DeployResult is what the Runtime did.
+type DeployResult struct {
+	ContainerID string
+	Changed     bool // false: the container already ran Package
+}
+
+// lockApp serializes deploys of one app; a second deploy waits (and says so).
+func (a *Agent) lockApp(ctx context.Context, app string, waiting func()) (unlock func(), err error) {
+	a.mu.Lock()
+	l := a.appLocks[app]
+	if l == nil {
+		l = make(chan struct{}, 1)
+		a.appLocks[app] = l
+	}
+	a.mu.Unlock()
+	select {
+	case l <- struct{}{}:
+	default:
+		waiting()
+		select {
+		case l <- struct{}{}:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for another deploy of %s: %w", app, ctx.Err())
+		}
+	}
+	return func() { <-l }, nil
+}
+
+func (a *Agent) handleDeploy(ctx context.Context, c *proto.Conn, env proto.Envelope) error {
+	var req proto.Deploy
+	if err := proto.Decode(env, proto.TypeDeploy, &req); err != nil {
+		return withCode(proto.CodeBadRequest, err)
+	}
+	if !manifest.ValidName(req.App) {
+		return codef(proto.CodeBadRequest, "bad app name %q", req.App)
+	}
+	if err := nixstore.ValidStorePath(req.Package); err != nil {
+		return withCode(proto.CodeBadRequest, err)
+	}
+	if err := checkSession(req.Session); err != nil {
+		return err
+	}
+	progress := func(stage, msg string) {
+		if err := c.Send(proto.TypeProgress, &proto.Progress{Stage: stage, Message: msg}); err != nil {
+			a.log.Debug("progress not sent", "error", err)
+		}
+	}
+	res, err := a.Deploy(ctx, req, progress)
+	if err != nil {
+		return err
+	}
+	return c.Send(proto.TypeDeployed, &res)
+}
+
+// Deploy records and runs a deploy of req.Package as req.App.
+func (a *Agent) Deploy(ctx context.Context, req proto.Deploy, progress func(stage, msg string)) (proto.Deployed, error) {
+	var res proto.Deployed
+	if err := a.requireNix(); err != nil {
+		return res, err
+	}
+	if a.cfg.Runtime == nil {
+		return res, codef(proto.CodeDeploy, "nd-agent has no container runtime configured")
+	}
+	unlock, err := a.lockApp(ctx, req.App, func() {
+		progress("waiting", "another deploy of "+req.App+" is in progress; waiting for it")
+	})
+	if err != nil {
+		return res, withCode(proto.CodeBusy, err)
+	}
+	defer unlock()
+
+	valid, err := a.cfg.Store.QueryValid(ctx, []string{req.Package})
+	if err != nil {
+		return res, err
+	}
+	if !valid[req.Package] {
+		return res, codef(proto.CodeNotFound, "deploy package %s is not in the store of this host: push it first", req.Package)
+	}
+	m, err := manifest.Load(a.cfg.Store.RealPath(req.Package))
+	if err != nil {
+		return res, withCode(proto.CodeBadRequest, fmt.Errorf("loading deploy package: %w", err))
+	}
+	if m.Name != req.App {
+		return res, codef(proto.CodeBadRequest, "deploy package %s is app %q, not %q", req.Package, m.Name, req.App)
+	}
+	st, err := a.loadState(req.App)
+	if err != nil {
+		return res, err
+	}
+	spec := DeploySpec{App: req.App, Package: req.Package, Manifest: m, PushedBy: req.PushedBy, Force: req.Force, Progress: progress}
+	cur := st.current()
+	if cur != nil && cur.Package == req.Package && !req.Force {
+		// Same package: no new generation; the runtime makes sure it runs.
+		spec.Generation = cur.Number
+		progress("deploy", fmt.Sprintf("%s generation %d is already %s", req.App, cur.Number, req.Package))
+		r, err := a.cfg.Runtime.Deploy(ctx, spec)
+		if err != nil {
+			return res, withCode(proto.CodeDeploy, fmt.Errorf("deploying %s generation %d: %w", req.App, cur.Number, err))
+		}
+		if r.ContainerID != cur.ContainerID {
+			cur.ContainerID = r.ContainerID
+			if err := a.saveState(st); err != nil {
+				return res, err
+			}
+		}
+		a.endSession(req.Session)
+		return proto.Deployed{Generation: cur.Number, ContainerID: r.ContainerID, Changed: r.Changed}, nil
+	}
+
+	gen := st.next()
+	spec.Generation = gen
+	root := a.generationRoot(req.App, gen)
+	if err := addRoot(root, req.Package); err != nil {
+		return res, err
+	}
+	progress("deploy", fmt.Sprintf("%s generation %d: %s", req.App, gen, req.Package))
+	r, err := a.cfg.Runtime.Deploy(ctx, spec)
+	if err != nil {
+		os.Remove(root)
+		return res, withCode(proto.CodeDeploy, fmt.Errorf("deploying %s generation %d: %w", req.App, gen, err))
+	}
+	st.Generations = append(st.Generations, proto.Generation{
+		Number: gen, Package: req.Package, PushedBy: req.PushedBy,
+		DeployedAt: a.cfg.Now().UTC(), ContainerID: r.ContainerID,
+	})
+	st.Current = gen
+	pruned := a.prune(st)
+	if err := a.saveState(st); err != nil {
+		return res, err
+	}
+	for _, g := range pruned {
+		os.Remove(a.generationRoot(req.App, g.Number))
+	}
+	a.endSession(req.Session)
+	a.sweepSessions()
+	a.log.Info("deployed", "app", req.App, "generation", gen, "package", req.Package, "container", r.ContainerID)
+	return proto.Deployed{Generation: gen, ContainerID: r.ContainerID, Changed: true}, nil
+}
+
+// prune drops all but the current and KeepGenerations most recent other
+// generations from st and returns the dropped ones.
+func (a *Agent) prune(st *appState) []proto.Generation {
+	sort.Slice(st.Generations, func(i, j int) bool { return st.Generations[i].Number < st.Generations[j].Number })
+	var keep, drop []proto.Generation
+	others := 0
+	for i := len(st.Generations) - 1; i >= 0; i-- {
+		g := st.Generations[i]
+		if g.Number != st.Current {
+			others++
+			if others > a.cfg.KeepGenerations {
+				drop = append(drop, g)
+				continue
+			}
+		}
+		keep = append([]proto.Generation{g}, keep...)
+	}
+	st.Generations = keep
+	return drop
+}
+
+func (a *Agent) handleStatus(ctx context.Context, c *proto.Conn, env proto.Envelope) error {
+	var req proto.Status
+	if err := proto.Decode(env, proto.TypeStatus, &req); err != nil {
+		return withCode(proto.CodeBadRequest, err)
+	}
+	apps := []string{req.App}
+	if req.App == "" {
+		apps = nil
+		ents, err := os.ReadDir(a.appsDir())
+		if err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("listing apps: %w", err)
+		}
+		for _, e := range ents {
+			if e.IsDir() && manifest.ValidName(e.Name()) {
+				apps = append(apps, e.Name())
+			}
+		}
+	} else if !manifest.ValidName(req.App) {
+		return codef(proto.CodeBadRequest, "bad app name %q", req.App)
+	}
+	rep := proto.StatusReply{Apps: []proto.AppStatus{}}
+	for _, app := range apps {
+		st, err := a.loadState(app)
+		if err != nil {
+			return err
+		}
+		if st.Current == 0 && len(st.Generations) == 0 {
+			continue
+		}
+		rep.Apps = append(rep.Apps, proto.AppStatus{App: app, Current: st.Current, Generations: st.Generations})
+	}
+	return c.Send(proto.TypeStatusReply, &rep)
+}
+
+func randomID() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,197 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/nd-project/nd/internal/nixstore"
+	"github.com/nd-project/nd/internal/proto"
+)
+
+// Request bounds.
+const (
+	maxQueryPaths  = 100000
+	maxImportPaths = 100000
+	// maxWindow bounds a stream's zstd window, so each import holds at
+	// most this much decoder memory.
+	maxWindow = 64 << 20
+)
+
+var sessionRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+func checkSession(id string) error {
+	if id != "" && !sessionRE.MatchString(id) {
+		return codef(proto.CodeBadRequest, "bad session id %q", id)
+	}
+	return nil
+}
+
+func (a *Agent) handleQueryMissing(ctx context.Context, c *proto.Conn, env proto.Envelope) error {
+	var q proto.QueryMissing
+	if err := proto.Decode(env, proto.TypeQueryMissing, &q); err != nil {
+		return withCode(proto.CodeBadRequest, err)
+	}
+	if err := checkSession(q.Session); err != nil {
+		return err
+	}
+	if len(q.Paths) > maxQueryPaths {
+		return codef(proto.CodeBadRequest, "%d paths in one query, at most %d", len(q.Paths), maxQueryPaths)
+	}
+	for _, p := range q.Paths {
+		if err := nixstore.ValidStorePath(p); err != nil {
+			return withCode(proto.CodeBadRequest, err)
+		}
+	}
+	if err := a.requireNix(); err != nil {
+		return err
+	}
+	valid, err := a.cfg.Store.QueryValid(ctx, q.Paths)
+	if err != nil {
+		return err
+	}
+	s := a.session(q.Session)
+	missing := []string{}
+	for _, p := range q.Paths {
+		if !valid[p] {
+			missing = append(missing, p)
+			continue
+		}
+		if s != nil {
+			// Keep what the client will not send until the deploy roots it.
+			if err := addRoot(a.sessionRoot(q.Session, p), p); err != nil {
+				return err
+			}
+			s.mu.Lock()
+			s.valid[p] = true
+			s.mu.Unlock()
+		}
+	}
+	a.log.Debug("query missing", "paths", len(q.Paths), "missing", len(missing), "session", q.Session)
+	return c.Send(proto.TypeMissing, &proto.Missing{Missing: missing})
+}
+
+// referenceValid answers nixstore.ExportOptions.ReferenceValid from what the
+// session already saw, else by asking the store.
+func (a *Agent) referenceValid(ctx context.Context, s *session) func(string) (bool, error) {
+	return func(p string) (bool, error) {
+		if s != nil {
+			s.mu.Lock()
+			ok := s.valid[p]
+			s.mu.Unlock()
+			if ok {
+				return true, nil
+			}
+		}
+		v, err := a.cfg.Store.QueryValid(ctx, []string{p})
+		if err != nil {
+			return false, err
+		}
+		if v[p] && s != nil {
+			s.mu.Lock()
+			s.valid[p] = true
+			s.mu.Unlock()
+		}
+		return v[p], nil
+	}
+}
+
+// handleImport decompresses the data that follows, validates it entry by
+// entry and pipes it into nix-store --import. A stream that ends early or
+// turns out malformed stops before nix-store can register its entry:
+// complete earlier entries stay imported (and rooted), the current one is
+// not imported at all.
+func (a *Agent) handleImport(ctx context.Context, c *proto.Conn, env proto.Envelope) error {
+	var req proto.Import
+	if err := proto.Decode(env, proto.TypeImport, &req); err != nil {
+		return withCode(proto.CodeBadRequest, err)
+	}
+	if err := checkSession(req.Session); err != nil {
+		return err
+	}
+	if req.Compression != proto.CompressionZstd {
+		return codef(proto.CodeBadRequest, "import compression %q, want %q", req.Compression, proto.CompressionZstd)
+	}
+	if req.Paths < 0 || req.Paths > maxImportPaths {
+		return codef(proto.CodeBadRequest, "import of %d paths", req.Paths)
+	}
+	if err := a.requireNix(); err != nil {
+		return err
+	}
+	session := req.Session
+	if session == "" {
+		session = "import-" + randomID()
+	}
+	s := a.session(session)
+	data := &errReader{r: c.DataReader()}
+	zr, err := zstd.NewReader(data, zstd.WithDecoderMaxWindow(maxWindow), zstd.WithDecoderConcurrency(1))
+	if err != nil {
+		return fmt.Errorf("starting decompression: %w", err)
+	}
+	defer zr.Close()
+	im, err := a.cfg.Store.StartImport(ctx)
+	if err != nil {
+		return err
+	}
+	counter := &countingReader{r: zr}
+	entries, err := nixstore.CopyExport(counter, im.Stdin, nixstore.ExportOptions{
+		ReferenceValid: a.referenceValid(ctx, s),
+		BeforeCommit: func(e nixstore.Entry) error {
+			return addRoot(a.sessionRoot(session, e.Path), e.Path)
+		},
+		MaxPaths: req.Paths,
+	})
+	if err != nil {
+		im.Abort()
+		a.log.Warn("import refused", "session", session, "imported", len(entries), "error", err)
+		var fe *nixstore.FormatError
+		if errors.As(err, &fe) || (data.err == nil && ctx.Err() == nil && !errors.Is(err, io.ErrUnexpectedEOF) && !isWriteErr(err)) {
+			return withCode(proto.CodeBadStream, fmt.Errorf("import refused after %d complete paths: %w", len(entries), err))
+		}
+		return fmt.Errorf("import stopped after %d complete paths: %w", len(entries), err)
+	}
+	if _, err := im.Close(); err != nil {
+		return err
+	}
+	res := proto.Imported{Paths: []string{}, Bytes: counter.n}
+	s.mu.Lock()
+	for _, e := range entries {
+		res.Paths = append(res.Paths, e.Path)
+		s.valid[e.Path] = true
+	}
+	s.mu.Unlock()
+	a.log.Info("imported", "paths", len(entries), "bytes", counter.n, "session", session)
+	return c.Send(proto.TypeImported, &res)
+}
+
+// errReader remembers its reader's error, to tell a cut stream from a
+// stream that does not decompress.
+type errReader struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF {
+		e.err = err
+	}
+	return n, err
+}
+
+func isWriteErr(err error) bool { return strings.Contains(err.Error(), "writing export stream") }
+
+type countingReader struct {
+	r interface{ Read([]byte) (int, error) }
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}

@@ -1,0 +1,189 @@
+// Package closure is nd-push's side of a transfer: it takes a deploy
+// package's closure in the local Nix store, asks the agent which paths it
+// lacks (one round trip) and sends exactly those as one zstd-compressed
+// `nix-store --export` stream (one more stream), with progress. Only
+// internal/cli and tests import it.
+package closure
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/nd-project/nd/internal/agentclient"
+	"github.com/nd-project/nd/internal/nixstore"
+	"github.com/nd-project/nd/internal/proto"
+)
+
+// Agent is the part of agentclient.Client that a transfer needs.
+type Agent interface {
+	QueryMissing(ctx context.Context, session string, paths []string) ([]string, error)
+	Import(ctx context.Context, opts agentclient.ImportOptions, write func(w io.Writer) error) (proto.Imported, error)
+}
+
+var _ Agent = (*agentclient.Client)(nil)
+
+// Options tune Push; the zero value works.
+type Options struct {
+	Store *nixstore.Store // the local store; nil: the default one
+	// Session names the push on the agent (temporary GC roots until the
+	// deploy); "" makes one, returned in Result.
+	Session string
+	Printer Printer // nil: silent
+	// zstd level and encoder goroutines; zero: agentclient defaults.
+	Level       zstd.EncoderLevel
+	Concurrency int
+	Now         func() time.Time
+}
+
+// Stats is the state of a transfer.
+type Stats struct {
+	Paths     int   // store paths in the closure
+	Missing   int   // of which the host lacked
+	Sent      int   // missing paths sent completely so far
+	Bytes     int64 // uncompressed export bytes sent
+	WireBytes int64 // compressed bytes sent
+	Elapsed   time.Duration
+}
+
+// Printer shows a transfer's progress to the user.
+type Printer interface {
+	Progress(Stats) // called at most every 100ms while sending
+	Done(Stats)
+}
+
+// Result is a finished transfer.
+type Result struct {
+	Session  string
+	Stats    Stats
+	Imported []string
+}
+
+// Push makes sure the host behind agent has the closure of pkg.
+func Push(ctx context.Context, agent Agent, pkg string, opts Options) (Result, error) {
+	if opts.Store == nil {
+		opts.Store = &nixstore.Store{}
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Session == "" {
+		b := make([]byte, 12)
+		rand.Read(b)
+		opts.Session = "push-" + hex.EncodeToString(b)
+	}
+	res := Result{Session: opts.Session}
+	start := opts.Now()
+	if err := nixstore.ValidStorePath(pkg); err != nil {
+		return res, fmt.Errorf("pushing closure: %w", err)
+	}
+	// nix-store -qR prints dependencies first; nix-store --export sorts
+	// its arguments the same way itself, so no sorting is needed here.
+	paths, err := opts.Store.Requisites(ctx, pkg)
+	if err != nil {
+		return res, fmt.Errorf("pushing closure of %s: %w", pkg, err)
+	}
+	res.Stats.Paths = len(paths)
+	missing, err := agent.QueryMissing(ctx, opts.Session, paths)
+	if err != nil {
+		return res, fmt.Errorf("asking which paths are missing: %w", err)
+	}
+	res.Stats.Missing = len(missing)
+	if len(missing) == 0 {
+		res.Stats.Elapsed = opts.Now().Sub(start)
+		if opts.Printer != nil {
+			opts.Printer.Done(res.Stats)
+		}
+		return res, nil
+	}
+
+	var mu sync.Mutex
+	st := res.Stats
+	last := time.Time{}
+	report := func(f func(*Stats)) {
+		mu.Lock()
+		defer mu.Unlock()
+		f(&st)
+		if opts.Printer == nil {
+			return
+		}
+		now := opts.Now()
+		if now.Sub(last) >= 100*time.Millisecond {
+			last = now
+			st.Elapsed = now.Sub(start)
+			opts.Printer.Progress(st)
+		}
+	}
+	imp, err := agent.Import(ctx, agentclient.ImportOptions{
+		Session: opts.Session, Paths: len(missing), Level: opts.Level, Concurrency: opts.Concurrency,
+		Wire: func(n int64) { report(func(s *Stats) { s.WireBytes = n }) },
+	}, func(w io.Writer) error {
+		return exportTo(ctx, opts.Store, missing, w, func(bytes int64, sent int) {
+			report(func(s *Stats) { s.Bytes, s.Sent = bytes, sent })
+		})
+	})
+	mu.Lock()
+	res.Stats = st
+	mu.Unlock()
+	res.Stats.Elapsed = opts.Now().Sub(start)
+	if opts.Printer != nil {
+		opts.Printer.Done(res.Stats)
+	}
+	if err != nil {
+		return res, fmt.Errorf("sending %d missing paths: %w", len(missing), err)
+	}
+	res.Imported = imp.Paths
+	if len(imp.Paths) != len(missing) {
+		return res, fmt.Errorf("sent %d paths, the host imported %d", len(missing), len(imp.Paths))
+	}
+	return res, nil
+}
+
+// exportTo writes `nix-store --export paths` to w, checked on the way (so
+// that a broken local store fails here, naming the path, not on the host)
+// and counted for progress.
+func exportTo(ctx context.Context, store *nixstore.Store, paths []string, w io.Writer, progress func(bytes int64, sent int)) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pr, pw := io.Pipe()
+	errc := make(chan error, 1)
+	go func() {
+		err := store.Export(ctx, pw, paths)
+		pw.CloseWithError(err)
+		errc <- err
+	}()
+	cw := &progressWriter{w: w, f: progress}
+	_, err := nixstore.CopyExport(pr, cw, nixstore.ExportOptions{
+		ReferenceValid: func(string) (bool, error) { return true, nil }, // the host checks
+		BeforeCommit:   func(nixstore.Entry) error { cw.sent++; return nil },
+	})
+	if err != nil {
+		cancel()
+		pr.CloseWithError(err)
+		<-errc
+		return fmt.Errorf("exporting: %w", err)
+	}
+	if err := <-errc; err != nil {
+		return fmt.Errorf("exporting: %w", err)
+	}
+	return nil
+}
+
+type progressWriter struct {
+	w    io.Writer
+	n    int64
+	sent int
+	f    func(int64, int)
+}
+
+func (p *progressWriter) Write(b []byte) (int, error) {
+	n, err := p.w.Write(b)
+	p.n += int64(n)
+	p.f(p.n, p.sent)
+	return n, err
+}
