@@ -17,11 +17,16 @@ let
       options = callLibs ./options.nix;
       modules = callLibs ./modules.nix;
       types = callLibs ./types.nix;
+      misc = callLibs ./misc.nix;
     in
     {
       inherit trivial attrsets lists strings generators options modules types;
+      inherit (misc) versions;
+      fixedPoints = { inherit (trivial) fix; inherit (misc) extends composeExtensions composeManyExtensions makeExtensible makeExtensibleWithCustomName; "fix'" = misc."fix'"; };
+      customisation = { inherit (misc) makeOverridable callPackageWith; };
+      meta = { inherit (misc) getExe getExe' addMetaAttrs setPrio lowPrio hiPrio; };
     }
-    // removeAttrs (trivial // attrsets // lists // strings // options // modules) notTopLevel
+    // removeAttrs (trivial // attrsets // lists // strings // options // modules // misc) notTopLevel
     // { inherit types; }
   );
 
@@ -32,6 +37,7 @@ let
     "applyModuleArgs" "collectModules" "defaultOrderPriority" "defaultOverridePriority"
     "defaultPriority" "escapeNixIdentifier" "escapeNixString" "filterOverrides'"
     "mkAliasAndWrapDefsWithPriority" "mkAliasIfDef" "nixKeywords" "showDefs"
+    "levenshtein" "levenshteinAtMost"
   ];
 in
 lib

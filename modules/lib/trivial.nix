@@ -24,7 +24,8 @@ rec {
   toFunction = v: if isFunction v then v else _: v;
   seq = builtins.seq;
   deepSeq = builtins.deepSeq;
-  warn = msg: builtins.trace "warning: ${msg}";
+  # Nix before 2.23 has no builtins.warn; nixpkgs traces the same prefix.
+  warn = msg: builtins.trace "evaluation warning: ${msg}";
   warnIf = cond: msg: if cond then warn msg else x: x;
   throwIf = cond: msg: if cond then throw msg else x: x;
   throwIfNot = cond: msg: if cond then x: x else throw msg;

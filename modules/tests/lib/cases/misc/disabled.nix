@@ -1,0 +1,1 @@
+{ docker.ports = [ 9999 ]; }
