@@ -221,3 +221,73 @@ func compareWithNixpkgs(t *testing.T, c libCase, offline, ref evalResult) bool {
 	}
 	return same
 }
+
+// TestNdModulesAgreeWithNixpkgs evaluates nd's modules on each
+// configuration under modules/tests/modules with both libs and wants the
+// same manifest (or the same error). It only runs where a nixpkgs lib is
+// at hand, i.e. never in CI, so it skips (loudly) without failing there.
+func TestNdModulesAgreeWithNixpkgs(t *testing.T) {
+	testutil.RequireCommands(t, "nix-instantiate")
+	nixpkgsLib, why := nixpkgsLibDir()
+	if nixpkgsLib == "" {
+		t.Skipf("NIXPKGS COMPARISON SKIPPED: %s", why)
+	}
+	offline, err := filepath.Abs(filepath.Join("..", "..", "lib"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	driver, err := filepath.Abs("nd-modules.nix")
+	if err != nil {
+		t.Fatal(err)
+	}
+	configs, err := filepath.Glob(filepath.Join("..", "modules", "*", "config.nix"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(configs) == 0 {
+		t.Skip("no nd module cases under modules/tests/modules")
+	}
+	// Evaluation only: busybox and nd-init need to exist, not to work.
+	tmp := t.TempDir()
+	for _, f := range []string{"busybox/bin/busybox", "init/bin/nd-init"} {
+		p := filepath.Join(tmp, f)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, nil, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eval := func(t *testing.T, libDir, config string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "nix-instantiate", "--eval", "--strict", "--json", driver,
+			"--arg", "libPath", libDir, "--arg", "configuration", config,
+			"--arg", "busybox", filepath.Join(tmp, "busybox"), "--arg", "init", filepath.Join(tmp, "init"))
+		out, err := cmd.CombinedOutput()
+		var exitErr *exec.ExitError
+		if err != nil && !errors.As(err, &exitErr) {
+			t.Fatalf("running nix-instantiate: %v\n%s", err, out)
+		}
+		return normalize(string(out))
+	}
+	var matched, differed []string
+	for _, c := range configs {
+		config, err := filepath.Abs(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := filepath.Base(filepath.Dir(config))
+		t.Run(name, func(t *testing.T) {
+			got, want := eval(t, offline, config), eval(t, nixpkgsLib, config)
+			if got != want {
+				differed = append(differed, name)
+				t.Errorf("offline lib and nixpkgs lib disagree on %s:\noffline: %s\nnixpkgs: %s", config, got, want)
+				return
+			}
+			matched = append(matched, name)
+		})
+	}
+	t.Logf("nd modules with nixpkgs lib: %d matched %v; %d differed %v", len(matched), matched, len(differed), differed)
+}
