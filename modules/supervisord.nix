@@ -56,6 +56,11 @@ in
     description = "Processes supervised in the container by nd-init.";
   };
 
+  config.assertions = mapAttrsToList (n: s: {
+    assertion = builtins.match "[^ \t\r\n|]+" n != null;
+    message = "supervisord.services.\"${n}\": a process name must not contain blanks or '|'.";
+  }) config.supervisord.services;
+
   config.warnings = concatLists (mapAttrsToList (n: s:
     optional (s.stopsignal != null && s.stopsignal != "TERM" && s.stopsignal != "SIGTERM")
       "supervisord.services.${n}.stopsignal = \"${s.stopsignal}\" is ignored: nd-init stops processes with SIGTERM."

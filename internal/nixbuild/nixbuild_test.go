@@ -345,3 +345,58 @@ func TestNixpkgsFromNixPath(t *testing.T) {
 		}
 	}
 }
+
+// TestNixpkgsPlumbing checks the nixpkgs code path of build.nix and
+// nixbuild's NIX_PATH / NixpkgsPath resolution with a stand-in "nixpkgs"
+// (the offline lib and pkgs plus a marker package); TestNixpkgs is the real
+// thing when a checkout is available.
+func TestNixpkgsPlumbing(t *testing.T) {
+	requireNix(t)
+	root := repoRoot(t)
+	np := filepath.Join(t.TempDir(), "nixpkgs")
+	bb := filepath.Join(t.TempDir(), "bb")
+	os.MkdirAll(filepath.Join(bb, "bin"), 0o755)
+	data, err := os.ReadFile("/bin/busybox")
+	testutil.Require(t, err == nil, "needs a static /bin/busybox")
+	os.WriteFile(filepath.Join(bb, "bin", "busybox"), data, 0o755)
+	os.Symlink("busybox", filepath.Join(bb, "bin", "sh"))
+	os.MkdirAll(np, 0o755)
+	if err := os.Symlink(filepath.Join(root, "modules", "lib"), filepath.Join(np, "lib")); err != nil {
+		t.Fatal(err)
+	}
+	def := `{ system ? builtins.currentSystem, ... }:
+(import ` + filepath.Join(root, "modules", "pkgs") + ` { busybox = ` + bb + `; lib = import ./lib; inherit system; })
+  // { fakeMarker = "/stand-in-nixpkgs/bin/app"; }
+`
+	os.WriteFile(filepath.Join(np, "default.nix"), []byte(def), 0o644)
+	cfgDir := filepath.Join(t.TempDir(), "marker")
+	os.MkdirAll(cfgDir, 0o755)
+	config := filepath.Join(cfgDir, "config.nix")
+	os.WriteFile(config, []byte(`{ pkgs, ... }: { supervisord.services.a.command = pkgs.fakeMarker; }`), 0o644)
+
+	check := func(t *testing.T, mod func(*nixbuild.Options)) {
+		t.Helper()
+		pkg, err := build(t, config, mod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, _ := manifest.Load(pkg)
+		data, _ := os.ReadFile(m.ProcessesFile)
+		if !strings.Contains(string(data), "/stand-in-nixpkgs/bin/app") {
+			t.Errorf("processes file does not use the stand-in nixpkgs: %s", data)
+		}
+	}
+	t.Run("NixpkgsPath", func(t *testing.T) {
+		check(t, func(o *nixbuild.Options) { o.Offline = false; o.NixpkgsPath = np })
+	})
+	t.Run("NIX_PATH", func(t *testing.T) {
+		t.Setenv("NIX_PATH", "nixpkgs="+np)
+		check(t, func(o *nixbuild.Options) { o.Offline = false })
+	})
+	t.Run("offline has no marker", func(t *testing.T) {
+		_, err := build(t, config, nil)
+		if err == nil || !strings.Contains(err.Error(), "fakeMarker") {
+			t.Errorf("offline build = %v, want an error about the missing pkgs.fakeMarker", err)
+		}
+	})
+}

@@ -1,0 +1,79 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nd-project/nd/internal/manifest"
+	"github.com/nd-project/nd/internal/testutil"
+)
+
+func TestBuildUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"build"},
+		{"build", "a.nix", "b.nix"},
+		{"build", "-I", "foo=/x", "a.nix"},
+		{"build", "--bogus", "a.nix"},
+	} {
+		var out, errb bytes.Buffer
+		if code := Run(context.Background(), args, &out, &errb); code != ExitUsage {
+			t.Errorf("Run(%q) = %d, want %d (usage); stderr:\n%s", args, code, ExitUsage, errb.String())
+		}
+	}
+}
+
+func TestBuildFlags(t *testing.T) {
+	o, err := parseBuildFlags([]string{"-o", "res", "-I", "nixpkgs=/np", "--offline", "cfg.nix"}, new(bytes.Buffer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.OutLink != "res" || o.Nixpkgs != "/np" || !o.Offline || o.Config != "cfg.nix" {
+		t.Errorf("parseBuildFlags = %+v", o)
+	}
+}
+
+// TestBuildCommand runs `nd-push build -o LINK` on the hello example with the
+// offline modules: it prints the package's store path, LINK points at it, and
+// a broken config exits 1 with Nix's message.
+func TestBuildCommand(t *testing.T) {
+	testutil.RequireCommands(t, "nix-build")
+	t.Setenv("ND_INIT", "/bin/busybox") // any static executable builds
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	t.Setenv("NIX_PATH", "")
+	link := filepath.Join(t.TempDir(), "result")
+	var out, errb bytes.Buffer
+	code := Run(context.Background(), []string{"build", "-o", link, "../../examples/hello/config.nix"}, &out, &errb)
+	if code != ExitOK {
+		t.Fatalf("nd-push build = %d, stderr:\n%s", code, errb.String())
+	}
+	path := strings.TrimSpace(out.String())
+	if !strings.HasPrefix(path, "/nix/store/") || strings.Contains(path, "\n") {
+		t.Fatalf("nd-push build printed %q, want one store path", out.String())
+	}
+	if target, err := os.Readlink(link); err != nil || target != path {
+		t.Errorf("out link -> %q (%v), want %s", target, err, path)
+	}
+	if m, err := manifest.Load(path); err != nil || m.Name != "hello" {
+		t.Errorf("manifest.Load(%s) = %+v, %v; want app hello", path, m, err)
+	}
+
+	bad := filepath.Join(t.TempDir(), "config.nix")
+	os.WriteFile(bad, []byte(`{ ... }: { docker.ports = [ "http" ]; }`), 0o644)
+	out.Reset()
+	errb.Reset()
+	if code := Run(context.Background(), []string{"build", bad}, &out, &errb); code != ExitFailure {
+		t.Fatalf("nd-push build of a bad config = %d, want %d", code, ExitFailure)
+	}
+	for _, want := range []string{"docker.ports", bad, "is not of type"} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errb.String())
+		}
+	}
+	if strings.Contains(errb.String(), "goroutine") {
+		t.Errorf("stderr has a Go trace:\n%s", errb.String())
+	}
+}

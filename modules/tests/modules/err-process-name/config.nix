@@ -1,0 +1,1 @@
+{ pkgs, ... }: { supervisord.services."my app".command = "x"; }
