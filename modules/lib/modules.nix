@@ -206,6 +206,7 @@ rec {
   # a module without `config'/`options' is shorthand for its config.
   unifyModuleSyntax = file: key: m:
     let
+      addMeta = config: if m ? meta then mkMerge [ config { meta = m.meta; } ] else config;
       addFreeformType = config:
         if m ? freeformType then mkMerge [ config { _module.freeformType = m.freeformType; } ] else config;
     in
@@ -221,7 +222,7 @@ rec {
         disabledModules = m.disabledModules or [ ];
         imports = m.imports or [ ];
         options = m.options or { };
-        config = addFreeformType (m.config or { });
+        config = addFreeformType (addMeta (m.config or { }));
       }
     else
       lib.throwIfNot (isAttrs m) "module ${file} (${key}) does not look like a module." {
@@ -230,7 +231,7 @@ rec {
         disabledModules = m.disabledModules or [ ];
         imports = m.require or [ ] ++ m.imports or [ ];
         options = { };
-        config = addFreeformType (removeAttrs m [ "_class" "_file" "key" "disabledModules" "require" "imports" "freeformType" "meta" ]);
+        config = addFreeformType (removeAttrs m [ "_class" "_file" "key" "disabledModules" "require" "imports" "freeformType" ]);
       };
 
   # applyModuleArgs calls a module function with exactly the arguments it
