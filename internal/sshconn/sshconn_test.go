@@ -368,6 +368,23 @@ Host target
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// A hop's own host key is checked strictly too, and the error says which.
+	bad := filepath.Join(t.TempDir(), "config")
+	writeFile(t, bad, fmt.Sprintf(`Host jump target
+  HostName 127.0.0.1
+  Port %d
+  User root
+Host jump
+  HostKeyAlias unknown-jump
+Host target
+  ProxyJump jump
+`, d.Port))
+	_, err := Dial(context.Background(), "target", Options{HomeDir: home.Dir, ConfigFile: bad})
+	var hk *HostKeyError
+	if !errors.As(err, &hk) || !hk.Unknown() || hk.Host != "jump" || !strings.Contains(err.Error(), "jump host for target") {
+		t.Errorf("Dial through a jump host with an unknown key = %v", err)
+	}
+
 	// Closing the client closes the hops.
 	c.Close()
 	select {
