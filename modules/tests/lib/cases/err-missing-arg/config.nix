@@ -1,0 +1,4 @@
+{ pkgs, ... }: {
+  imports = [ ../common/options.nix ];
+  app.name = pkgs.hello.name;
+}

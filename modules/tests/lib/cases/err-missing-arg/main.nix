@@ -1,0 +1,2 @@
+{ lib }:
+(lib.evalModules { modules = [ ./config.nix ]; }).config.app.name
