@@ -49,22 +49,41 @@ var _ Client = (*client.Client)(nil)
 
 // Runtime deploys and manages nd apps on one dockerd.
 type Runtime struct {
-	c   Client
-	log hclog.Logger
+	c    Client
+	log  hclog.Logger
+	opts Options
 }
 
-// New wraps a Docker client. log may be nil (no logging).
-func New(c Client, log hclog.Logger) *Runtime {
-	if log == nil {
-		log = hclog.NewNullLogger()
+// Options configure a Runtime; the zero value is fine.
+type Options struct {
+	// Log receives diagnostics; nil logs nothing.
+	Log hclog.Logger
+	// StoreRoot is where the host's store is kept if not at / (a chroot
+	// store at StoreRoot/nix/store): read from there when building images,
+	// and bind-mounted from there in host-store mode.
+	StoreRoot string
+}
+
+// New wraps a Docker client.
+func New(c Client, opts Options) *Runtime {
+	if opts.Log == nil {
+		opts.Log = hclog.NewNullLogger()
 	}
-	return &Runtime{c: c, log: log}
+	return &Runtime{c: c, log: opts.Log, opts: opts}
+}
+
+// Ping reports whether dockerd answers.
+func (r *Runtime) Ping(ctx context.Context) error {
+	if _, err := r.c.Ping(ctx); err != nil {
+		return fmt.Errorf("reaching dockerd: %w", err)
+	}
+	return nil
 }
 
 // Connect makes a Docker client from the environment (DOCKER_HOST, default
 // the local socket) negotiating the API version with the daemon, and checks
 // the daemon answers. Close the returned closer when done.
-func Connect(ctx context.Context, log hclog.Logger) (*Runtime, io.Closer, error) {
+func Connect(ctx context.Context, opts Options) (*Runtime, io.Closer, error) {
 	c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
 		return nil, nil, fmt.Errorf("making docker client: %w", err)
@@ -73,5 +92,5 @@ func Connect(ctx context.Context, log hclog.Logger) (*Runtime, io.Closer, error)
 		c.Close()
 		return nil, nil, fmt.Errorf("reaching dockerd: %w", err)
 	}
-	return New(c, log), c, nil
+	return New(c, opts), c, nil
 }

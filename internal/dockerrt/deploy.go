@@ -78,6 +78,16 @@ type DeploySpec struct {
 	// comments), read at deploy and passed as container env. Their content
 	// is never logged.
 	EnvFiles []string
+	// Force replaces the container even if it already runs this spec.
+	Force bool
+	// Progress, if set, hears about each step (stage, message).
+	Progress func(stage, message string)
+}
+
+func (s DeploySpec) progress(stage, format string, args ...any) {
+	if s.Progress != nil {
+		s.Progress(stage, fmt.Sprintf(format, args...))
+	}
 }
 
 // DeployResult says what a deploy did.
@@ -143,20 +153,25 @@ func (r *Runtime) Deploy(ctx context.Context, spec DeploySpec) (DeployResult, er
 	if err != nil {
 		return res, err
 	}
-	cfg, hc := containerConfig(spec, env)
+	cfg, hc := containerConfig(spec, env, r.opts.StoreRoot)
 	log := r.log.With("app", spec.App)
 
 	cur, err := r.recover(ctx, spec.App)
 	if err != nil {
 		return res, err
 	}
-	if cur != nil && cur.Config.Labels[LabelSpec] == cfg.Labels[LabelSpec] && cur.Image == spec.ImageID && cur.State.Running && !cur.State.Restarting {
+	if !spec.Force && cur != nil && cur.Config.Labels[LabelSpec] == cfg.Labels[LabelSpec] && cur.Image == spec.ImageID && cur.State.Running && !cur.State.Restarting {
 		log.Info("unchanged", "container", cur.ID[:12])
+		spec.progress("container", "%s already runs this package (container %.12s)", spec.App, cur.ID)
 		return DeployResult{ContainerID: cur.ID}, nil
 	}
 	for _, v := range spec.Manifest.Volumes {
-		if err := r.ensureVolume(ctx, spec.App, manifest.VolumeName(spec.App, v.Name)); err != nil {
+		created, err := r.ensureVolume(ctx, spec.App, manifest.VolumeName(spec.App, v.Name))
+		if err != nil {
 			return res, err
+		}
+		if created {
+			spec.progress("volume", "created volume %s", manifest.VolumeName(spec.App, v.Name))
 		}
 	}
 	// On probation the new container does not restart: an exit must show
@@ -181,16 +196,19 @@ func (r *Runtime) Deploy(ctx context.Context, spec DeploySpec) (DeployResult, er
 		}
 		if oldRunning {
 			log.Info("stopping previous container", "container", cur.ID[:12])
+			spec.progress("container", "stopping previous container %.12s", cur.ID)
 			if err := r.c.ContainerStop(ctx, cur.ID, container.StopOptions{}); err != nil {
 				return res, r.rollback(ctx, spec, newID, cur.ID, oldRunning, fmt.Errorf("stopping previous container: %w", err))
 			}
 		}
 	}
 	log.Info("starting new container", "container", newID[:12], "package", spec.Package)
+	spec.progress("container", "starting container %.12s", newID)
 	if err := r.c.ContainerStart(ctx, newID, container.StartOptions{}); err != nil {
 		return res, r.rollback(ctx, spec, newID, res.Previous, oldRunning, fmt.Errorf("starting container: %w", err))
 	}
 	if err := r.waitReady(ctx, newID, spec, true); err != nil {
+		spec.progress("rollback", "new container failed (%v); restoring the previous one", err)
 		return res, r.rollback(ctx, spec, newID, res.Previous, oldRunning, err)
 	}
 	if _, err := r.c.ContainerUpdate(ctx, newID, container.UpdateConfig{RestartPolicy: hc.RestartPolicy}); err != nil {
@@ -205,6 +223,7 @@ func (r *Runtime) Deploy(ctx context.Context, spec DeploySpec) (DeployResult, er
 		return res, fmt.Errorf("renaming new container of %s: %w", spec.App, err)
 	}
 	log.Info("deployed", "container", newID[:12], "package", spec.Package)
+	spec.progress("container", "%s runs container %.12s", spec.App, newID)
 	return res, nil
 }
 
@@ -394,7 +413,7 @@ func healthTimeout(spec DeploySpec) time.Duration {
 // containerConfig derives the container's settings. The image carries
 // entrypoint, env, user, workdir and healthcheck; here come secrets, mounts,
 // ports, labels and the restart policy.
-func containerConfig(spec DeploySpec, env []string) (*container.Config, *container.HostConfig) {
+func containerConfig(spec DeploySpec, env []string, storeRoot string) (*container.Config, *container.HostConfig) {
 	m := spec.Manifest
 	labels := map[string]string{}
 	for k, v := range spec.Labels {
@@ -430,7 +449,7 @@ func containerConfig(spec DeploySpec, env []string) (*container.Config, *contain
 		hc.PortBindings[k] = append(hc.PortBindings[k], nat.PortBinding{HostIP: p.HostIP, HostPort: strconv.Itoa(p.Host)})
 	}
 	if spec.HostStore {
-		hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeBind, Source: "/nix/store", Target: "/nix/store", ReadOnly: true})
+		hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeBind, Source: storeRoot + "/nix/store", Target: "/nix/store", ReadOnly: true})
 	}
 	for _, v := range m.Volumes {
 		hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeVolume, Source: manifest.VolumeName(spec.App, v.Name), Target: v.Path})
@@ -477,20 +496,22 @@ func readEnvFiles(files []string) ([]string, error) {
 	return manifest.SortedEnv(vals), nil
 }
 
-func (r *Runtime) ensureVolume(ctx context.Context, app, name string) error {
-	_, err := r.c.VolumeInspect(ctx, name)
+// ensureVolume creates a named volume if missing; an existing one (and its
+// data) is used as it is.
+func (r *Runtime) ensureVolume(ctx context.Context, app, name string) (created bool, err error) {
+	_, err = r.c.VolumeInspect(ctx, name)
 	if err == nil {
-		return nil
+		return false, nil
 	}
 	if !cerrdefs.IsNotFound(err) {
-		return fmt.Errorf("inspecting volume %s: %w", name, err)
+		return false, fmt.Errorf("inspecting volume %s: %w", name, err)
 	}
 	_, err = r.c.VolumeCreate(ctx, volume.CreateOptions{Name: name, Labels: map[string]string{LabelApp: app, LabelManaged: "true"}})
 	if err != nil {
-		return fmt.Errorf("creating volume %s: %w", name, err)
+		return false, fmt.Errorf("creating volume %s: %w", name, err)
 	}
 	r.log.Info("created volume", "volume", name)
-	return nil
+	return true, nil
 }
 
 func (r *Runtime) removeQuietly(ctx context.Context, id string) {

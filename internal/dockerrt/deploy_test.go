@@ -112,6 +112,19 @@ func TestDeployUpdateRollback(t *testing.T) {
 		t.Errorf("redeploy v1 = %+v, want unchanged container %s", res, res1.ContainerID)
 	}
 
+	// Forced: a new container even for the same package.
+	pkg1 := res1.ContainerID
+	var stages []string
+	resF, err := r.Deploy(ctx, DeploySpec{App: app, Package: st1Pkg(ctx, t, r, app), Manifest: v1, ImageID: imageOf(ctx, t, r, app), Generation: 2,
+		HostStore: true, Force: true, SettleTime: time.Second, Progress: func(stage, msg string) { stages = append(stages, stage+": "+msg) }})
+	if err != nil || !resF.Changed || resF.Previous != pkg1 {
+		t.Fatalf("forced redeploy = %+v, %v; want a new container replacing %s", resF, err, pkg1)
+	}
+	if len(stages) < 3 {
+		t.Errorf("progress: %q", stages)
+	}
+	res1 = resF
+
 	// New package: new container, volume data kept.
 	v2 := httpdApp(app, bb, etc, "v2", port)
 	res2, err := deploy(ctx, t, r, v2, 3)
@@ -362,9 +375,12 @@ func TestImageMode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	known, err := r.KnownChains(ctx)
+	have, err := r.HasLayers(ctx, img2.DiffIDs())
 	if err != nil {
 		t.Fatal(err)
+	}
+	if have != 2 {
+		t.Errorf("HasLayers = %d, want 2 (busybox and etc)", have)
 	}
 	var full, partial countingWriter
 	if err := img2.WriteDockerArchive(&full, nil); err != nil {
@@ -372,7 +388,7 @@ func TestImageMode(t *testing.T) {
 	}
 	pr, pw := io.Pipe()
 	go func() {
-		pw.CloseWithError(img2.WriteDockerArchive(io.MultiWriter(pw, &partial), func(c string) bool { return known[c] }))
+		pw.CloseWithError(img2.WriteDockerArchive(io.MultiWriter(pw, &partial), img2.SkipBottom(have)))
 	}()
 	if err := r.LoadImage(ctx, pr); err != nil {
 		t.Fatalf("loading incremental archive: %v", err)
@@ -391,3 +407,21 @@ func TestImageMode(t *testing.T) {
 type countingWriter struct{ n int64 }
 
 func (c *countingWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
+
+func st1Pkg(ctx context.Context, t *testing.T, r *Runtime, app string) string {
+	t.Helper()
+	st, err := r.Status(ctx, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Package
+}
+
+func imageOf(ctx context.Context, t *testing.T, r *Runtime, app string) string {
+	t.Helper()
+	st, err := r.Status(ctx, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Image
+}

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/nd-project/nd/internal/manifest"
 	"github.com/nd-project/nd/internal/testutil"
 )
@@ -124,7 +126,7 @@ func runtimeForTest(t *testing.T) *Runtime {
 	testutil.RequireRoot(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	r, closer, err := Connect(ctx, nil)
+	r, closer, err := Connect(ctx, Options{Log: hclog.New(&hclog.LoggerOptions{Name: "dockerrt", Level: hclog.Debug, Output: testWriter{t}})})
 	testutil.Require(t, err == nil, fmt.Sprintf("needs dockerd: %v", err))
 	t.Cleanup(func() { closer.Close() })
 	return r
@@ -178,4 +180,13 @@ func httpGet(t *testing.T, port int, path string) (int, string) {
 	}
 	t.Fatalf("GET %s: %v", url, lastErr)
 	return 0, ""
+}
+
+// testWriter sends log lines to t.Log, shown for failing tests or with -v.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }

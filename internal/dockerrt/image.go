@@ -20,7 +20,7 @@ import (
 // addressed: the same package gives the same ID, and an image already present
 // is reused (only its tag is restored if missing).
 func (r *Runtime) EnsureImage(ctx context.Context, m *manifest.Manifest, pkg string) (string, error) {
-	img, err := image.Metadata(m, pkg, image.Options{})
+	img, err := image.Metadata(m, pkg, image.Options{StoreRoot: r.opts.StoreRoot})
 	if err != nil {
 		return "", fmt.Errorf("building image of %s: %w", pkg, err)
 	}
@@ -88,6 +88,25 @@ func (r *Runtime) LoadImage(ctx context.Context, archive io.Reader) error {
 	}
 	r.log.Debug("image load", "messages", loaded)
 	return nil
+}
+
+// HasLayers returns how many of the bottom layers of an image with these
+// diffIDs (bottom first) dockerd already holds as a stack. A pusher need not
+// send those (image.Image.SkipBottom); Docker shares layers only together with
+// everything below them, so the answer is a prefix length.
+func (r *Runtime) HasLayers(ctx context.Context, diffIDs []string) (int, error) {
+	known, err := r.KnownChains(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, c := range image.ChainIDs(diffIDs) {
+		if !known[c] {
+			break
+		}
+		n++
+	}
+	return n, nil
 }
 
 // KnownChains returns the chain IDs of every layer stack dockerd's images

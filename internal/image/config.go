@@ -74,6 +74,10 @@ type Options struct {
 	// MaxLayers bounds the layered image's layer count (metadata layer
 	// included); default DefaultMaxLayers.
 	MaxLayers int
+	// StoreRoot is prefixed to store paths when reading them, for a store
+	// kept below a directory (a chroot store); "" reads /nix/store itself.
+	// Paths inside the image stay /nix/store/....
+	StoreRoot string
 }
 
 func (o Options) arch() string {

@@ -56,6 +56,18 @@ func (img *Image) DiffIDs() []string {
 // needs neither that layer nor those below it.
 func (img *Image) ChainIDs() []string { return ChainIDs(img.DiffIDs()) }
 
+// SkipBottom is a skip function for WriteDockerArchive that leaves out the
+// bottom n layers (the receiver holds them; see dockerrt.Runtime.HasLayers).
+func (img *Image) SkipBottom(n int) func(chainID string) bool {
+	skip := map[string]bool{}
+	for i, c := range img.ChainIDs() {
+		if i < n {
+			skip[c] = true
+		}
+	}
+	return func(c string) bool { return skip[c] }
+}
+
 // ChainIDs computes chain IDs from diffIDs (bottom first) as the OCI spec
 // defines them: chain(0) = diffID(0), chain(n) = sha256(chain(n-1) + " " + diffID(n)).
 func ChainIDs(diffIDs []string) []string {
@@ -75,7 +87,7 @@ func ChainIDs(diffIDs []string) []string {
 // layer (MetadataFiles) and the config from the manifest. The app's store
 // paths come from the host's /nix/store, bind-mounted at run time.
 func Metadata(m *manifest.Manifest, pkg string, opts Options) (*Image, error) {
-	l, err := MetadataLayer(m)
+	l, err := metadataLayer(opts.StoreRoot, m)
 	if err != nil {
 		return nil, err
 	}
@@ -84,8 +96,10 @@ func Metadata(m *manifest.Manifest, pkg string, opts Options) (*Image, error) {
 
 // MetadataLayer is the layer every nd image ends with: /etc from the
 // manifest, /tmp, the /nix/store mount point.
-func MetadataLayer(m *manifest.Manifest) (*Layer, error) {
-	files, err := MetadataFiles(m)
+func MetadataLayer(m *manifest.Manifest) (*Layer, error) { return metadataLayer("", m) }
+
+func metadataLayer(root string, m *manifest.Manifest) (*Layer, error) {
+	files, err := metadataFiles(root, m)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +119,9 @@ const (
 // MetadataFiles lists the metadata layer's files: /etc with the files of
 // manifest.Etc copied (symlinks followed, so /etc works without the store),
 // /tmp and /var/tmp 1777, /nix/store as an empty mount point, /root.
-func MetadataFiles(m *manifest.Manifest) ([]File, error) {
+func MetadataFiles(m *manifest.Manifest) ([]File, error) { return metadataFiles("", m) }
+
+func metadataFiles(root string, m *manifest.Manifest) ([]File, error) {
 	files := []File{
 		{Path: "/etc", Mode: fs.ModeDir | 0o755},
 		{Path: "/tmp", Mode: fs.ModeDir | fs.ModeSticky | 0o777},
@@ -160,7 +176,7 @@ func MetadataFiles(m *manifest.Manifest) ([]File, error) {
 		}
 		return nil
 	}
-	if err := walk(m.Etc, "/etc", 0); err != nil {
+	if err := walk(root+m.Etc, "/etc", 0); err != nil {
 		return nil, fmt.Errorf("copying /etc from %s: %w", m.Etc, err)
 	}
 	return files, nil

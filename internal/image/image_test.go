@@ -111,6 +111,17 @@ func TestStoreLayer(t *testing.T) {
 	if diff := cmp.Diff(want, readTar(t, b1)); diff != "" {
 		t.Errorf("layer entries (-want +got):\n%s", diff)
 	}
+	// The same path read from a store kept below a root gives the same layer.
+	root := t.TempDir()
+	must(t, os.MkdirAll(root+"/nix/store", 0o755))
+	if out, err := exec.Command("cp", "-a", p, root+"/nix/store/").CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	lr, err := storeLayer(root, []string{p})
+	must(t, err)
+	if lr.DiffID != l1.DiffID {
+		t.Errorf("layer from a store root %s = %s, want %s", root, lr.DiffID, l1.DiffID)
+	}
 	if _, err := StoreLayer([]string{"/etc"}); err == nil {
 		t.Errorf("StoreLayer(/etc) succeeded, want an error")
 	}

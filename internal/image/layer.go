@@ -114,7 +114,10 @@ const storeDirMode = 0o755
 // files or symlinks under /nix/store), with the store's modes: files 0444 or
 // 0555 if executable, directories 0555, symlinks kept as symlinks. Hard links
 // become independent regular files.
-func StoreLayer(paths []string) (*Layer, error) {
+func StoreLayer(paths []string) (*Layer, error) { return storeLayer("", paths) }
+
+// storeLayer reads the store paths below root (see Options.StoreRoot).
+func storeLayer(root string, paths []string) (*Layer, error) {
 	ps := append([]string(nil), paths...)
 	sort.Strings(ps)
 	for i, p := range ps {
@@ -132,7 +135,7 @@ func StoreLayer(paths []string) (*Layer, error) {
 			}
 		}
 		for _, p := range ps {
-			if err := addStoreTree(tw, p); err != nil {
+			if err := addStoreTree(tw, root+p, strings.TrimPrefix(p, "/")); err != nil {
 				return fmt.Errorf("adding %s to layer: %w", p, err)
 			}
 		}
@@ -147,14 +150,13 @@ func checkStorePath(p string) error {
 	return nil
 }
 
-// addStoreTree adds p and everything under it, parents before children,
-// children in name order.
-func addStoreTree(tw *tar.Writer, p string) error {
+// addStoreTree adds file p as name, and everything under it, parents before
+// children, children in name order.
+func addStoreTree(tw *tar.Writer, p, name string) error {
 	fi, err := os.Lstat(p)
 	if err != nil {
 		return err
 	}
-	name := strings.TrimPrefix(p, "/")
 	switch {
 	case fi.Mode()&fs.ModeSymlink != 0:
 		target, err := os.Readlink(p)
@@ -177,7 +179,7 @@ func addStoreTree(tw *tar.Writer, p string) error {
 			return err
 		}
 		for _, e := range ents {
-			if err := addStoreTree(tw, p+"/"+e.Name()); err != nil {
+			if err := addStoreTree(tw, p+"/"+e.Name(), name+"/"+e.Name()); err != nil {
 				return err
 			}
 		}

@@ -237,13 +237,13 @@ func Layered(m *manifest.Manifest, pkg string, closure Closure, opts Options) (*
 	}
 	var layers []*Layer
 	for _, g := range groups {
-		l, err := StoreLayer(g)
+		l, err := storeLayer(opts.StoreRoot, g)
 		if err != nil {
 			return nil, fmt.Errorf("building layered image: %w", err)
 		}
 		layers = append(layers, l)
 	}
-	meta, err := MetadataLayer(m)
+	meta, err := metadataLayer(opts.StoreRoot, m)
 	if err != nil {
 		return nil, err
 	}
