@@ -1,7 +1,8 @@
 // Package fleet starts simulated droplets on this machine: each droplet is a
 // network namespace joined to the caller's by a veth pair (its own /30 in
 // 10.213.0.0/16), a private mount namespace held open by a long-lived holder
-// process (own tmpfs /run and /tmp, own /var/lib, own /nix store or none), its
+// process (own tmpfs /run, own /tmp and /var/lib, copy-on-write overlays of
+// /etc, /root, /usr/local, /opt and /srv, own /nix store or none), its
 // own dockerd on /run/docker.sock and its own sshd on Addr:22 that accepts a
 // generated client key for root.
 //

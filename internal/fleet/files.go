@@ -195,6 +195,13 @@ dropunder() {
 dropunder /tmp
 mount --bind %[3]s/tmp /tmp
 %[4]s
+# Writes to these land in the droplet's own upper layer, never on the machine.
+for d in /etc /root /usr/local /opt /srv; do
+	[ -d "$d" ] || continue
+	o=%[3]s/overlay/$(echo "$d" | tr / _)
+	mkdir -p "$o/upper" "$o/work"
+	mount -t overlay nd-fleet-overlay -o "lowerdir=$d,upperdir=$o/upper,workdir=$o/work" "$d"
+done
 dropunder /var/lib
 mount --bind %[3]s/varlib /var/lib
 # A tmpfs /run, with the droplet's own state directory bound back at the same

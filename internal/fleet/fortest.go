@@ -2,6 +2,8 @@ package fleet
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -36,34 +38,9 @@ func ForTest(t testing.TB, n int, opts Options) []*Droplet {
 	if err != nil {
 		t.Fatalf("starting %d droplets: %v", n, err)
 	}
-	type record struct {
-		d            *Droplet
-		netID, mntID string
-		procs        []proc
-	}
-	var recs []record
-	for _, d := range f.Droplets() {
-		s, err := readState(d.Name)
-		if err != nil {
-			f.Close()
-			t.Fatalf("reading state of droplet %s: %v", d.Name, err)
-		}
-		recs = append(recs, record{d, s.NetNS, s.MntNS, append([]proc{s.Holder}, s.Procs...)})
-	}
 	t.Cleanup(func() {
-		// Background processes started during the test are recorded now.
-		for i := range recs {
-			if s, err := readState(recs[i].d.Name); err == nil {
-				recs[i].procs = append([]proc{s.Holder}, s.Procs...)
-			}
-		}
-		if err := f.Close(); err != nil {
-			t.Errorf("tearing down droplets: %v", err)
-		}
-		for _, r := range recs {
-			if left := checkGone(r.d, r.netID, r.mntID, r.procs); len(left) > 0 {
-				t.Errorf("droplet %s left behind: %s", r.d.Name, strings.Join(left, "; "))
-			}
+		if err := closeAndCheck(f); err != nil {
+			t.Error(err)
 		}
 	})
 	return f.Droplets()
@@ -81,4 +58,34 @@ func testPrefix(name string) string {
 		p = "t"
 	}
 	return p
+}
+
+// closeAndCheck tears f down and reports anything of it that is left. The
+// droplets' namespaces are pinned across the teardown so that their IDs cannot
+// be reused by new namespaces before the check.
+func closeAndCheck(f *Fleet) error {
+	type record struct {
+		d     *Droplet
+		pins  *pinned
+		procs []proc
+	}
+	var recs []record
+	for _, d := range f.Droplets() {
+		r := record{d: d, pins: pin(d.Name, d.holder), procs: []proc{d.holder}}
+		defer r.pins.release()
+		if s, err := readState(d.Name); err == nil {
+			r.procs = append(r.procs, s.Procs...)
+		}
+		recs = append(recs, r)
+	}
+	var errs []error
+	if err := f.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("tearing down droplets: %w", err))
+	}
+	for _, r := range recs {
+		if left := checkGone(r.d, r.pins.netID, r.pins.mntID, r.procs); len(left) > 0 {
+			errs = append(errs, fmt.Errorf("droplet %s left behind: %s", r.d.Name, strings.Join(left, "; ")))
+		}
+	}
+	return errors.Join(errs...)
 }

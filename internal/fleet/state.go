@@ -53,8 +53,9 @@ type state struct {
 	Owner  proc   `json:"owner"`
 	Holder proc   `json:"holder"`
 	Procs  []proc `json:"procs,omitempty"` // dockerd, sshd, Start()ed processes
-	// NetNS and MntNS identify the droplet's namespaces ("net:[N]"), so
-	// teardown finds their processes even after the holder died.
+	// NetNS and MntNS record the droplet's namespaces ("net:[N]") for
+	// diagnostics only: the kernel reuses the IDs once a namespace is
+	// freed, so teardown pins the live namespaces instead (see pin).
 	NetNS string `json:"netns,omitempty"`
 	MntNS string `json:"mntns,omitempty"`
 	Ready bool   `json:"ready"`

@@ -56,21 +56,20 @@ func teardown(name string) error {
 		s = &state{Name: name, Index: -1}
 	}
 	var errs []error
-	netID := s.NetNS
-	if netID == "" {
-		netID = netnsIDOf(netnsName(name))
-	}
+	pins := pin(name, s.Holder)
+	defer pins.release()
+	netID, mntID := pins.netID, pins.mntID
 	// Containers are killed outright, so dockerd need not wait out their
 	// stop timeouts; then sshd, Start()ed processes and dockerd get SIGTERM
 	// (dockerd unmounts its overlays and stops containerd).
-	killContainers(netID, s.MntNS)
+	killContainers(netID, mntID)
 	for _, p := range s.Procs {
 		p.signal(syscall.SIGTERM)
 	}
 	waitGone(ctx, s.Procs, gracefulStop)
 
 	extra := append([]proc{s.Holder}, s.Procs...)
-	if err := killNamespaces(netID, s.MntNS, extra); err != nil {
+	if err := killNamespaces(netID, mntID, extra); err != nil {
 		errs = append(errs, fmt.Errorf("tearing down droplet %s: %w", name, err))
 	}
 	if s.Index >= 0 {
@@ -92,20 +91,17 @@ func teardown(name string) error {
 // teardownNetns removes a fleet network namespace that no droplet state
 // accounts for, with every process in it.
 func teardownNetns(ns string) error {
-	err := killNamespaces(netnsIDOf(ns), "", nil)
+	var netID string
+	f, err := os.Open("/run/netns/" + ns) // pins the namespace while we kill
+	if err == nil {
+		netID = "net:" + inodeOf(f)
+		defer f.Close()
+	}
+	err = killNamespaces(netID, "", nil)
 	if out, derr := exec.Command("ip", "netns", "del", ns).CombinedOutput(); derr != nil {
 		err = errors.Join(err, fmt.Errorf("deleting netns %s: %w: %s", ns, derr, strings.TrimSpace(string(out))))
 	}
 	return err
-}
-
-// netnsIDOf returns "net:[INODE]" of a named network namespace, or "".
-func netnsIDOf(ns string) string {
-	var st syscall.Stat_t
-	if err := syscall.Stat("/run/netns/"+ns, &st); err != nil {
-		return ""
-	}
-	return fmt.Sprintf("net:[%d]", st.Ino)
 }
 
 // killNamespaces SIGKILLs, by PID, every process in the network namespace
