@@ -195,7 +195,18 @@ func Build(ctx context.Context, opts Options) (string, error) {
 		if errors.As(err, &ee) {
 			return "", fmt.Errorf("running nix-build (is Nix installed?): %w", err)
 		}
-		return "", &Error{Config: config, Message: NixMessage(stderr.String()), Err: err}
+		msg := NixMessage(stderr.String())
+		if nixpkgs == "" && missingAttr.MatchString(msg) {
+			msg += "\nnote: this build used nd's offline pkgs, which have only busybox and trivial builders;\n" +
+				"      for nixpkgs' packages pass --nixpkgs PATH or -I nixpkgs=PATH (or put nixpkgs on NIX_PATH)."
+		}
+		return "", &Error{Config: config, Message: msg, Err: err}
+	}
+	// The modules' warnings (NixOS-style config.warnings) arrive as traces.
+	for _, l := range strings.Split(stderr.String(), "\n") {
+		if w, ok := strings.CutPrefix(l, "trace: warning: "); ok {
+			log.Warn(w)
+		}
 	}
 	out := strings.Fields(stdout.String())
 	if len(out) == 0 {
@@ -240,6 +251,8 @@ func DefaultName(config string) string {
 	}
 	return n
 }
+
+var missingAttr = regexp.MustCompile(`error: attribute '[^']+' missing`)
 
 var invalidNameChars = regexp.MustCompile(`[^a-z0-9_.-]+`)
 

@@ -113,7 +113,11 @@ func TestModules(t *testing.T) {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			want, err := os.ReadFile(filepath.Join(dir, "want-error.txt"))
 			wantErr := err == nil
-			pkg, err := build(t, config, nil)
+			var mod func(*nixbuild.Options)
+			if extra := filepath.Join(dir, "extra-pkgs.nix"); fileExists(extra) {
+				mod = func(o *nixbuild.Options) { o.ExtraPkgs = extra }
+			}
+			pkg, err := build(t, config, mod)
 			if wantErr {
 				if err == nil {
 					t.Fatalf("Build succeeded (%s), want an error", pkg)
@@ -236,6 +240,11 @@ func TestExamplesBuild(t *testing.T) {
 			}
 		})
 	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 func storeTop(p string) string {

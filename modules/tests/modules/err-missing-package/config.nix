@@ -1,0 +1,1 @@
+{ pkgs, ... }: { supervisord.services.app.command = "${pkgs.nodejs}/bin/node"; }
