@@ -1,0 +1,185 @@
+package closure_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nd-project/nd/internal/agent"
+	"github.com/nd-project/nd/internal/agentclient"
+	"github.com/nd-project/nd/internal/closure"
+	"github.com/nd-project/nd/internal/fleet"
+	"github.com/nd-project/nd/internal/nixstore"
+	nt "github.com/nd-project/nd/internal/nixstore/nixtest"
+	"github.com/nd-project/nd/internal/proto"
+	"github.com/nd-project/nd/internal/sshconn"
+	"github.com/nd-project/nd/internal/testutil"
+)
+
+// startAgent installs the nd-agent binary in droplet d and runs `nd-agent
+// serve` there, like the install step will.
+func startAgent(t testing.TB, ctx context.Context, d *fleet.Droplet) {
+	t.Helper()
+	bin := testutil.BuildBinaries(t, "nd-agent")["nd-agent"]
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(d.Path("/usr/local/bin/nd-agent"), data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(ctx, "nd-agent", "/usr/local/bin/nd-agent", "serve", "--log-level", "debug"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		if _, err := os.Stat(d.Path(agent.DefaultSocket)); err == nil {
+			return
+		}
+		if i > 100 {
+			log, _ := os.ReadFile(d.LogFile("nd-agent"))
+			t.Fatalf("nd-agent did not start in droplet %s: %s", d.Name, log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func dialSSH(t testing.TB, ctx context.Context, d *fleet.Droplet) *sshconn.Client {
+	t.Helper()
+	t.Setenv("SSH_AUTH_SOCK", "")
+	c, err := sshconn.Dial(ctx, d.Name, sshconn.Options{ConfigFile: d.SSHConfig(), HomeDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// streamLocal dials the agent's socket through direct-streamlocal.
+func streamLocal(c *sshconn.Client) agentclient.Dialer {
+	return agentclient.DialerFunc(func(ctx context.Context) (agentclient.Stream, error) {
+		return c.DialUnix(ctx, agent.DefaultSocket)
+	})
+}
+
+// dialStdio runs `nd-agent dial-stdio` on an exec channel per stream.
+func dialStdio(c *sshconn.Client) agentclient.Dialer {
+	return agentclient.DialerFunc(func(ctx context.Context) (agentclient.Stream, error) {
+		return c.Command(ctx, "/usr/local/bin/nd-agent dial-stdio")
+	})
+}
+
+func dropletValid(t *testing.T, ctx context.Context, d *fleet.Droplet, paths []string) int {
+	t.Helper()
+	out, err := d.Exec(ctx, append([]string{"nix-store", "--check-validity", "--print-invalid"}, paths...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(paths) - len(strings.Fields(string(out)))
+}
+
+func TestFleetPush(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	pkg := nt.BuildClosure(t, "fleetpush", 4)
+	paths, err := (&nixstore.Store{}).Requisites(ctx, pkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		opts   fleet.Options
+		dialer func(*sshconn.Client) agentclient.Dialer
+	}{
+		{"streamlocal", fleet.Options{Nix: true, NoDocker: true}, streamLocal},
+		{"dial-stdio", fleet.Options{Nix: true, NoDocker: true, NoStreamLocalForwarding: true}, dialStdio},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := fleet.ForTest(t, 1, tc.opts)[0]
+			startAgent(t, ctx, d)
+			c := dialSSH(t, ctx, d)
+			if tc.opts.NoStreamLocalForwarding {
+				if _, err := c.DialUnix(ctx, agent.DefaultSocket); !sshconn.IsForwardingRefused(err) {
+					t.Fatalf("DialUnix with forwarding off = %v, want refused", err)
+				}
+			}
+			cl := agentclient.New(tc.dialer(c), agentclient.Options{Host: d.Name, NDVersion: "test"})
+			w, err := cl.Hello(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !w.Capabilities.Nix || w.Capabilities.Docker {
+				t.Errorf("capabilities %+v, want Nix, no Docker", w.Capabilities)
+			}
+			res, err := closure.Push(ctx, cl, pkg, closure.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Stats.Missing != len(paths) || len(res.Imported) != len(paths) {
+				t.Fatalf("push: %+v", res.Stats)
+			}
+			if out, err := d.Exec(ctx, "nix-store", "--verify", "--check-contents"); err != nil || strings.Contains(string(out), "error") {
+				t.Fatalf("verify in droplet: %v %s", err, out)
+			}
+			if _, err := d.Exec(ctx, "nix-collect-garbage"); err != nil {
+				t.Fatal(err)
+			}
+			if n := dropletValid(t, ctx, d, paths); n != len(paths) {
+				t.Fatalf("after GC in droplet %d of %d paths valid", n, len(paths))
+			}
+			res, err = closure.Push(ctx, cl, pkg, closure.Options{})
+			if err != nil || res.Stats.Missing != 0 {
+				t.Fatalf("second push: %+v %v", res.Stats, err)
+			}
+			// Without dockerd the deploy fails clearly, and records nothing.
+			_, err = cl.Deploy(ctx, proto.Deploy{App: "fleetpush", Package: pkg, Session: res.Session}, nil)
+			if err == nil {
+				t.Fatal("deploy without docker succeeded")
+			}
+			t.Logf("deploy without docker: %v", err)
+		})
+	}
+}
+
+// TestBenchFleet compares this transfer with nix-copy-closure for the
+// same ~500 MB, 200-path closure to two fresh droplets over 200 Mbit/s:
+//
+//	ND_BENCH=1 go test -run BenchFleet -v ./internal/closure
+func TestBenchFleet(t *testing.T) {
+	requireBench(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	top := benchClosure(t, 200, 500<<20)
+	ds := fleet.ForTest(t, 2, fleet.Options{Nix: true, NoDocker: true, Rate: "200mbit"})
+	nd, ncc := ds[0], ds[1]
+	startAgent(t, ctx, nd)
+
+	start := time.Now()
+	c := dialSSH(t, ctx, nd)
+	cl := agentclient.New(streamLocal(c), agentclient.Options{Host: nd.Name})
+	res, err := closure.Push(ctx, cl, top, closure.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("nd cold: %v (%d paths, %d MB export, %d MB on the wire)", time.Since(start).Round(10*time.Millisecond),
+		res.Stats.Missing, res.Stats.Bytes>>20, res.Stats.WireBytes>>20)
+	start = time.Now()
+	c2 := dialSSH(t, ctx, nd)
+	res, err = closure.Push(ctx, agentclient.New(streamLocal(c2), agentclient.Options{Host: nd.Name}), top, closure.Options{})
+	if err != nil || res.Stats.Missing != 0 {
+		t.Fatal(err, res.Stats)
+	}
+	t.Logf("nd no-op (ssh connect included): %v", time.Since(start).Round(10*time.Millisecond))
+
+	for _, run := range []string{"cold", "no-op"} {
+		start = time.Now()
+		cmd := exec.CommandContext(ctx, "nix-copy-closure", "--to", "root@"+ncc.Name, top)
+		cmd.Env = append(os.Environ(), "NIX_SSHOPTS=-F "+ncc.SSHConfig(), "SSH_AUTH_SOCK=")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("nix-copy-closure: %v: %s", err, out)
+		}
+		t.Logf("nix-copy-closure %s: %v", run, time.Since(start).Round(10*time.Millisecond))
+	}
+}
