@@ -348,12 +348,16 @@ func (r *Runtime) waitReady(ctx context.Context, id string, spec DeploySpec, ful
 			return errors.New(msg)
 		}
 		up := time.Since(start) >= settle
-		hasHealth := full && st.Health != nil && ci.Config != nil && ci.Config.Healthcheck != nil
-		if !hasHealth && up {
-			return nil
-		}
-		if hasHealth {
-			switch st.Health.Status {
+		if !full || !hasHealthcheck(ci.Config) {
+			if up {
+				return nil
+			}
+		} else {
+			status := container.Starting // until the first probe
+			if st.Health != nil {
+				status = st.Health.Status
+			}
+			switch status {
 			case container.Healthy:
 				if up {
 					return nil
@@ -362,7 +366,7 @@ func (r *Runtime) waitReady(ctx context.Context, id string, spec DeploySpec, ful
 				return fmt.Errorf("container unhealthy%s", lastProbe(st.Health))
 			}
 			if time.Since(start) > timeout {
-				return fmt.Errorf("container not healthy after %s (status %s)%s", timeout, st.Health.Status, lastProbe(st.Health))
+				return fmt.Errorf("container not healthy after %s (status %s)%s", timeout, status, lastProbe(st.Health))
 			}
 		}
 		select {
@@ -371,6 +375,12 @@ func (r *Runtime) waitReady(ctx context.Context, id string, spec DeploySpec, ful
 		case <-tick.C:
 		}
 	}
+}
+
+// hasHealthcheck reports whether a container (with its image's settings
+// merged in, as inspect shows them) has a healthcheck.
+func hasHealthcheck(c *container.Config) bool {
+	return c != nil && c.Healthcheck != nil && len(c.Healthcheck.Test) > 0 && c.Healthcheck.Test[0] != "NONE"
 }
 
 func lastProbe(h *container.Health) string {

@@ -186,6 +186,18 @@ func TestDeployUpdateRollback(t *testing.T) {
 	}
 	assertRunning(ctx, t, r, app, res2.ContainerID, port, "v2")
 
+	// Old images go, the running one stays.
+	pruned, err := r.PruneImages(ctx, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pruned < 3 {
+		t.Errorf("PruneImages removed %d images, want at least v1, bad, sick", pruned)
+	}
+	if _, err := r.c.ImageInspect(ctx, imageOf(ctx, t, r, app)); err != nil {
+		t.Errorf("running image pruned: %v", err)
+	}
+
 	// List sees the app once (no temporary containers).
 	list, err := r.List(ctx)
 	if err != nil {

@@ -251,3 +251,42 @@ func (r *Runtime) Exec(ctx context.Context, app string, cmd []string, stdin io.R
 	}
 	return ins.ExitCode, nil
 }
+
+// PruneImages removes the app's nd images (repository nd/<app>) except those
+// with an ID in keep and those a container uses, and returns how many it
+// removed. The agent calls it after a deploy with the images of the
+// generations it keeps.
+func (r *Runtime) PruneImages(ctx context.Context, app string, keep ...string) (int, error) {
+	repo := image.Repository(app)
+	imgs, err := r.c.ImageList(ctx, dimage.ListOptions{Filters: filters.NewArgs(filters.Arg("reference", repo))})
+	if err != nil {
+		return 0, fmt.Errorf("listing images of %s: %w", app, err)
+	}
+	cs, err := r.c.ContainerList(ctx, container.ListOptions{All: true})
+	if err != nil {
+		return 0, fmt.Errorf("listing containers: %w", err)
+	}
+	used := map[string]bool{}
+	for _, k := range keep {
+		used[k] = true
+	}
+	for _, c := range cs {
+		used[c.ImageID] = true
+	}
+	n := 0
+	for _, im := range imgs {
+		if used[im.ID] {
+			continue
+		}
+		for _, tag := range im.RepoTags {
+			if !strings.HasPrefix(tag, repo+":") {
+				continue
+			}
+			if _, err := r.c.ImageRemove(ctx, tag, dimage.RemoveOptions{PruneChildren: true}); err != nil && !cerrdefs.IsNotFound(err) {
+				return n, fmt.Errorf("removing image %s: %w", tag, err)
+			}
+		}
+		n++
+	}
+	return n, nil
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
+	"regexp"
 	"runtime"
 	"sort"
 	"strconv"
@@ -186,5 +187,15 @@ func ShortHash(storePath string) string {
 	return h
 }
 
-// Repository is the image repository of an app: "nd/<app>".
-func Repository(app string) string { return "nd/" + app }
+// dockerComponent is one path component of a Docker image reference.
+var dockerComponent = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*$`)
+
+// Repository is the image repository of an app: "nd/<app>", or, for the few
+// app names Docker's reference grammar rejects (such as "web." or "a._b"),
+// "nd/app-<hash of the name>".
+func Repository(app string) string {
+	if dockerComponent.MatchString(app) {
+		return "nd/" + app
+	}
+	return "nd/app-" + digestHex([]byte(app))[:16]
+}

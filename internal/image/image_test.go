@@ -325,3 +325,16 @@ func TestQueryClosure(t *testing.T) {
 func fakePath(i int, name string) string {
 	return fmt.Sprintf("/nix/store/%032d-%s", i, name)
 }
+
+func TestRepository(t *testing.T) {
+	for _, tt := range []struct{ app, want string }{
+		{"web", "nd/web"},
+		{"my-app_2.x", "nd/my-app_2.x"},
+		{"web.", "nd/app-" + digestHex([]byte("web."))[:16]},
+		{"a._b", "nd/app-" + digestHex([]byte("a._b"))[:16]},
+	} {
+		if got := Repository(tt.app); got != tt.want {
+			t.Errorf("Repository(%q) = %q, want %q", tt.app, got, tt.want)
+		}
+	}
+}
