@@ -370,7 +370,17 @@ func TestNixpkgsPlumbing(t *testing.T) {
 	os.WriteFile(filepath.Join(bb, "bin", "busybox"), data, 0o755)
 	os.Symlink("busybox", filepath.Join(bb, "bin", "sh"))
 	os.MkdirAll(np, 0o755)
-	if err := os.Symlink(filepath.Join(root, "modules", "lib"), filepath.Join(np, "lib")); err != nil {
+	// ND_NIXPKGS_LIB (a nixpkgs lib, as modules/tests/lib uses it) makes
+	// the stand-in's lib the real one.
+	libDir := filepath.Join(root, "modules", "lib")
+	if l := os.Getenv("ND_NIXPKGS_LIB"); l != "" {
+		libDir = l
+		if fileExists(filepath.Join(l, "lib", "default.nix")) {
+			libDir = filepath.Join(l, "lib")
+		}
+		t.Logf("stand-in nixpkgs uses the lib at %s", libDir)
+	}
+	if err := os.Symlink(libDir, filepath.Join(np, "lib")); err != nil {
 		t.Fatal(err)
 	}
 	def := `{ system ? builtins.currentSystem, ... }:
@@ -401,6 +411,32 @@ func TestNixpkgsPlumbing(t *testing.T) {
 	t.Run("NIX_PATH", func(t *testing.T) {
 		t.Setenv("NIX_PATH", "nixpkgs="+np)
 		check(t, func(o *nixbuild.Options) { o.Offline = false })
+	})
+	t.Run("examples", func(t *testing.T) {
+		configs, _ := filepath.Glob(filepath.Join(root, "examples", "*", "config.nix"))
+		for _, c := range configs {
+			name := filepath.Base(filepath.Dir(c))
+			extra := exampleOptions(t, name)
+			withNixpkgs, err := build(t, c, func(o *nixbuild.Options) {
+				o.Offline = false
+				o.NixpkgsPath = np
+				if extra != nil {
+					extra(o)
+				}
+			})
+			if err != nil {
+				t.Errorf("%s with the stand-in nixpkgs: %v", name, err)
+				continue
+			}
+			// Same pkgs, so the same package unless the libs disagree.
+			offline, err := build(t, c, extra)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if offline != withNixpkgs {
+				t.Errorf("%s: offline build %s, with the stand-in nixpkgs' lib %s", name, offline, withNixpkgs)
+			}
+		}
 	})
 	t.Run("offline has no marker", func(t *testing.T) {
 		_, err := build(t, config, nil)
