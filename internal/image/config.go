@@ -79,6 +79,8 @@ type Options struct {
 	// kept below a directory (a chroot store); "" reads /nix/store itself.
 	// Paths inside the image stay /nix/store/....
 	StoreRoot string
+	// Cache, if set, remembers store layers' diffIDs across builds.
+	Cache DiffIDCache
 }
 
 func (o Options) arch() string {

@@ -117,10 +117,26 @@ func TestStoreLayer(t *testing.T) {
 	if out, err := exec.Command("cp", "-a", p, root+"/nix/store/").CombinedOutput(); err != nil {
 		t.Fatalf("cp: %v %s", err, out)
 	}
-	lr, err := storeLayer(root, []string{p})
+	lr, err := storeLayer(root, nil, []string{p})
 	must(t, err)
 	if lr.DiffID != l1.DiffID {
 		t.Errorf("layer from a store root %s = %s, want %s", root, lr.DiffID, l1.DiffID)
+	}
+	// A cached digest is used, and a wrong one is caught when writing.
+	cache := DirCache(t.TempDir())
+	lc, err := storeLayer("", cache, []string{p})
+	must(t, err)
+	if lc.DiffID != l1.DiffID {
+		t.Fatalf("first cached build %s, want %s", lc.DiffID, l1.DiffID)
+	}
+	if id, size, ok := cache.Get(cacheKey([]string{p})); !ok || id != l1.DiffID || size != l1.Size {
+		t.Fatalf("cache holds %s %d %v", id, size, ok)
+	}
+	cache.Put(cacheKey([]string{p}), "sha256:"+strings.Repeat("0", 64), l1.Size)
+	lc, err = storeLayer("", cache, []string{p})
+	must(t, err)
+	if _, err := lc.WriteTo(io.Discard); err == nil || !strings.Contains(err.Error(), "changed") {
+		t.Errorf("WriteTo with a wrong cached digest: %v, want an error", err)
 	}
 	if _, err := StoreLayer([]string{"/etc"}); err == nil {
 		t.Errorf("StoreLayer(/etc) succeeded, want an error")
@@ -336,5 +352,40 @@ func TestRepository(t *testing.T) {
 		if got := Repository(tt.app); got != tt.want {
 			t.Errorf("Repository(%q) = %q, want %q", tt.app, got, tt.want)
 		}
+	}
+}
+
+// TestLongNames checks names past USTAR's limits (PAX records) stay
+// reproducible and intact.
+func TestLongNames(t *testing.T) {
+	testutil.RequireCommands(t, "nix-store")
+	dir := filepath.Join(t.TempDir(), "long")
+	deep := filepath.Join(dir, strings.Repeat("d", 90), strings.Repeat("e", 90))
+	must(t, os.MkdirAll(deep, 0o755))
+	long := strings.Repeat("f", 200)
+	must(t, os.WriteFile(filepath.Join(deep, long), []byte("x"), 0o644))
+	must(t, os.Symlink(strings.Repeat("../", 60)+long, filepath.Join(dir, "link")))
+	out, err := exec.Command("nix-store", "--add", dir).Output()
+	must(t, err)
+	p := strings.TrimSpace(string(out))
+	l1, err := StoreLayer([]string{p})
+	must(t, err)
+	l2, err := StoreLayer([]string{p})
+	must(t, err)
+	b1, b2 := layerBytes(t, l1), layerBytes(t, l2)
+	if !bytes.Equal(b1, b2) {
+		t.Fatal("layers with long names differ between builds")
+	}
+	var names []string
+	for _, e := range readTar(t, b1) {
+		names = append(names, e.Name)
+	}
+	want := strings.TrimPrefix(p, "/") + "/" + strings.Repeat("d", 90) + "/" + strings.Repeat("e", 90) + "/" + long
+	found := false
+	for _, n := range names {
+		found = found || n == want
+	}
+	if !found {
+		t.Errorf("%s missing from %q", want, names)
 	}
 }

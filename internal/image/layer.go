@@ -114,10 +114,11 @@ const storeDirMode = 0o755
 // files or symlinks under /nix/store), with the store's modes: files 0444 or
 // 0555 if executable, directories 0555, symlinks kept as symlinks. Hard links
 // become independent regular files.
-func StoreLayer(paths []string) (*Layer, error) { return storeLayer("", paths) }
+func StoreLayer(paths []string) (*Layer, error) { return storeLayer("", nil, paths) }
 
-// storeLayer reads the store paths below root (see Options.StoreRoot).
-func storeLayer(root string, paths []string) (*Layer, error) {
+// storeLayer reads the store paths below root (see Options.StoreRoot) and
+// takes the digest from cache if it knows it.
+func storeLayer(root string, cache DiffIDCache, paths []string) (*Layer, error) {
 	ps := append([]string(nil), paths...)
 	sort.Strings(ps)
 	for i, p := range ps {
@@ -128,7 +129,7 @@ func storeLayer(root string, paths []string) (*Layer, error) {
 			return nil, fmt.Errorf("store path %s twice in one layer", p)
 		}
 	}
-	return newLayer(ps, func(tw *tar.Writer) error {
+	gen := func(tw *tar.Writer) error {
 		for _, d := range storeParents {
 			if err := tw.WriteHeader(header(d, tar.TypeDir, storeDirMode, 0, "")); err != nil {
 				return err
@@ -140,7 +141,19 @@ func storeLayer(root string, paths []string) (*Layer, error) {
 			}
 		}
 		return nil
-	})
+	}
+	if cache == nil {
+		return newLayer(ps, gen)
+	}
+	key := cacheKey(ps)
+	if id, size, ok := cache.Get(key); ok {
+		return &Layer{DiffID: id, Size: size, Paths: ps, gen: gen}, nil
+	}
+	l, err := newLayer(ps, gen)
+	if err == nil {
+		cache.Put(key, l.DiffID, l.Size)
+	}
+	return l, err
 }
 
 func checkStorePath(p string) error {

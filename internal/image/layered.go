@@ -237,7 +237,7 @@ func Layered(m *manifest.Manifest, pkg string, closure Closure, opts Options) (*
 	}
 	var layers []*Layer
 	for _, g := range groups {
-		l, err := storeLayer(opts.StoreRoot, g)
+		l, err := storeLayer(opts.StoreRoot, opts.Cache, g)
 		if err != nil {
 			return nil, fmt.Errorf("building layered image: %w", err)
 		}
