@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/signal"
 	"regexp"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -38,7 +42,9 @@ func ForTest(t testing.TB, n int, opts Options) []*Droplet {
 	if err != nil {
 		t.Fatalf("starting %d droplets: %v", n, err)
 	}
+	untrack := trackForInterrupt(f)
 	t.Cleanup(func() {
+		defer untrack()
 		if err := closeAndCheck(f); err != nil {
 			t.Error(err)
 		}
@@ -88,4 +94,52 @@ func closeAndCheck(f *Fleet) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// live holds the fleets of this test process that are not torn down yet, so
+// that an interrupt (SIGINT, SIGTERM) tears them down before the process dies.
+// A test binary killed otherwise (SIGKILL, the -timeout panic) leaves stale
+// droplets that the next Start or `nd-fleet down --all` removes.
+var live struct {
+	once   sync.Once
+	mu     sync.Mutex
+	fleets map[*Fleet]bool
+}
+
+func trackForInterrupt(f *Fleet) (untrack func()) {
+	live.once.Do(func() {
+		var sigs []os.Signal
+		for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
+			if !signal.Ignored(sig) { // e.g. SIGINT of a background job
+				sigs = append(sigs, sig)
+			}
+		}
+		if len(sigs) == 0 {
+			return
+		}
+		live.fleets = map[*Fleet]bool{}
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, sigs...)
+		go func() {
+			sig := <-ch
+			live.mu.Lock()
+			for f := range live.fleets {
+				f.Close()
+			}
+			live.mu.Unlock()
+			signal.Reset(sigs...)
+			syscall.Kill(os.Getpid(), sig.(syscall.Signal))
+		}()
+	})
+	if live.fleets == nil {
+		return func() {}
+	}
+	live.mu.Lock()
+	live.fleets[f] = true
+	live.mu.Unlock()
+	return func() {
+		live.mu.Lock()
+		delete(live.fleets, f)
+		live.mu.Unlock()
+	}
 }

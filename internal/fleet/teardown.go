@@ -323,7 +323,7 @@ func checkGone(d *Droplet, netID, mntID string, procs []proc) []string {
 	if _, err := os.Stat("/run/netns/" + netnsName(d.Name)); err == nil {
 		out = append(out, "network namespace "+netnsName(d.Name))
 	}
-	if linkExists(outerIf(d.index)) {
+	if linkExists(outerIf(d.index)) && !indexTaken(d.index, d.Name) {
 		out = append(out, "link "+outerIf(d.index))
 	}
 	for _, dir := range []string{d.stateDir, dataDir(d.Name)} {
@@ -348,4 +348,16 @@ func checkGone(d *Droplet, netID, mntID string, procs []proc) []string {
 		}
 	}
 	return out
+}
+
+// indexTaken reports whether a droplet other than name now holds address
+// block index (and so the link named after it).
+func indexTaken(index int, name string) bool {
+	names, _ := listNames()
+	for _, n := range names {
+		if s, err := readState(n); n != name && err == nil && s.Index == index {
+			return true
+		}
+	}
+	return false
 }
