@@ -3,6 +3,7 @@
 with lib;
 let
   cfg = config.docker;
+  ndTypes = import ./nd-types.nix lib;
 
   validName = s: builtins.match "[a-z0-9][a-z0-9_.-]{0,62}" s != null;
 
@@ -96,7 +97,7 @@ in
       '';
     };
     env = mkOption {
-      type = types.attrsOf types.str;
+      type = types.attrsOf ndTypes.envValue;
       default = { };
       example = { NODE_ENV = "production"; };
       description = "Environment of the container (every process inherits it).";

@@ -3,6 +3,7 @@
 { config, lib, ... }:
 with lib;
 let
+  ndTypes = import ./nd-types.nix lib;
   serviceOpts = { name, ... }: {
     options = {
       command = mkOption {
@@ -21,7 +22,7 @@ let
         description = "User the process runs as (must be in users.users, or root/nobody).";
       };
       environment = mkOption {
-        type = types.attrsOf types.str;
+        type = types.attrsOf ndTypes.envValue;
         default = { };
         description = "Extra environment of the process, over docker.env.";
       };

@@ -5,6 +5,7 @@
 { config, lib, pkgs, ... }:
 with lib;
 let
+  ndTypes = import ./nd-types.nix lib;
   ignored = description: mkOption {
     type = types.unspecified;
     default = null;
@@ -19,7 +20,7 @@ let
       script = mkOption { type = types.lines; default = ""; description = "Shell commands run as the service's main process."; };
       preStart = mkOption { type = types.lines; default = ""; description = "Shell commands run before the main process."; };
       environment = mkOption {
-        type = types.attrsOf (types.either types.str types.path);
+        type = types.attrsOf (types.nullOr ndTypes.envValue);
         default = { };
         description = "Environment of the service.";
       };
@@ -79,7 +80,7 @@ let
       inherit command oneshot;
       user = sc.User or null;
       directory = sc.WorkingDirectory or null;
-      environment = mapAttrs (n: v: toString v) s.environment // { PATH = pathBins; };
+      environment = filterAttrs (n: v: v != null) s.environment // { PATH = pathBins; };
       startsecs = if oneshot then 0 else 1;
       autorestart =
         if oneshot then false

@@ -14,6 +14,7 @@
     command = "${pkgs.writeShellScript "app" "exec sleep 1000"} --flag";
     directory = "/var/lib/app";
     environment.LEVEL = "debug";
+    environment.TOOL = pkgs.busybox; # a package becomes its store path
     startsecs = 3;
     autorestart = "unexpected";
   };
