@@ -359,6 +359,12 @@ func TestImageMode(t *testing.T) {
 	if out, err := exec.Command("docker", "load", "-i", archive).CombinedOutput(); err != nil {
 		t.Fatalf("docker load: %v\n%s", err, out)
 	}
+	if err := r.CheckImage(ctx, img.ID, app, pkg); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.CheckImage(ctx, img.ID, app, "/nix/store/other"); err == nil {
+		t.Errorf("CheckImage accepted the wrong package")
+	}
 	res, err := r.Deploy(ctx, DeploySpec{App: app, Package: pkg, Manifest: m, ImageID: img.ID, Generation: 1, SettleTime: time.Second})
 	if err != nil {
 		t.Fatalf("deploy: %v", err)

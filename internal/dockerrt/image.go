@@ -90,6 +90,19 @@ func (r *Runtime) LoadImage(ctx context.Context, archive io.Reader) error {
 	return nil
 }
 
+// CheckImage verifies dockerd holds image id (e.g. after LoadImage in image
+// mode) and that it is the image of app's deploy package pkg.
+func (r *Runtime) CheckImage(ctx context.Context, id, app, pkg string) error {
+	ii, err := r.c.ImageInspect(ctx, id)
+	if err != nil {
+		return fmt.Errorf("inspecting image %s: %w", id, err)
+	}
+	if ii.Config == nil || ii.Config.Labels[image.LabelApp] != app || ii.Config.Labels[image.LabelPackage] != pkg {
+		return fmt.Errorf("image %s is not the image of %s package %s", id, app, pkg)
+	}
+	return nil
+}
+
 // HasLayers returns how many of the bottom layers of an image with these
 // diffIDs (bottom first) dockerd already holds as a stack. A pusher need not
 // send those (image.Image.SkipBottom); Docker shares layers only together with
