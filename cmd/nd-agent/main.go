@@ -17,7 +17,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := agent.Main(ctx, agent.Program{
 		Version: version, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
-		// NewRuntime: the lead plugs internal/dockerrt in here.
+		NewRuntime: newRuntime,
 	}, os.Args[1:])
 	stop()
 	os.Exit(code)

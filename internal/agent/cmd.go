@@ -27,7 +27,14 @@ type Program struct {
 	Stderr  io.Writer
 	// NewRuntime makes the container runtime for serve; nil: none (deploys
 	// fail, transfers work).
-	NewRuntime func(ctx context.Context, log hclog.Logger) (Runtime, error)
+	NewRuntime func(ctx context.Context, cfg RuntimeConfig) (Runtime, error)
+}
+
+// RuntimeConfig is what serve tells NewRuntime.
+type RuntimeConfig struct {
+	Log hclog.Logger
+	// StoreRoot is the chroot store's root ("" for the real /nix/store).
+	StoreRoot string
 }
 
 const usage = `usage:
@@ -100,7 +107,7 @@ func runServe(ctx context.Context, p Program, args []string) error {
 	var rt Runtime
 	if p.NewRuntime != nil {
 		var err error
-		if rt, err = p.NewRuntime(ctx, log.Named("runtime")); err != nil {
+		if rt, err = p.NewRuntime(ctx, RuntimeConfig{Log: log.Named("runtime"), StoreRoot: o.storeRoot}); err != nil {
 			return fmt.Errorf("setting up the container runtime: %w", err)
 		}
 	}

@@ -183,3 +183,52 @@ func TestBenchFleet(t *testing.T) {
 		t.Logf("nix-copy-closure %s: %v", run, time.Since(start).Round(10*time.Millisecond))
 	}
 }
+
+// TestFleetDeploy pushes and deploys to a droplet with Nix and dockerd,
+// through the real nd-agent binary (internal/dockerrt behind it).
+func TestFleetDeploy(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	pkg := nt.BuildClosure(t, "fleetdeploy", 2)
+	d := fleet.ForTest(t, 1, fleet.Options{Nix: true})[0]
+	startAgent(t, ctx, d)
+	c := dialSSH(t, ctx, d)
+	cl := agentclient.New(streamLocal(c), agentclient.Options{Host: d.Name, NDVersion: "test"})
+	w, err := cl.Hello(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !w.Capabilities.Nix || !w.Capabilities.Docker {
+		t.Fatalf("capabilities %+v, want Nix and Docker", w.Capabilities)
+	}
+	res, err := closure.Push(ctx, cl, pkg, closure.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stages []string
+	dep, err := cl.Deploy(ctx, proto.Deploy{App: "fleetdeploy", Package: pkg, PushedBy: "test", Session: res.Session},
+		func(p proto.Progress) { stages = append(stages, p.Stage+": "+p.Message) })
+	if err != nil {
+		log, _ := os.ReadFile(d.LogFile("nd-agent"))
+		t.Fatalf("deploy: %v\nagent log:\n%s", err, log)
+	}
+	t.Logf("deployed %+v after %q", dep, stages)
+	if dep.Generation != 1 || !dep.Changed || dep.ContainerID == "" {
+		t.Errorf("Deploy = %+v", dep)
+	}
+	out, err := d.Exec(ctx, "docker", "inspect", "-f", "{{.State.Running}} {{index .Config.Labels \"nd.generation\"}}", "nd-fleetdeploy")
+	if err != nil || strings.TrimSpace(string(out)) != "true 1" {
+		t.Errorf("container: %q %v, want running generation 1", out, err)
+	}
+	if _, err := d.Exec(ctx, "nix-collect-garbage"); err != nil {
+		t.Fatal(err)
+	}
+	paths, _ := (&nixstore.Store{}).Requisites(ctx, pkg)
+	if n := dropletValid(t, ctx, d, paths); n != len(paths) {
+		t.Fatalf("after GC in droplet %d of %d deployed paths valid", n, len(paths))
+	}
+	dep, err = cl.Deploy(ctx, proto.Deploy{App: "fleetdeploy", Package: pkg}, nil)
+	if err != nil || dep.Generation != 1 || dep.Changed {
+		t.Errorf("same deploy again = %+v, %v; want generation 1 unchanged", dep, err)
+	}
+}

@@ -63,7 +63,7 @@ in derivation {
   builder = "${bb}/bin/sh";
   args = [ "-c" ''
     ${bb}/bin/busybox mkdir -p $out
-    echo '{"version":1,"name":"${tag}","entrypoint":["${last}/bin/bb","sleep","1000"],"init":"${last}","processesFile":"${last}/name"}' > $out/nd-manifest.json
+    echo '{"version":1,"name":"${tag}","entrypoint":["${bb}/bin/busybox","sleep","1000"],"init":"${last}","processesFile":"${last}/name"}' > $out/nd-manifest.json
   '' ];
 }
 `
