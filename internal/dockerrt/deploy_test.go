@@ -359,6 +359,11 @@ func TestImageMode(t *testing.T) {
 	if out, err := exec.Command("docker", "load", "-i", archive).CombinedOutput(); err != nil {
 		t.Fatalf("docker load: %v\n%s", err, out)
 	}
+	// Plain docker run, no bind mounts: the store paths come from the layers.
+	out, err := exec.Command("docker", "run", "--rm", "--entrypoint", bb+"/bin/busybox", img.RepoTag, "cat", pkg+"/"+manifest.FileName, "/etc/group").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `"name": "`+app+`"`) || !strings.Contains(string(out), "nogroup:x:65534") {
+		t.Fatalf("docker run of the layered image: %v\n%s", err, out)
+	}
 	if err := r.CheckImage(ctx, img.ID, app, pkg); err != nil {
 		t.Fatal(err)
 	}
@@ -442,4 +447,32 @@ func imageOf(ctx context.Context, t *testing.T, r *Runtime, app string) string {
 		t.Fatal(err)
 	}
 	return st.Image
+}
+
+// TestRestartPolicyAfterProbation: once deployed, a crashing container is
+// restarted by Docker (the policy that also brings it back after a reboot).
+func TestRestartPolicyAfterProbation(t *testing.T) {
+	r := runtimeForTest(t)
+	bb, etc := storeBusybox(t), storeEtc(t)
+	app := uniqueApp(t, r, "restart")
+	ctx := context.Background()
+	m := shApp(app, bb, etc, `n=$($BB cat /data/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /data/n; if [ $n = 1 ]; then $BB sleep 2; exit 1; fi; exec $BB sleep 1000`)
+	m.Volumes = []manifest.Volume{{Name: "data", Path: "/data"}}
+	if _, err := deploy(ctx, t, r, m, 1); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		st, err := r.Status(ctx, app)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.RestartCount >= 1 && st.State == "running" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("container not restarted after its crash: %+v", st)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
 }
