@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ type buildOptions struct {
 	Offline bool
 	Name    string
 	Extra   string
+	Verbose bool
 	Config  string
 }
 
@@ -42,12 +44,16 @@ func parseBuildFlags(args []string, stderr io.Writer) (*buildOptions, error) {
 	fs.Var(includeFlag{&o.Nixpkgs}, "I", "nixpkgs=`PATH`, like nix-build's -I")
 	fs.BoolVar(&o.Offline, "offline", false, "use nd's offline modules and pkgs even if NIX_PATH has nixpkgs")
 	fs.StringVar(&o.Extra, "extra-pkgs", "", "Nix `FILE` holding pkgs: { name = drv; } to add to pkgs (e.g. host programs for offline builds)")
+	fs.BoolVar(&o.Verbose, "v", false, "show nix-build's output while it runs")
 	fs.StringVar(&o.Name, "name", "", "default app name (docker.name) when the config sets none (default: the config's directory name)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: nd-push build [-o LINK] [--nixpkgs PATH | -I nixpkgs=PATH] [--offline] CONFIG\n")
+		fmt.Fprintf(stderr, "usage: nd-push build [-o LINK] [--nixpkgs PATH | -I nixpkgs=PATH] [--offline] [--extra-pkgs FILE] [-v] CONFIG\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
 		return nil, usagef("build: %v", err)
 	}
 	if fs.NArg() != 1 {
@@ -59,6 +65,9 @@ func parseBuildFlags(args []string, stderr io.Writer) (*buildOptions, error) {
 
 func runBuildCmd(ctx context.Context, env *Env, args []string) error {
 	o, err := parseBuildFlags(args, env.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil // -h: usage printed
+	}
 	if err != nil {
 		return err
 	}
@@ -67,7 +76,12 @@ func runBuildCmd(ctx context.Context, env *Env, args []string) error {
 
 // runBuild builds the config and prints the deploy package's store path.
 func runBuild(ctx context.Context, env *Env, o *buildOptions) error {
+	var progress io.Writer
+	if o.Verbose {
+		progress = env.Stderr
+	}
 	path, err := nixbuild.Build(ctx, nixbuild.Options{
+		Progress:    progress,
 		Config:      o.Config,
 		NixpkgsPath: o.Nixpkgs,
 		Offline:     o.Offline,

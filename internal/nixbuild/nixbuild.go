@@ -74,8 +74,12 @@ type Options struct {
 	// CacheDir is where modules, nd-init and busybox directories are written;
 	// empty: modules.CacheRoot().
 	CacheDir string
-	// Log receives nix-build's output at debug level; nil discards it.
+	// Log receives nix-build's output at debug level and the modules'
+	// warnings at warn level; nil discards them.
 	Log hclog.Logger
+	// Progress, if set, also receives nix-build's stderr as it runs (what
+	// is being built), for users watching a long build.
+	Progress io.Writer
 	// Runner runs nix-build; nil means ExecRunner.
 	Runner Runner
 }
@@ -187,6 +191,9 @@ func Build(ctx context.Context, opts Options) (string, error) {
 
 	var stdout, stderr bytes.Buffer
 	errW := io.MultiWriter(&stderr, logWriter{log})
+	if opts.Progress != nil {
+		errW = io.MultiWriter(errW, opts.Progress)
+	}
 	if err := runner.Run(ctx, &stdout, errW, "nix-build", args...); err != nil {
 		if ctx.Err() != nil {
 			return "", fmt.Errorf("building %s: %w", config, ctx.Err())
