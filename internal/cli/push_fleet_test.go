@@ -1,0 +1,167 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nd-project/nd/internal/fleet"
+	"github.com/nd-project/nd/internal/testutil"
+)
+
+// deployEnv is a fleet droplet running the freshly built nd-agent, and the
+// environment nd-push needs to reach it.
+type deployEnv struct {
+	d    *fleet.Droplet
+	bins map[string]string
+	root string
+}
+
+func newDeployEnv(t *testing.T, opts fleet.Options) *deployEnv {
+	t.Helper()
+	testutil.RequireRoot(t)
+	testutil.RequireCommands(t, "nix-build", "nix-store", "dockerd", "sshd")
+	bins := testutil.BuildBinaries(t, "nd-agent", "nd-init")
+	t.Setenv("ND_INIT", bins["nd-init"])
+	root, err := testutil.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := fleet.ForTest(t, 1, opts)[0]
+	ctx := context.Background()
+	// The droplet has its own /tmp and /var/lib: install the agent inside,
+	// as install-agent would.
+	agentBin := "/var/lib/nd-test/nd-agent"
+	copyFile(t, bins["nd-agent"], d.Path(agentBin), 0o755)
+	bins["nd-agent@droplet"] = agentBin
+	if err := d.Start(ctx, "nd-agent", agentBin, "serve"); err != nil {
+		t.Fatalf("starting nd-agent in %s: %v", d.Name, err)
+	}
+	e := &deployEnv{d: d, bins: bins, root: root}
+	e.waitAgent(t)
+	return e
+}
+
+func (e *deployEnv) waitAgent(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := e.d.Exec(context.Background(), "test", "-S", "/run/nd-agent/agent.sock"); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(e.d.LogFile("nd-agent"))
+			t.Fatalf("nd-agent did not create its socket in %s; its log:\n%s", e.d.Name, log)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// push runs nd-push as a user would (through Run), returning its exit code,
+// stdout and stderr.
+func (e *deployEnv) push(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	all := append([]string{"-F", e.d.SSHConfig(), "--agent-path", e.bins["nd-agent@droplet"]}, args...)
+	code := Run(context.Background(), all, &out, &errb)
+	t.Logf("nd-push %s -> %d\nstdout:\n%s\nstderr:\n%s", strings.Join(all, " "), code, out.String(), errb.String())
+	return code, out.String(), errb.String()
+}
+
+func (e *deployEnv) example(name string) string {
+	return filepath.Join(e.root, "examples", name, "config.nix")
+}
+
+func (e *deployEnv) docker(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := e.d.Exec(context.Background(), append([]string{"docker", "-H", "unix:///run/docker.sock"}, args...)...)
+	if err != nil {
+		t.Fatalf("docker %v in %s: %v", args, e.d.Name, err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// get fetches url, retrying while the app starts.
+func get(t *testing.T, url string) string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return string(body)
+			}
+			err = fmt.Errorf("status %s", resp.Status)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func TestPushHostStore(t *testing.T) {
+	e := newDeployEnv(t, fleet.Options{Nix: true})
+	cfg := e.example("hello")
+
+	code, out, _ := e.push(t, e.d.Name, cfg)
+	if code != 0 {
+		t.Fatalf("first deploy exited %d", code)
+	}
+	if !strings.Contains(out, "generation 1") {
+		t.Errorf("first deploy output %q, want generation 1", out)
+	}
+	if body := get(t, "http://"+e.d.Addr+":8080/"); !strings.Contains(body, "hello from nd") {
+		t.Fatalf("app answered %q, want hello from nd", body)
+	}
+	id1 := e.docker(t, "inspect", "-f", "{{.Id}}", "nd-hello")
+	binds := e.docker(t, "inspect", "-f", "{{range .Mounts}}{{.Source}}:{{.Destination}}:{{.RW}} {{end}}", "nd-hello")
+	if !strings.Contains(binds, "/nix/store:/nix/store:false") {
+		t.Errorf("container mounts %q, want /nix/store read-only", binds)
+	}
+
+	// A no-op redeploy changes nothing: same container, nothing sent.
+	code, out, errOut := e.push(t, e.d.Name, cfg)
+	if code != 0 {
+		t.Fatalf("redeploy exited %d", code)
+	}
+	if !strings.Contains(out, "already running") || !strings.Contains(errOut, "already there") {
+		t.Errorf("redeploy said %q / %q, want already running and nothing sent", out, errOut)
+	}
+	if id2 := e.docker(t, "inspect", "-f", "{{.Id}}", "nd-hello"); id2 != id1 {
+		t.Errorf("no-op redeploy replaced the container: %s -> %s", id1, id2)
+	}
+
+	// Garbage collection on the target keeps the deployed closure; the app
+	// survives a restart afterwards.
+	if out, err := e.d.Exec(context.Background(), "nix-collect-garbage"); err != nil {
+		t.Fatalf("nix-collect-garbage: %v\n%s", err, out)
+	}
+	e.docker(t, "restart", "nd-hello")
+	if body := get(t, "http://"+e.d.Addr+":8080/"); !strings.Contains(body, "hello from nd") {
+		t.Fatalf("after GC and restart the app answered %q", body)
+	}
+}
+
+func copyFile(t *testing.T, src, dst string, mode os.FileMode) {
+	t.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, data, mode); err != nil {
+		t.Fatal(err)
+	}
+}
