@@ -20,24 +20,26 @@ if [ "${CI:-}" = true ]; then
 fi
 
 step "vet and build"
+# A vet or build failure fails the run but does not hide the test results.
+status=0
 unformatted="$(gofmt -l cmd internal modules 2>/dev/null || true)"
 if [ -n "$unformatted" ]; then
 	printf 'gofmt needed:\n%s\n' "$unformatted" >&2
-	exit 1
+	status=1
 fi
-go vet ./...
+go vet ./... || status=1
 bin="$(mktemp -d)"
 trap 'rm -rf "$bin"' EXIT
-CGO_ENABLED=0 go build -o "$bin/" ./cmd/...
+CGO_ENABLED=0 go build -o "$bin/" ./cmd/... || status=1
+[ -x "$bin/nd-fleet" ] || CGO_ENABLED=0 go build -o "$bin/" ./cmd/nd-fleet
 
 # What of the fleet exists before the tests (e.g. someone's `nd-fleet up`
 # demo) is not this run's leftover.
 before="$("$bin/nd-fleet" leftovers 2>/dev/null || true)"
 
 step "go test"
-status=0
 timeout --signal=INT --kill-after=60 17m \
-	go test ./... -count=1 -timeout 15m "$@" || status=$?
+	go test ./... -count=1 -timeout 15m "$@" || status=1
 
 step "fleet leftovers"
 after="$("$bin/nd-fleet" leftovers 2>/dev/null || true)"
