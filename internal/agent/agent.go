@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -31,6 +32,8 @@ const (
 	// SessionTTL is how long temporary GC roots of a push that never
 	// deployed survive.
 	SessionTTL = 24 * time.Hour
+	// requestTimeout bounds the wait for a stream's hello and request.
+	requestTimeout = 30 * time.Second
 )
 
 // Config is what an Agent needs; zero fields get defaults in New.
@@ -141,6 +144,12 @@ func (a *Agent) handlers() map[proto.Type]func(context.Context, *proto.Conn, pro
 
 // ServeStream serves one stream: handshake, then one request.
 func (a *Agent) ServeStream(ctx context.Context, rw io.ReadWriter) {
+	// A stream must say what it wants promptly; after that, requests take
+	// as long as they take.
+	if dl, ok := rw.(interface{ SetReadDeadline(time.Time) error }); ok {
+		dl.SetReadDeadline(time.Now().Add(requestTimeout))
+		defer dl.SetReadDeadline(time.Time{})
+	}
 	c := proto.NewConn(rw)
 	var hello proto.Hello
 	if err := c.Expect(proto.TypeHello, &hello); err != nil {
@@ -155,6 +164,7 @@ func (a *Agent) ServeStream(ctx context.Context, rw io.ReadWriter) {
 	for t := range hs {
 		w.Requests = append(w.Requests, t)
 	}
+	slices.Sort(w.Requests)
 	if err := c.Send(proto.TypeWelcome, &w); err != nil {
 		return
 	}
@@ -167,6 +177,9 @@ func (a *Agent) ServeStream(ctx context.Context, rw io.ReadWriter) {
 	if err != nil {
 		a.log.Debug("stream without request", "error", err)
 		return
+	}
+	if dl, ok := rw.(interface{ SetReadDeadline(time.Time) error }); ok {
+		dl.SetReadDeadline(time.Time{})
 	}
 	h, ok := hs[env.Type]
 	if !ok {

@@ -521,3 +521,43 @@ func TestVersionSkew(t *testing.T) {
 		t.Errorf("Ping against a newer agent = %v", err)
 	}
 }
+
+func TestDialStdio(t *testing.T) {
+	e := start(t)
+	// Each stream is one DialStdio, as `nd-agent dial-stdio` on an SSH
+	// exec channel would run it.
+	d := agentclient.DialerFunc(func(ctx context.Context) (agentclient.Stream, error) {
+		inR, inW := io.Pipe()
+		outR, outW := io.Pipe()
+		go func() {
+			err := agent.DialStdio(context.Background(), e.socket, inR, outW)
+			outW.CloseWithError(err)
+		}()
+		return &pipeStream{outR, inW}, nil
+	})
+	cl := agentclient.New(d, agentclient.Options{Host: "stdio"})
+	if _, err := cl.Ping(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	pkg := nt.BuildClosure(t, "stdio", 1)
+	res, err := closure.Push(context.Background(), cl, pkg, closure.Options{})
+	if err != nil || len(res.Imported) != 3 {
+		t.Fatalf("push through dial-stdio: %+v, %v", res, err)
+	}
+	e.verify()
+	if err := agent.DialStdio(context.Background(), filepath.Join(t.TempDir(), "none.sock"), nil, io.Discard); err == nil {
+		t.Error("DialStdio to a missing socket succeeded")
+	}
+}
+
+type pipeStream struct {
+	r *io.PipeReader
+	w *io.PipeWriter
+}
+
+func (p *pipeStream) Read(b []byte) (int, error)  { return p.r.Read(b) }
+func (p *pipeStream) Write(b []byte) (int, error) { return p.w.Write(b) }
+func (p *pipeStream) Close() error {
+	p.w.Close()
+	return p.r.Close()
+}

@@ -102,6 +102,11 @@ func (a *Agent) Deploy(ctx context.Context, req proto.Deploy, progress func(stag
 	if a.cfg.Runtime == nil {
 		return res, codef(proto.CodeDeploy, "nd-agent has no container runtime configured")
 	}
+	if p, ok := a.cfg.Runtime.(Pinger); ok {
+		if err := p.Ping(ctx); err != nil {
+			return res, codef(proto.CodeDeploy, "the container runtime of this host is not reachable: %v", err)
+		}
+	}
 	unlock, err := a.lockApp(ctx, req.App, func() {
 		progress("waiting", "another deploy of "+req.App+" is in progress; waiting for it")
 	})

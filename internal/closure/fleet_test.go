@@ -95,11 +95,25 @@ func TestFleetPush(t *testing.T) {
 	}{
 		{"streamlocal", fleet.Options{Nix: true, NoDocker: true}, streamLocal},
 		{"dial-stdio", fleet.Options{Nix: true, NoDocker: true, NoStreamLocalForwarding: true}, dialStdio},
+		{"no-nix", fleet.Options{NoDocker: true}, streamLocal},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := fleet.ForTest(t, 1, tc.opts)[0]
 			startAgent(t, ctx, d)
 			c := dialSSH(t, ctx, d)
+			if !tc.opts.Nix {
+				cl := agentclient.New(tc.dialer(c), agentclient.Options{Host: d.Name})
+				w, err := cl.Hello(ctx)
+				if err != nil || w.Capabilities.Nix || w.Capabilities.NixError == "" {
+					t.Fatalf("Hello on a host without Nix: %+v, %v", w.Capabilities, err)
+				}
+				_, err = closure.Push(ctx, cl, pkg, closure.Options{})
+				if !agentclient.IsCode(err, proto.CodeNoNix) {
+					t.Fatalf("push to a host without Nix: %v, want code %s", err, proto.CodeNoNix)
+				}
+				t.Logf("push to a host without Nix: %v", err)
+				return
+			}
 			if tc.opts.NoStreamLocalForwarding {
 				if _, err := c.DialUnix(ctx, agent.DefaultSocket); !sshconn.IsForwardingRefused(err) {
 					t.Fatalf("DialUnix with forwarding off = %v, want refused", err)
@@ -134,11 +148,12 @@ func TestFleetPush(t *testing.T) {
 				t.Fatalf("second push: %+v %v", res.Stats, err)
 			}
 			// Without dockerd the deploy fails clearly, and records nothing.
-			_, err = cl.Deploy(ctx, proto.Deploy{App: "fleetpush", Package: pkg, Session: res.Session}, nil)
-			if err == nil {
-				t.Fatal("deploy without docker succeeded")
+			if _, err := cl.Deploy(ctx, proto.Deploy{App: "fleetpush", Package: pkg}, nil); !agentclient.IsCode(err, proto.CodeDeploy) || !strings.Contains(err.Error(), "container runtime of this host is not reachable") {
+				t.Errorf("deploy without dockerd: %v", err)
 			}
-			t.Logf("deploy without docker: %v", err)
+			if st, err := cl.Status(ctx, ""); err != nil || len(st.Apps) != 0 {
+				t.Errorf("status after failed deploy: %+v, %v; want no apps", st, err)
+			}
 		})
 	}
 }
