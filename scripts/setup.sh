@@ -21,6 +21,7 @@ declare -A want=(
 	[busybox-static]=/bin/busybox
 	[iproute2]=/usr/sbin/ip
 	[util-linux]=/usr/bin/nsenter
+	[mount]=/usr/bin/mount
 	[procps]=/usr/bin/pkill
 	[zstd]=/usr/bin/zstd
 	[patchelf]=/usr/bin/patchelf

@@ -13,6 +13,13 @@ step() { printf '\n== %s\n' "$*" >&2; }
 start=$SECONDS
 
 step "setup"
+if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then
+	export PATH="/usr/local/go/bin:$PATH"
+fi
+if ! command -v go >/dev/null; then
+	echo "test.sh: needs Go (go.mod's version) on PATH" >&2
+	exit 1
+fi
 bash scripts/setup.sh
 
 if [ "${CI:-}" = true ]; then

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -108,6 +109,47 @@ func (d *Droplet) DockerSocketOutside() string { return d.Path(DockerSocket) }
 // in tests; the code under test should go through SSH.
 func (d *Droplet) Path(p string) string {
 	return fmt.Sprintf("/proc/%d/root%s", d.holder.PID, filepath.Join("/", p))
+}
+
+// CopyIn copies the file src of the caller into the droplet at dst (parent
+// directories are created), keeping src's permission bits — e.g. a test
+// binary built on the caller's side, which the droplet cannot see in the
+// caller's /tmp. Writes below /etc, /root, /usr/local, /opt and /srv land in
+// the droplet's own overlay, never on the machine.
+func (d *Droplet) CopyIn(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("copying %s into droplet %s: %w", src, d.Name, err)
+	}
+	defer in.Close()
+	st, err := in.Stat()
+	if err != nil {
+		return fmt.Errorf("copying %s into droplet %s: %w", src, d.Name, err)
+	}
+	p := d.Path(dst)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return fmt.Errorf("copying %s into droplet %s: %w", src, d.Name, err)
+	}
+	tmp := p + ".nd-fleet-tmp"
+	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, st.Mode().Perm())
+	if err != nil {
+		return fmt.Errorf("copying %s into droplet %s: %w", src, d.Name, err)
+	}
+	_, err = io.Copy(out, in)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, st.Mode().Perm())
+	}
+	if err == nil {
+		err = os.Rename(tmp, p)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("copying %s into droplet %s at %s: %w", src, d.Name, dst, err)
+	}
+	return nil
 }
 
 // HolderPID is the PID of the process holding the droplet's namespaces

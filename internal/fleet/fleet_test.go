@@ -125,6 +125,24 @@ func TestDropletWithoutNix(t *testing.T) {
 	}
 	// Other tools are still there.
 	mustExec(t, ctx, d, "sh", "-c", "command -v ls && command -v sshd")
+
+	// A file copied in runs inside and does not appear on the machine; /tmp
+	// and /usr/local are the droplet's own.
+	if err := d.CopyIn("/bin/busybox", "/usr/local/nd-fleet-test/busybox"); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustExec(t, ctx, d, "/usr/local/nd-fleet-test/busybox", "echo", "hello"); got != "hello" {
+		t.Errorf("copied-in busybox echo = %q", got)
+	}
+	if _, err := os.Stat("/usr/local/nd-fleet-test/busybox"); err == nil {
+		t.Errorf("file copied into the droplet appeared on the machine")
+	}
+	marker := filepath.Join(os.TempDir(), "nd-fleet-marker-"+d.Name)
+	os.WriteFile(marker, nil, 0o644)
+	defer os.Remove(marker)
+	if _, err := d.Exec(ctx, "test", "-e", marker); err == nil {
+		t.Errorf("the machine's %s is visible in the droplet", marker)
+	}
 }
 
 // TestShape sends data over the link while shaped and unshaped; a functional

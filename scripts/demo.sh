@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# demo.sh is nd's main job on one machine: it prepares the machine
+# (scripts/setup.sh), builds nd, starts a simulated droplet (its own network,
+# /nix store, dockerd and sshd), runs nd-agent on it, deploys
+# examples/hello with nd-push over SSH, and prints what the app answered.
+#
+#   scripts/demo.sh [--keep] [--no-nix] [CONFIG]
+#
+# --keep leaves the droplet running (remove it with: bin/nd-fleet down nd-demo);
+# --no-nix makes a droplet without Nix (image mode).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+keep=false
+fleetflags=()
+config=examples/hello/config.nix
+for a in "$@"; do
+	case "$a" in
+	--keep) keep=true ;;
+	--no-nix) fleetflags+=(--no-nix) ;;
+	-*) echo "usage: scripts/demo.sh [--keep] [--no-nix] [CONFIG]" >&2; exit 2 ;;
+	*) config="$a" ;;
+	esac
+done
+
+step() { printf '\n== %s\n' "$*" >&2; }
+
+step "setup"
+bash scripts/setup.sh
+
+step "build nd into ./bin"
+CGO_ENABLED=0 go build -o bin/ ./cmd/...
+
+name=nd-demo
+bin/nd-fleet down "$name" >/dev/null 2>&1 || true
+step "start droplet $name"
+bin/nd-fleet up "${fleetflags[@]}" "$name" >/dev/null
+if ! $keep; then
+	trap 'step "remove droplet $name"; bin/nd-fleet down "$name" || true' EXIT
+fi
+addr="$(bin/nd-fleet list | awk -v n="$name" '$1 == n { print $2 }')"
+sshconfig="/run/nd-fleet/$name/ssh_config"
+
+step "start nd-agent on $name ($addr)"
+# The repository is visible inside the droplet; on a real droplet use
+# 'nd-push install-agent root@HOST' instead.
+bin/nd-fleet start --name nd-agent "$name" -- "$PWD/bin/nd-agent" serve
+for _ in $(seq 100); do
+	bin/nd-fleet exec "$name" -- test -S /run/nd-agent/agent.sock 2>/dev/null && break
+	sleep 0.1
+done
+
+step "nd-push $name $config"
+bin/nd-push -F "$sshconfig" --agent-path "$PWD/bin/nd-agent" "$name" "$config"
+
+port="$(bin/nd-fleet exec "$name" -- docker -H unix:///run/docker.sock ps --filter label=nd.app \
+	--format '{{.Ports}}' | sed -n 's/.*:\([0-9]*\)->.*/\1/p' | head -1)"
+step "the app at http://$addr:${port:-8080}/ answered:"
+for _ in $(seq 50); do
+	# Plain HTTP/1.0 through bash's /dev/tcp: no HTTP client needed.
+	if reply="$(exec 3<>"/dev/tcp/$addr/${port:-8080}" &&
+		printf 'GET / HTTP/1.0\r\nHost: %s\r\n\r\n' "$addr" >&3 && timeout 5 cat <&3)" &&
+		[[ "$reply" == "HTTP/1."?" 200"* ]]; then
+		printf '%s\n' "${reply#*$'\r\n\r\n'}"
+		exit 0
+	fi
+	sleep 0.2
+done
+echo "no answer from http://$addr:${port:-8080}/" >&2
+exit 1
