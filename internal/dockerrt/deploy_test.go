@@ -476,3 +476,72 @@ func TestRestartPolicyAfterProbation(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 	}
 }
+
+// TestImageModeFromBase: a layered image on top of a base image read from
+// what `docker save` wrote; the base's /bin/sh, env and workdir are used, the
+// store paths come from the layers, and the base layer is not resent.
+func TestImageModeFromBase(t *testing.T) {
+	r := runtimeForTest(t)
+	testutil.RequireCommands(t, "docker")
+	bb, etc := storeBusybox(t), storeEtc(t)
+	app := uniqueApp(t, r, "base")
+	ctx := context.Background()
+
+	bbData, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	baseLayer, err := image.FilesLayer([]image.File{
+		{Path: "/bin/busybox", Mode: 0o755, Data: bbData},
+		{Path: "/bin/sh", Mode: os.ModeSymlink | 0o777, Target: "busybox"},
+		{Path: "/srv", Mode: os.ModeDir | 0o755},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	baseApp := app + "-b"
+	baseM := &manifest.Manifest{Version: 1, Name: baseApp, Entrypoint: []string{"/bin/sh"}, WorkDir: "/srv", Env: map[string]string{"FROM_BASE": "yes", "PATH": "/bin"}}
+	baseImg, err := image.FromLayers(baseM, "/nix/store/00000000000000000000000000000000-base", []*image.Layer{baseLayer}, image.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.PruneImages(context.Background(), baseApp) })
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(baseImg.WriteDockerArchive(pw, nil)) }()
+	if err := r.LoadImage(ctx, pr); err != nil {
+		t.Fatal(err)
+	}
+	saved := filepath.Join(t.TempDir(), "base.tar")
+	if out, err := exec.Command("docker", "save", "-o", saved, baseImg.RepoTag).CombinedOutput(); err != nil {
+		t.Fatalf("docker save: %v\n%s", err, out)
+	}
+	base, err := image.ReadDockerArchive(saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	m := shApp(app, bb, etc, "")
+	m.Entrypoint = []string{"/bin/sh", "-c", `test -x ` + bb + `/bin/busybox && echo "store-ok from-base=$FROM_BASE pwd=$(pwd) path=$PATH"`}
+	pkg := addPackage(t, m)
+	closure := image.Closure{pkg: {Path: pkg, References: []string{bb, etc}}, bb: {Path: bb}, etc: {Path: etc}}
+	img, err := image.Layered(m, pkg, closure, image.Options{Base: base})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img.Layers[0].DiffID != baseLayer.DiffID {
+		t.Fatalf("bottom layer %s, want the base's %s", img.Layers[0].DiffID, baseLayer.DiffID)
+	}
+	have, err := r.HasLayers(ctx, img.DiffIDs())
+	if err != nil || have != 1 {
+		t.Fatalf("HasLayers = %d, %v; want the base layer", have, err)
+	}
+	pr, pw = io.Pipe()
+	go func() { pw.CloseWithError(img.WriteDockerArchive(pw, img.SkipBottom(have))) }()
+	if err := r.LoadImage(ctx, pr); err != nil {
+		t.Fatalf("loading image without its base layer: %v", err)
+	}
+	out, err := exec.Command("docker", "run", "--rm", img.RepoTag).CombinedOutput()
+	if want := "store-ok from-base=yes pwd=/srv path=/bin"; err != nil || strings.TrimSpace(string(out)) != want {
+		t.Errorf("docker run = %v %q, want %q", err, out, want)
+	}
+}

@@ -81,6 +81,8 @@ type Options struct {
 	StoreRoot string
 	// Cache, if set, remembers store layers' diffIDs across builds.
 	Cache DiffIDCache
+	// Base, if set, is the image Layered builds on (--from BASE).
+	Base *Base
 }
 
 func (o Options) arch() string {
@@ -141,6 +143,23 @@ func PortKey(p manifest.Port) string {
 // the given layers (diffIDs, bottom first).
 func ConfigJSON(m *manifest.Manifest, pkg string, diffIDs []string, opts Options) ([]byte, error) {
 	labels := map[string]string{}
+	env, user, workdir := Env(m), m.User, m.WorkDir
+	if b := opts.Base; b != nil {
+		for k, v := range b.Labels {
+			labels[k] = v
+		}
+		own := manifest.SortedEnv(m.Env)
+		if _, ok := m.Env["PATH"]; !ok && !hasKey(b.Env, "PATH") {
+			own = append(own, "PATH="+DefaultPath)
+		}
+		env = mergeEnv(b.Env, own)
+		if user == "" {
+			user = b.User
+		}
+		if workdir == "" {
+			workdir = b.WorkingDir
+		}
+	}
 	for k, v := range m.Labels {
 		labels[k] = v
 	}
@@ -158,11 +177,11 @@ func ConfigJSON(m *manifest.Manifest, pkg string, diffIDs []string, opts Options
 		OS:           "linux",
 		Created:      Created,
 		Config: containerConfig{
-			User:         m.User,
+			User:         user,
 			ExposedPorts: ports,
-			Env:          Env(m),
+			Env:          env,
 			Entrypoint:   m.Entrypoint,
-			WorkingDir:   m.WorkDir,
+			WorkingDir:   workdir,
 			Labels:       labels,
 			StopSignal:   "SIGTERM",
 			Healthcheck:  Healthcheck(m),
@@ -200,4 +219,13 @@ func Repository(app string) string {
 		return "nd/" + app
 	}
 	return "nd/app-" + digestHex([]byte(app))[:16]
+}
+
+func hasKey(env []string, key string) bool {
+	for _, kv := range env {
+		if k, _, _ := strings.Cut(kv, "="); k == key {
+			return true
+		}
+	}
+	return false
 }

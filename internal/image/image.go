@@ -25,6 +25,13 @@ type Image struct {
 	Layers []*Layer
 }
 
+// FromLayers makes an image of the given layers (bottom first) with the
+// config derived from the manifest. Metadata and Layered are the usual ways;
+// this one is for callers with layers of their own.
+func FromLayers(m *manifest.Manifest, pkg string, layers []*Layer, opts Options) (*Image, error) {
+	return newImage(m, pkg, layers, opts)
+}
+
 func newImage(m *manifest.Manifest, pkg string, layers []*Layer, opts Options) (*Image, error) {
 	diffIDs := make([]string, len(layers))
 	for i, l := range layers {

@@ -389,3 +389,22 @@ func TestLongNames(t *testing.T) {
 		t.Errorf("%s missing from %q", want, names)
 	}
 }
+
+func TestConfigOnBase(t *testing.T) {
+	base := &Base{Env: []string{"PATH=/base/bin", "LANG=C", "A=base"}, User: "www", WorkingDir: "/base", Labels: map[string]string{"from": "base", "team": "base"}}
+	m := &manifest.Manifest{Version: 1, Name: "web", Entrypoint: []string{"/x"}, Env: map[string]string{"A": "app"}, WorkDir: "/app", Labels: map[string]string{"team": "app"}}
+	b, err := ConfigJSON(m, "/nix/store/zzz-pkg", nil, Options{Base: base})
+	must(t, err)
+	var c struct {
+		Config containerConfig `json:"config"`
+	}
+	must(t, json.Unmarshal(b, &c))
+	want := containerConfig{
+		User: "www", WorkingDir: "/app", Entrypoint: []string{"/x"}, StopSignal: "SIGTERM",
+		Env:    []string{"A=app", "LANG=C", "PATH=/base/bin"},
+		Labels: map[string]string{"from": "base", "team": "app", LabelApp: "web", LabelPackage: "/nix/store/zzz-pkg"},
+	}
+	if diff := cmp.Diff(want, c.Config); diff != "" {
+		t.Errorf("config on a base (-want +got):\n%s", diff)
+	}
+}

@@ -30,6 +30,8 @@ type Layer struct {
 	Paths []string
 
 	gen func(tw *tar.Writer) error
+	// raw, if set, writes an existing layer tar as it is (base images).
+	raw func(w io.Writer) error
 }
 
 // newLayer runs gen once to learn the layer's digest and size.
@@ -47,6 +49,10 @@ func newLayer(paths []string, gen func(tw *tar.Writer) error) (*Layer, error) {
 
 func (l *Layer) write(w io.Writer) (int64, error) {
 	cw := &countWriter{w: w}
+	if l.raw != nil {
+		err := l.raw(cw)
+		return cw.n, err
+	}
 	tw := tar.NewWriter(cw)
 	if err := l.gen(tw); err != nil {
 		return cw.n, err

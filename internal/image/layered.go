@@ -231,11 +231,17 @@ func Layered(m *manifest.Manifest, pkg string, closure Closure, opts Options) (*
 	if max < 2 {
 		return nil, fmt.Errorf("building layered image: need at least 2 layers")
 	}
-	groups, err := GroupLayers(closure, max-1)
+	var layers []*Layer
+	if opts.Base != nil {
+		layers = append(layers, opts.Base.Layers...)
+	}
+	if max-len(layers) < 2 {
+		return nil, fmt.Errorf("building layered image: base has %d layers, limit %d", len(layers), max)
+	}
+	groups, err := GroupLayers(closure, max-1-len(layers))
 	if err != nil {
 		return nil, err
 	}
-	var layers []*Layer
 	for _, g := range groups {
 		l, err := storeLayer(opts.StoreRoot, opts.Cache, g)
 		if err != nil {
