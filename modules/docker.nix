@@ -38,9 +38,17 @@ let
     if clean == "" then "root" else clean;
 
   toVolumeAttrs = v:
-    if builtins.isList v then listToAttrs (map (p: nameValuePair (volumeNameOf p) p) v) else v;
+    let
+      names = map volumeNameOf v;
+      clash = filter (n: length (filter (m: m == n) names) > 1) (unique names);
+    in
+    if clash != [ ] then
+      throw "docker.volumes: the paths ${concatStringsSep ", " (filter (p: elem (volumeNameOf p) clash) v)} would share the volume name \"${head clash}\"; give the volumes names: docker.volumes = { name = path; }."
+    else listToAttrs (map (p: nameValuePair (volumeNameOf p) p) v);
 
   volumesType = types.coercedTo (types.listOf types.str) toVolumeAttrs (types.attrsOf types.str);
+
+  volumePaths = attrValues cfg.volumes;
 
   hasStoreContext = s: builtins.hasContext s || hasPrefix builtins.storeDir s;
   envFileType = types.addCheck types.str (s: !hasStoreContext s) // {
@@ -174,6 +182,10 @@ in
         assertion = validName n && hasPrefix "/" path;
         message = "docker.volumes: volume \"${n}\" at \"${path}\": the name must match [a-z0-9][a-z0-9_.-]* and the path be absolute.";
       }) cfg.volumes
+      ++ [{
+        assertion = length volumePaths == length (unique volumePaths);
+        message = "docker.volumes: a path is mounted twice (${concatStringsSep ", " volumePaths}); list paths whose names differ, or name the volumes.";
+      }]
       ++ optional (cfg.healthcheck != null && !builtins.isList cfg.healthcheck) {
         assertion = (cfg.healthcheck.command == null) != (cfg.healthcheck.http == null);
         message = "docker.healthcheck: set exactly one of command and http.";

@@ -119,17 +119,33 @@ func TestExamplesRun(t *testing.T) {
 			}
 			ctr := runManifest(t, m)
 			addr := publishedAddr(t, ctr, chk.port)
-			deadline := time.Now().Add(20 * time.Second)
-			for {
-				err = chk.check(addr)
-				if err == nil {
-					break
+			waitFor(t, ctr, func() error { return chk.check(addr) })
+			if name == "supervisord" {
+				// A redeploy (new container, same volumes) keeps counting
+				// from where the old one stopped.
+				var before int
+				waitFor(t, ctr, func() error {
+					if before = counterValue(t, addr); before < 3 {
+						return fmt.Errorf("count %d, waiting for 3", before)
+					}
+					return nil
+				})
+				if out, err := exec.Command("docker", "rm", "-f", ctr).CombinedOutput(); err != nil {
+					t.Fatalf("docker rm: %v\n%s", err, out)
 				}
-				if time.Now().After(deadline) {
-					logs, _ := exec.Command("docker", "logs", ctr).CombinedOutput()
-					t.Fatalf("%s never answered: %v\ncontainer log:\n%s", name, err, logs)
+				ctr = runManifest(t, m)
+				addr = publishedAddr(t, ctr, chk.port)
+				after := -1
+				waitFor(t, ctr, func() error {
+					if after = counterValue(t, addr); after < 0 {
+						return fmt.Errorf("no count after the redeploy")
+					}
+					return nil
+				})
+				// A fresh volume would start again from 1.
+				if after < before {
+					t.Errorf("count %d after the redeploy, %d before: the volume was not kept", after, before)
 				}
-				time.Sleep(300 * time.Millisecond)
 			}
 			if h := m.Healthcheck; h != nil {
 				probe := h.Command
@@ -145,12 +161,48 @@ func TestExamplesRun(t *testing.T) {
 	}
 }
 
+var containerSeq int
+
+// waitFor retries check for 20 s, failing with the container's log.
+func waitFor(t *testing.T, ctr string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			logs, _ := exec.Command("docker", "logs", ctr).CombinedOutput()
+			t.Fatalf("%v\ncontainer log:\n%s", err, logs)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// counterValue reads the supervisord example's count, -1 if unavailable.
+func counterValue(t *testing.T, addr string) int {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get("http://" + addr + "/cgi-bin/count")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	n, err := strconv.Atoi(strings.TrimPrefix(strings.TrimSpace(string(body)), "count "))
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
 // runManifest starts a container of m and removes it, its image and its
 // volumes when the test ends.
 func runManifest(t *testing.T, m *manifest.Manifest) string {
 	t.Helper()
-	tag := fmt.Sprintf("nd-test-%s:%d", m.Name, os.Getpid())
-	ctr := fmt.Sprintf("nd-test-%s-%d", m.Name, os.Getpid())
+	tag := fmt.Sprintf("nd-test-%s:%d-%d", m.Name, os.Getpid(), containerSeq+1)
+	containerSeq++
+	ctr := fmt.Sprintf("nd-test-%s-%d-%d", m.Name, os.Getpid(), containerSeq)
 	var tarball bytes.Buffer
 	if err := etcTar(&tarball, m.Etc); err != nil {
 		t.Fatal(err)

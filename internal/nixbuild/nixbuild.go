@@ -133,6 +133,10 @@ func Build(ctx context.Context, opts Options) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if err := checkStatic(initBin); err != nil {
+		// The container has nothing but /nix/store: no libc to load.
+		return "", fmt.Errorf("nd-init %s: %w (build it with CGO_ENABLED=0)", initBin, err)
+	}
 	initDir, err := binDir(cache, "nd-init", initBin, nil)
 	if err != nil {
 		return "", fmt.Errorf("preparing nd-init: %w", err)
