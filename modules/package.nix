@@ -19,8 +19,21 @@ let
   };
 
   services = config.supervisord.services;
-  names = attrNames services; # sorted: oneshots run in this order
-  ordered = filter (n: services.${n}.oneshot) names ++ filter (n: !services.${n}.oneshot) names;
+  names = attrNames services; # sorted by name
+  oneshots = filter (n: services.${n}.oneshot) names;
+
+  # Oneshots in dependency order (`after`), ties broken by name.
+  depsOf = n: filter (d: d != n && elem d oneshots) services.${n}.after;
+  orderOneshots = placed: remaining:
+    if remaining == [ ] then placed
+    else
+      let ready = filter (n: all (d: elem d placed) (depsOf n)) remaining;
+      in
+      if ready == [ ] then
+        throw "oneshot processes wait for each other in a cycle: ${concatStringsSep ", " remaining} (see their after/before)"
+      else orderOneshots (placed ++ [ (head ready) ]) (filter (n: n != head ready) remaining);
+
+  ordered = orderOneshots [ ] oneshots ++ filter (n: !services.${n}.oneshot) names;
 
   processes = {
     version = 1;

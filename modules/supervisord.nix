@@ -42,6 +42,11 @@ let
         example = "QUIT";
         description = "Signal that stops the process (not supported by nd-init yet: SIGTERM is sent).";
       };
+      after = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+        description = "nd extension: oneshots (by name) this oneshot runs after; systemd's after/before map to it.";
+      };
       oneshot = mkOption {
         type = types.bool;
         default = false;

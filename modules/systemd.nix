@@ -1,7 +1,7 @@
 # systemd.services.<name>: a shim that turns NixOS-style services into
-# nd-init processes. Type = "oneshot" services run once, in name order, before
-# the long-running ones. Unit dependencies (wantedBy, after, ...) are accepted
-# and ignored.
+# nd-init processes. Type = "oneshot" services run once, before the
+# long-running ones, ordered by after/before among themselves (else by name).
+# Other unit dependencies (wantedBy, requires, ...) are accepted and ignored.
 { config, lib, pkgs, ... }:
 with lib;
 let
@@ -37,8 +37,16 @@ let
       };
       wantedBy = ignored "every enabled service starts";
       requiredBy = ignored "every enabled service starts";
-      after = ignored "oneshots run in name order before the others";
-      before = ignored "oneshots run in name order before the others";
+      after = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+        description = "Units this one starts after: orders oneshots among themselves (other units are ignored).";
+      };
+      before = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+        description = "Units this one starts before: orders oneshots among themselves (other units are ignored).";
+      };
       requires = ignored "unit dependencies";
       wants = ignored "unit dependencies";
       bindsTo = ignored "unit dependencies";
@@ -61,6 +69,12 @@ let
   stripPrefix = s:
     let m = builtins.match "[-@:+!]*(.*)" s; in if m == null then s else head m;
 
+  unitName = u: removeSuffix ".service" u;
+  # X after Y, also when Y says before = [ "X.service" ].
+  afterOf = name: s:
+    map unitName s.after
+    ++ attrNames (filterAttrs (n: o: elem name (map unitName o.before)) enabled);
+
   toProcess = name: s:
     let
       sc = s.serviceConfig;
@@ -78,6 +92,7 @@ let
     in
     {
       inherit command oneshot;
+      after = afterOf name s;
       user = sc.User or null;
       directory = sc.WorkingDirectory or null;
       environment = filterAttrs (n: v: v != null) s.environment // { PATH = pathBins; };

@@ -6,8 +6,15 @@
     serviceConfig.Type = "oneshot";
     script = "echo migrating";
   };
+  # a-seed sorts first by name but must follow b-migrate; c-warm goes before it.
   systemd.services.a-seed = {
+    after = [ "b-migrate.service" "network.target" ];
     serviceConfig = { Type = "oneshot"; ExecStart = "${pkgs.busybox}/bin/true"; };
+  };
+  systemd.services.c-warm = {
+    before = [ "a-seed.service" ];
+    serviceConfig.Type = "oneshot";
+    script = "echo warm";
   };
   systemd.services.api = {
     description = "the API";
