@@ -53,9 +53,13 @@ after="$("$bin/nd-fleet" leftovers 2>/dev/null || true)"
 new="$(comm -13 <(sort <<<"$before") <(sort <<<"$after") | sed '/^$/d')"
 if [ -n "$new" ]; then
 	printf 'the tests left fleet leftovers behind:\n%s\n' "$new" >&2
-	# Clean up what the dead test processes left (stale droplets only;
-	# droplets of live processes are not touched).
-	"$bin/nd-fleet" down $(sed -n 's|^droplet state /run/nd-fleet/||p' <<<"$new") >/dev/null 2>&1 || true
+	# Clean up what the dead test processes left; droplets of live
+	# processes (someone else's tests) are not touched.
+	"$bin/nd-fleet" down --stale >/dev/null 2>&1 || true
+	kept="$(sed -n 's|^droplet state /run/nd-fleet/||p' <<<"$new")"
+	if [ -n "$kept" ]; then
+		"$bin/nd-fleet" down $kept >/dev/null 2>&1 || true
+	fi
 	status=1
 fi
 

@@ -2,7 +2,7 @@
 // for people and the README demo:
 //
 //	nd-fleet up [--no-nix] [--no-docker] [--no-streamlocal] [--rate R] [-n N] [NAME...]
-//	nd-fleet down NAME... | --all
+//	nd-fleet down NAME... | --all | --stale
 //	nd-fleet list
 //	nd-fleet exec NAME -- CMD...
 //	nd-fleet start [--name P] NAME -- CMD...
@@ -37,7 +37,7 @@ func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code)
 
 const usage = `usage:
   nd-fleet up [--no-nix] [--no-docker] [--no-streamlocal] [--rate R] [-n N] [NAME...]
-  nd-fleet down NAME... | --all
+  nd-fleet down NAME... | --all | --stale
   nd-fleet list
   nd-fleet exec NAME -- CMD...
   nd-fleet start [--name P] NAME -- CMD...

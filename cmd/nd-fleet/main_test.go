@@ -40,7 +40,7 @@ func TestDropletNames(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
-	for _, args := range [][]string{nil, {"bogus"}, {"down"}, {"down", "--all", "x"}, {"exec", "x"}, {"exec", "x", "--"}, {"stop", "x"}} {
+	for _, args := range [][]string{nil, {"bogus"}, {"down"}, {"down", "--all", "x"}, {"down", "--stale", "--all"}, {"exec", "x"}, {"exec", "x", "--"}, {"stop", "x"}} {
 		err := run(context.Background(), args, nil, &bytes.Buffer{}, &bytes.Buffer{})
 		var ue usageError
 		if !errors.As(err, &ue) {

@@ -235,6 +235,21 @@ func listNetns() []string {
 	return out
 }
 
+// CleanStale removes what dead processes left: droplets whose creating
+// process is gone (not those kept with Options.Keep) and fleet namespaces and
+// links that no droplet accounts for. Start does this itself.
+func CleanStale() error {
+	if err := os.MkdirAll(StateRoot, 0o755); err != nil {
+		return err
+	}
+	unlock, err := lockGlobal()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return cleanStaleLocked()
+}
+
 // List returns the droplets that currently have state on this machine.
 func List() ([]*Droplet, error) {
 	names, err := listNames()
