@@ -156,11 +156,17 @@ func (r *Runtime) Deploy(ctx context.Context, spec DeploySpec) (DeployResult, er
 	cfg, hc := containerConfig(spec, env, r.opts.StoreRoot)
 	log := r.log.With("app", spec.App)
 
-	cur, err := r.recover(ctx, spec.App)
+	cur, err := r.tidy(ctx, spec.App)
 	if err != nil {
 		return res, err
 	}
 	if !spec.Force && cur != nil && cur.Config.Labels[LabelSpec] == cfg.Labels[LabelSpec] && cur.Image == spec.ImageID && cur.State.Running && !cur.State.Restarting {
+		if cur.HostConfig != nil && cur.HostConfig.RestartPolicy != hc.RestartPolicy {
+			// A deploy was interrupted at the end of its probation.
+			if _, err := r.c.ContainerUpdate(ctx, cur.ID, container.UpdateConfig{RestartPolicy: hc.RestartPolicy}); err != nil {
+				return res, fmt.Errorf("setting restart policy of %s: %w", ContainerName(spec.App), err)
+			}
+		}
 		log.Info("unchanged", "container", cur.ID[:12])
 		spec.progress("container", "%s already runs this package (container %.12s)", spec.App, cur.ID)
 		return DeployResult{ContainerID: cur.ID}, nil
@@ -214,22 +220,25 @@ func (r *Runtime) Deploy(ctx context.Context, spec DeploySpec) (DeployResult, er
 	if _, err := r.c.ContainerUpdate(ctx, newID, container.UpdateConfig{RestartPolicy: hc.RestartPolicy}); err != nil {
 		return res, r.rollback(ctx, spec, newID, res.Previous, oldRunning, fmt.Errorf("setting restart policy: %w", err))
 	}
+	// Name first, then remove the old: if we are interrupted in between, the
+	// next deploy finds nd-<app> plus a stale .prev and removes the latter.
+	if err := r.c.ContainerRename(ctx, newID, ContainerName(spec.App)); err != nil {
+		return res, r.rollback(ctx, spec, newID, res.Previous, oldRunning, fmt.Errorf("renaming new container: %w", err))
+	}
 	if cur != nil {
 		if err := r.c.ContainerRemove(ctx, cur.ID, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
-			return res, fmt.Errorf("removing previous container of %s: %w", spec.App, err)
+			// The deploy worked; the next one removes the leftover.
+			log.Warn("removing previous container", "container", cur.ID[:12], "error", err)
 		}
-	}
-	if err := r.c.ContainerRename(ctx, newID, ContainerName(spec.App)); err != nil {
-		return res, fmt.Errorf("renaming new container of %s: %w", spec.App, err)
 	}
 	log.Info("deployed", "container", newID[:12], "package", spec.Package)
 	spec.progress("container", "%s runs container %.12s", spec.App, newID)
 	return res, nil
 }
 
-// recover cleans up after an interrupted deploy and returns the app's current
+// tidy cleans up after an interrupted deploy and returns the app's current
 // container, or nil.
-func (r *Runtime) recover(ctx context.Context, app string) (*container.InspectResponse, error) {
+func (r *Runtime) tidy(ctx context.Context, app string) (*container.InspectResponse, error) {
 	get := func(name string) (*container.InspectResponse, error) {
 		ci, err := r.c.ContainerInspect(ctx, name)
 		if cerrdefs.IsNotFound(err) {

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
+
 	"github.com/nd-project/nd/internal/image"
 	"github.com/nd-project/nd/internal/manifest"
 	"github.com/nd-project/nd/internal/testutil"
@@ -544,4 +546,41 @@ func TestImageModeFromBase(t *testing.T) {
 	if want := "store-ok from-base=yes pwd=/srv path=/bin"; err != nil || strings.TrimSpace(string(out)) != want {
 		t.Errorf("docker run = %v %q, want %q", err, out, want)
 	}
+}
+
+// TestDeployAfterInterruption: a deploy interrupted after stopping the old
+// container (renamed .prev) and creating the new one (.new) is cleaned up by
+// the next deploy: .new removed, the old container back under its name.
+func TestDeployAfterInterruption(t *testing.T) {
+	r := runtimeForTest(t)
+	bb, etc := storeBusybox(t), storeEtc(t)
+	app := uniqueApp(t, r, "intr")
+	port := freePort(t)
+	ctx := context.Background()
+	v1 := httpdApp(app, bb, etc, "v1", port)
+	res1, err := deploy(ctx, t, r, v1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ci, err := r.c.ContainerInspect(ctx, res1.ContainerID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.c.ContainerCreate(ctx, ci.Config, &container.HostConfig{}, nil, nil, newName(app)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.c.ContainerRename(ctx, res1.ContainerID, prevName(app)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.c.ContainerStop(ctx, res1.ContainerID, container.StopOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := deploy(ctx, t, r, v1, 1)
+	if err != nil {
+		t.Fatalf("deploy after interruption: %v", err)
+	}
+	if res.ContainerID != res1.ContainerID {
+		t.Errorf("deploy after interruption ran %s, want the restored %s", res.ContainerID, res1.ContainerID)
+	}
+	assertRunning(ctx, t, r, app, res1.ContainerID, port, "v1")
 }
