@@ -3,11 +3,8 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
-	"fmt"
 	"io"
 	"os/exec"
-	"path/filepath"
 
 	"github.com/nd-project/nd/internal/fleet"
 )
@@ -44,55 +41,4 @@ func cmdExec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return exitError{ee.ExitCode()}
 	}
 	return err
-}
-
-func cmdStart(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("start", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	pname := fs.String("name", "", "name of the background process (default: base name of CMD)")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err.Error()}
-	}
-	name, argv, err := splitCommand(fs.Args())
-	if err != nil {
-		return err
-	}
-	if *pname == "" {
-		*pname = filepath.Base(argv[0])
-	}
-	d, err := fleet.Load(name)
-	if err != nil {
-		return err
-	}
-	if err := d.Start(ctx, *pname, argv...); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "%s\t%s\n", *pname, d.LogFile(*pname))
-	return nil
-}
-
-func cmdStop(ctx context.Context, args []string) error {
-	if len(args) != 2 {
-		return usageError{"stop needs NAME and the process name"}
-	}
-	d, err := fleet.Load(args[0])
-	if err != nil {
-		return err
-	}
-	return d.Stop(ctx, args[1])
-}
-
-func cmdShape(ctx context.Context, args []string) error {
-	if len(args) != 2 {
-		return usageError{"shape needs NAME and RATE"}
-	}
-	d, err := fleet.Load(args[0])
-	if err != nil {
-		return err
-	}
-	rate := args[1]
-	if rate == "off" {
-		rate = ""
-	}
-	return d.Shape(ctx, rate)
 }

@@ -195,7 +195,8 @@ var procNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$`)
 // Start runs argv in the background inside the droplet, in its own session,
 // with stdin /dev/null and stdout+stderr appended to LogFile(name). The process
 // is not tied to ctx: it runs until Stop(name) or the droplet's teardown.
-// name must be unique among the droplet's running background processes.
+// name must be unique among the droplet's running background processes
+// ("dockerd" and "sshd" are the droplet's own).
 func (d *Droplet) Start(ctx context.Context, name string, argv ...string) error {
 	if !procNameRE.MatchString(name) || len(argv) == 0 {
 		return fmt.Errorf("starting %q in droplet %s: bad name or empty command", name, d.Name)

@@ -74,7 +74,7 @@ func Start(ctx context.Context, n int, opts Options) (*Fleet, error) {
 	if prefix == "" {
 		prefix = "d"
 	}
-	var rnd [2]byte
+	var rnd [3]byte
 	rand.Read(rnd[:])
 	names := make([]string, n)
 	for i := range names {

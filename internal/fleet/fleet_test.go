@@ -353,7 +353,7 @@ func TestTestPrefix(t *testing.T) {
 		"TestAVeryLongNameThatGoesOnAndOn": "averylongnamethatgoe",
 		"Test":                             "t",
 	} {
-		if got := testPrefix(in); got != want || !nameRE.MatchString(got+"-abcd-1") {
+		if got := testPrefix(in); got != want || !nameRE.MatchString(got+"-abcdef-1") {
 			t.Errorf("testPrefix(%q) = %q, want %q", in, got, want)
 		}
 	}
