@@ -55,7 +55,8 @@ if ! grep -Eq '^[[:space:]]*substituters[[:space:]]*=[[:space:]]*$' "$conf"; the
 	sed -i -E '/^[[:space:]]*substituters[[:space:]]*=/d' "$conf"
 	echo 'substituters =' >>"$conf"
 fi
-if ! grep -Eq '^[[:space:]]*sandbox[[:space:]]*=' "$conf"; then
+if ! grep -Eq '^[[:space:]]*sandbox[[:space:]]*=[[:space:]]*false[[:space:]]*$' "$conf"; then
+	sed -i -E '/^[[:space:]]*sandbox[[:space:]]*=/d' "$conf"
 	echo 'sandbox = false' >>"$conf"
 fi
 # Root builds without a daemon use the nixbld build users when the group exists;
