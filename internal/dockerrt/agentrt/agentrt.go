@@ -1,0 +1,70 @@
+// Package agentrt plugs dockerrt into nd-agent as its container Runtime
+// (host-store mode): cmd/nd-agent sets Program.NewRuntime to New. It exists so
+// neither internal/agent nor internal/dockerrt imports the other.
+package agentrt
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/nd-project/nd/internal/agent"
+	"github.com/nd-project/nd/internal/dockerrt"
+)
+
+// Runtime is nd-agent's container runtime backed by the local dockerd.
+type Runtime struct {
+	rt     *dockerrt.Runtime
+	closer io.Closer
+}
+
+var (
+	_ agent.Runtime = (*Runtime)(nil)
+	_ agent.Pinger  = (*Runtime)(nil)
+)
+
+// New connects to dockerd (DOCKER_HOST or the local socket). Its signature is
+// agent.Program.NewRuntime's.
+func New(ctx context.Context, cfg agent.RuntimeConfig) (agent.Runtime, error) {
+	rt, closer, err := dockerrt.Connect(ctx, dockerrt.Options{Log: cfg.Log, StoreRoot: cfg.StoreRoot})
+	if err != nil {
+		return nil, err
+	}
+	return &Runtime{rt: rt, closer: closer}, nil
+}
+
+// Docker gives the underlying dockerrt.Runtime (status, logs, remove).
+func (r *Runtime) Docker() *dockerrt.Runtime { return r.rt }
+
+// Close releases the Docker client.
+func (r *Runtime) Close() error { return r.closer.Close() }
+
+// Ping implements agent.Pinger.
+func (r *Runtime) Ping(ctx context.Context) error { return r.rt.Ping(ctx) }
+
+// Deploy implements agent.Runtime: the package's metadata-only image
+// (made and loaded if missing), then the container replaced with rollback.
+// After a successful deploy the app's other nd images are pruned: in
+// host-store mode they are cheap to make again.
+func (r *Runtime) Deploy(ctx context.Context, s agent.DeploySpec) (agent.DeployResult, error) {
+	progress := s.Progress
+	if progress == nil {
+		progress = func(string, string) {}
+	}
+	progress("image", "preparing image of "+s.Package)
+	id, err := r.rt.EnsureImage(ctx, s.Manifest, s.Package)
+	if err != nil {
+		return agent.DeployResult{}, err
+	}
+	res, err := r.rt.Deploy(ctx, dockerrt.DeploySpec{
+		App: s.App, Package: s.Package, Manifest: s.Manifest, ImageID: id,
+		Generation: s.Generation, HostStore: true, Force: s.Force, Progress: progress,
+	})
+	if err != nil {
+		return agent.DeployResult{}, err
+	}
+	if _, err := r.rt.PruneImages(ctx, s.App, id); err != nil {
+		progress("image", fmt.Sprintf("pruning old images failed: %v", err))
+	}
+	return agent.DeployResult{ContainerID: res.ContainerID, Changed: res.Changed}, nil
+}
