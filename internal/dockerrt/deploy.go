@@ -65,7 +65,9 @@ type DeploySpec struct {
 	Generation int
 	// HostStore bind-mounts the host's /nix/store read-only.
 	HostStore bool
-	// Labels are added to the container (nd's own labels win).
+	// Labels are added to the container (nd's own labels win). They are part
+	// of the spec: a changed label replaces the container, so put nothing
+	// per-push (like who pushed) here.
 	Labels map[string]string
 	// HealthTimeout bounds the wait for "healthy" when the image has a
 	// healthcheck; 0 means derived from the healthcheck, at least

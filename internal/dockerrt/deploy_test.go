@@ -275,9 +275,27 @@ func TestHealthcheckCommandAndExec(t *testing.T) {
 	if !strings.Contains(out.String(), "nobody:x:65534") || !strings.Contains(out.String(), "h1") {
 		t.Errorf("Exec output %q lacks /etc/passwd and the version", out.String())
 	}
-	rc, err := r.Logs(ctx, app, false, 10)
+	// Follow: output written later arrives, and Close ends the stream.
+	rc, err := r.Logs(ctx, app, true, 0)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, err := r.Exec(ctx, app, []string{bb + "/bin/busybox", "sh", "-c", "echo late-line > /proc/1/fd/1"}, nil, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 1)
+	go func() {
+		b := make([]byte, 100)
+		n, _ := rc.Read(b)
+		got <- string(b[:n])
+	}()
+	select {
+	case line := <-got:
+		if !strings.Contains(line, "late-line") {
+			t.Errorf("followed logs read %q, want late-line", line)
+		}
+	case <-time.After(10 * time.Second):
+		t.Errorf("followed logs: nothing within 10s")
 	}
 	rc.Close()
 }
