@@ -561,3 +561,36 @@ func (p *pipeStream) Close() error {
 	p.w.Close()
 	return p.r.Close()
 }
+
+func TestImportLocalFailure(t *testing.T) {
+	e := start(t)
+	pkg := nt.BuildClosure(t, "localfail", 2)
+	paths := requisites(t, pkg)
+	var exp bytes.Buffer
+	if err := (&nixstore.Store{}).Export(context.Background(), &exp, paths); err != nil {
+		t.Fatal(err)
+	}
+	broke := errors.New("export broke")
+	start := time.Now()
+	_, err := e.client.Import(context.Background(), agentclient.ImportOptions{Session: "lf"}, func(w io.Writer) error {
+		w.Write(exp.Bytes()[:exp.Len()/2])
+		return broke
+	})
+	if !errors.Is(err, broke) {
+		t.Fatalf("Import = %v, want %v", err, broke)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("a local failure took %v to report", d)
+	}
+	time.Sleep(100 * time.Millisecond)
+	v := e.valid(paths)
+	for i, p := range paths {
+		if v[p] && i > 0 && !v[paths[i-1]] {
+			t.Errorf("%s imported without the path before it", p)
+		}
+	}
+	if len(v) == len(paths) {
+		t.Errorf("half a stream imported everything")
+	}
+	e.verify()
+}

@@ -267,12 +267,16 @@ func (cl *Client) Import(ctx context.Context, opts ImportOptions, write func(w i
 		werr = dw.Close()
 	}
 	if werr != nil {
-		// Either our side failed (the export) or the agent refused the
-		// stream and closed it: give its error a moment to arrive.
+		// Either our side failed (the export), or the agent refused the
+		// stream and closed it: then give its error a moment to arrive.
+		wait := time.Duration(0)
+		if wire.err != nil {
+			wait = 5 * time.Second
+		}
 		var r result
 		select {
 		case r = <-done:
-		case <-time.After(2 * time.Second):
+		case <-time.After(wait):
 			st.s.Close()
 			r = <-done
 		}
@@ -302,13 +306,17 @@ func (cl *Client) Deploy(ctx context.Context, req proto.Deploy, progress func(pr
 }
 
 type countingWriter struct {
-	w io.Writer
-	n int64
-	f func(int64)
+	w   io.Writer
+	n   int64
+	f   func(int64)
+	err error // the first write error: the stream broke
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
+	if err != nil && c.err == nil {
+		c.err = err
+	}
 	c.n += int64(n)
 	if c.f != nil {
 		c.f(c.n)
