@@ -41,17 +41,14 @@ fi
 addr="$(bin/nd-fleet list | awk -v n="$name" '$1 == n { print $2 }')"
 sshconfig="/run/nd-fleet/$name/ssh_config"
 
-step "start nd-agent on $name ($addr)"
-# The repository is visible inside the droplet; on a real droplet use
-# 'nd-push install-agent root@HOST' instead.
-bin/nd-fleet start --name nd-agent "$name" -- "$PWD/bin/nd-agent" serve
-for _ in $(seq 100); do
-	bin/nd-fleet exec "$name" -- test -S /run/nd-agent/agent.sock 2>/dev/null && break
-	sleep 0.1
-done
+step "nd-push install-agent $name ($addr)"
+# As on a real droplet, but without systemd (the simulated droplet has none)
+# and outside /usr/local, which the droplet shares with this machine.
+agent=/var/lib/nd/bin/nd-agent
+bin/nd-push install-agent -F "$sshconfig" --no-systemd --dest "$agent" "$name"
 
 step "nd-push $name $config"
-bin/nd-push -F "$sshconfig" --agent-path "$PWD/bin/nd-agent" "$name" "$config"
+bin/nd-push -F "$sshconfig" --agent-path "$agent" "$name" "$config"
 
 port="$(bin/nd-fleet exec "$name" -- docker -H unix:///run/docker.sock ps --filter label=nd.app \
 	--format '{{.Ports}}' | sed -n 's/.*:\([0-9]*\)->.*/\1/p' | head -1)"

@@ -46,6 +46,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"build", "build CONFIG into a deploy package and print its store path", runBuildCmd},
+		{"install-agent", "upload nd-agent to a host and start it (systemd, or --no-systemd)", runInstallAgentCmd},
 	}
 }
 
