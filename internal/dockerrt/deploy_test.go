@@ -26,7 +26,7 @@ func httpdApp(app, bb, etc, version string, hostPort int) *manifest.Manifest {
 		`test -e /data/first || echo written-by-%s > /data/first; echo %s > /data/version; exec $BB httpd -f -p 8080 -h /data`, version, version))
 	m.Volumes = []manifest.Volume{{Name: "data", Path: "/data"}}
 	m.Ports = []manifest.Port{{Host: hostPort, Container: 8080, HostIP: "127.0.0.1"}}
-	m.StopGracePeriod = 2
+	m.StopGracePeriod = 1
 	return m
 }
 

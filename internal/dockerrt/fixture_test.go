@@ -118,6 +118,8 @@ func shApp(name, bb, etc, script string) *manifest.Manifest {
 		Entrypoint: []string{bb + "/bin/busybox", "sh", "-c", script},
 		Etc:        etc,
 		Env:        map[string]string{"BB": bb + "/bin/busybox"},
+		// busybox as PID 1 ignores SIGTERM: do not wait Docker's 10 s.
+		StopGracePeriod: 1,
 	}
 }
 
