@@ -56,7 +56,7 @@ const (
 
 	// Reserved for later versions (image mode and operations); an agent
 	// that lacks one answers Error{Code: CodeUnsupported}:
-	// "missing-layers", "upload-layer", "rollback", "logs", "rm".
+	// "missing-layers", "upload-layer". Operations are in ops.go.
 )
 
 // Hello opens every stream.
@@ -150,6 +150,10 @@ type Deploy struct {
 	PushedBy string `json:"pushedBy,omitempty"`
 	Force    bool   `json:"force,omitempty"` // a new generation even if Package is current
 	Session  string `json:"session,omitempty"`
+	// Secrets names the secret env files uploaded for this deploy (see
+	// internal/agent's secrets.go): a content hash, "" for none. A changed
+	// hash alone makes a new generation.
+	Secrets string `json:"secrets,omitempty"`
 }
 
 // Progress reports a step of a long request.
@@ -180,6 +184,9 @@ type AppStatus struct {
 	App         string       `json:"app"`
 	Current     int          `json:"current"`
 	Generations []Generation `json:"generations"` // oldest first, current included
+	// Container is the runtime's view of the app's container; nil if it
+	// has none (or the runtime cannot say).
+	Container *ContainerStatus `json:"container,omitempty"`
 }
 
 // Generation is one recorded deployment of an app.
@@ -189,6 +196,8 @@ type Generation struct {
 	PushedBy    string    `json:"pushedBy,omitempty"`
 	DeployedAt  time.Time `json:"deployedAt"`
 	ContainerID string    `json:"containerID,omitempty"`
+	Secrets     string    `json:"secrets,omitempty"`    // see Deploy.Secrets
+	RollbackOf  int       `json:"rollbackOf,omitempty"` // this generation is a rollback to that one
 }
 
 // Envelope is the JSON of a message frame.
