@@ -198,6 +198,9 @@ type Generation struct {
 	ContainerID string    `json:"containerID,omitempty"`
 	Secrets     string    `json:"secrets,omitempty"`    // see Deploy.Secrets
 	RollbackOf  int       `json:"rollbackOf,omitempty"` // this generation is a rollback to that one
+	// Mode is "image" for an image-mode deploy (ImageID set), else host-store.
+	Mode    string `json:"mode,omitempty"`
+	ImageID string `json:"imageID,omitempty"`
 }
 
 // Envelope is the JSON of a message frame.
