@@ -133,13 +133,17 @@ func (a *Agent) Serve(ctx context.Context, l net.Listener) error {
 
 // handlers maps request types to their handlers.
 func (a *Agent) handlers() map[proto.Type]func(context.Context, *proto.Conn, proto.Envelope) error {
-	return map[proto.Type]func(context.Context, *proto.Conn, proto.Envelope) error{
+	hs := map[proto.Type]func(context.Context, *proto.Conn, proto.Envelope) error{
 		proto.TypePing:         a.handlePing,
 		proto.TypeStatus:       a.handleStatus,
 		proto.TypeQueryMissing: a.handleQueryMissing,
 		proto.TypeImport:       a.handleImport,
 		proto.TypeDeploy:       a.handleDeploy,
 	}
+	for t, h := range a.opHandlers() { // ops.go
+		hs[t] = h
+	}
+	return hs
 }
 
 // ServeStream serves one stream: handshake, then one request.

@@ -35,6 +35,9 @@ type DeploySpec struct {
 	PushedBy   string
 	// Force: replace the container even if it already runs Package.
 	Force bool
+	// EnvFiles are secret env files on the host, passed as container env
+	// (see secrets.go); their contents must never be logged.
+	EnvFiles []string
 	// Progress reports steps to the client; never nil.
 	Progress func(stage, message string)
 }
@@ -133,9 +136,13 @@ func (a *Agent) Deploy(ctx context.Context, req proto.Deploy, progress func(stag
 	if err != nil {
 		return res, err
 	}
-	spec := DeploySpec{App: req.App, Package: req.Package, Manifest: m, PushedBy: req.PushedBy, Force: req.Force, Progress: progress}
+	envFiles, err := a.secretFiles(req.App, req.Secrets)
+	if err != nil {
+		return res, err
+	}
+	spec := DeploySpec{App: req.App, Package: req.Package, Manifest: m, PushedBy: req.PushedBy, Force: req.Force, EnvFiles: envFiles, Progress: progress}
 	cur := st.current()
-	if cur != nil && cur.Package == req.Package && !req.Force {
+	if cur != nil && cur.Package == req.Package && cur.Secrets == req.Secrets && !req.Force {
 		// Same package: no new generation; the runtime makes sure it runs.
 		spec.Generation = cur.Number
 		progress("deploy", fmt.Sprintf("%s generation %d is already %s", req.App, cur.Number, req.Package))
@@ -167,7 +174,7 @@ func (a *Agent) Deploy(ctx context.Context, req proto.Deploy, progress func(stag
 	}
 	st.Generations = append(st.Generations, proto.Generation{
 		Number: gen, Package: req.Package, PushedBy: req.PushedBy,
-		DeployedAt: a.cfg.Now().UTC(), ContainerID: r.ContainerID,
+		DeployedAt: a.cfg.Now().UTC(), ContainerID: r.ContainerID, Secrets: req.Secrets,
 	})
 	st.Current = gen
 	pruned := a.prune(st)
@@ -177,6 +184,7 @@ func (a *Agent) Deploy(ctx context.Context, req proto.Deploy, progress func(stag
 	for _, g := range pruned {
 		os.Remove(a.generationRoot(req.App, g.Number))
 	}
+	a.pruneSecrets(st)
 	a.endSession(req.Session)
 	a.sweepSessions()
 	a.log.Info("deployed", "app", req.App, "generation", gen, "package", req.Package, "container", r.ContainerID)
@@ -233,7 +241,9 @@ func (a *Agent) handleStatus(ctx context.Context, c *proto.Conn, env proto.Envel
 		if st.Current == 0 && len(st.Generations) == 0 {
 			continue
 		}
-		rep.Apps = append(rep.Apps, proto.AppStatus{App: app, Current: st.Current, Generations: st.Generations})
+		as := proto.AppStatus{App: app, Current: st.Current, Generations: st.Generations}
+		a.addContainerStatus(ctx, &as)
+		rep.Apps = append(rep.Apps, as)
 	}
 	return c.Send(proto.TypeStatusReply, &rep)
 }

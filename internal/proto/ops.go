@@ -54,16 +54,18 @@ type Remove struct {
 
 // Removed answers Remove.
 type Removed struct {
-	Container bool     `json:"container"` // a container was removed
-	Volumes   []string `json:"volumes,omitempty"`
+	Container   bool `json:"container"`   // a container was removed
+	Generations int  `json:"generations"` // recorded generations dropped
 }
 
-// Exec runs Cmd in App's running container. With TTY the command gets a
-// terminal of Rows x Cols, and its output comes as Stream 1 only.
+// Exec runs Cmd in App's running container. With Stdin the client sends
+// Input messages (else the command's stdin is empty). With TTY the command
+// gets a terminal of Rows x Cols, and its output comes as Stream 1 only.
 type Exec struct {
-	App  string   `json:"app"`
-	Cmd  []string `json:"cmd"`
-	TTY  bool     `json:"tty,omitempty"`
+	App   string   `json:"app"`
+	Cmd   []string `json:"cmd"`
+	Stdin bool     `json:"stdin,omitempty"`
+	TTY   bool     `json:"tty,omitempty"`
 	Rows uint     `json:"rows,omitempty"`
 	Cols uint     `json:"cols,omitempty"`
 }
