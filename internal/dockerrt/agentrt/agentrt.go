@@ -58,7 +58,7 @@ func (r *Runtime) Deploy(ctx context.Context, s agent.DeploySpec) (agent.DeployR
 	}
 	res, err := r.rt.Deploy(ctx, dockerrt.DeploySpec{
 		App: s.App, Package: s.Package, Manifest: s.Manifest, ImageID: id,
-		Generation: s.Generation, HostStore: true, Force: s.Force, Progress: progress,
+		Generation: s.Generation, HostStore: true, Force: s.Force, EnvFiles: s.EnvFiles, Progress: progress,
 	})
 	if err != nil {
 		return agent.DeployResult{}, err

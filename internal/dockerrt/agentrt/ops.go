@@ -1,0 +1,84 @@
+package agentrt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/nd-project/nd/internal/agent"
+	"github.com/nd-project/nd/internal/dockerrt"
+	"github.com/nd-project/nd/internal/proto"
+)
+
+var _ agent.Operator = (*Runtime)(nil)
+
+// noApp turns dockerrt's ErrNoApp into the agent's ErrNoContainer.
+func noApp(err error) error {
+	if errors.Is(err, dockerrt.ErrNoApp) {
+		return fmt.Errorf("%w: %w", agent.ErrNoContainer, err)
+	}
+	return err
+}
+
+// Inspect implements agent.Operator.
+func (r *Runtime) Inspect(ctx context.Context, app string) (*proto.ContainerStatus, error) {
+	st, err := r.rt.Status(ctx, app)
+	if err != nil {
+		return nil, noApp(err)
+	}
+	cs := &proto.ContainerStatus{
+		ID: st.ContainerID, Package: st.Package, Generation: st.Generation, Mode: st.Mode,
+		State: st.State, Health: st.Health, ExitCode: st.ExitCode, RestartCount: st.RestartCount,
+	}
+	if !st.StartedAt.IsZero() {
+		cs.StartedAt = st.StartedAt.UTC().Format(time.RFC3339)
+	}
+	for _, p := range st.Ports {
+		cs.Ports = append(cs.Ports, proto.PortMap{HostIP: p.HostIP, Host: p.Host, Container: p.Container, Protocol: p.Protocol})
+	}
+	return cs, nil
+}
+
+// Logs implements agent.Operator.
+func (r *Runtime) Logs(ctx context.Context, app string, follow bool, tail int) (io.ReadCloser, error) {
+	rc, err := r.rt.Logs(ctx, app, follow, tail)
+	return rc, noApp(err)
+}
+
+// Exec implements agent.Operator.
+func (r *Runtime) Exec(ctx context.Context, app string, s agent.ExecSpec) (int, error) {
+	o := dockerrt.ExecOptions{
+		Cmd: s.Cmd, TTY: s.TTY, Size: dockerrt.Terminal{Rows: s.Rows, Cols: s.Cols},
+		Stdin: s.Stdin, Stdout: s.Stdout, Stderr: s.Stderr,
+	}
+	if s.Resize != nil {
+		ch := make(chan dockerrt.Terminal)
+		o.Resize = ch
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case t, ok := <-s.Resize:
+					if !ok {
+						return
+					}
+					select {
+					case ch <- dockerrt.Terminal{Rows: t.Rows, Cols: t.Cols}:
+					case <-ctx.Done():
+						return
+					}
+				}
+			}
+		}()
+	}
+	code, err := r.rt.ExecTerminal(ctx, app, o)
+	return code, noApp(err)
+}
+
+// Remove implements agent.Operator.
+func (r *Runtime) Remove(ctx context.Context, app string, volumes bool) error {
+	return noApp(r.rt.Remove(ctx, app, volumes))
+}
