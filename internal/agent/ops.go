@@ -255,6 +255,9 @@ func (a *Agent) handleLogs(ctx context.Context, c *proto.Conn, env proto.Envelop
 	stop := context.AfterFunc(ctx, func() { rc.Close() })
 	defer stop()
 	defer rc.Close()
+	if err := c.Send(proto.TypeLogsStarted, &proto.LogsStarted{}); err != nil {
+		return nil
+	}
 	w := c.DataWriter()
 	buf := make([]byte, 32<<10)
 	for {
@@ -269,6 +272,7 @@ func (a *Agent) handleLogs(ctx context.Context, c *proto.Conn, env proto.Envelop
 				return nil
 			}
 			if rerr != io.EOF {
+				w.Close()
 				return fmt.Errorf("reading logs of %s: %w", req.App, rerr)
 			}
 			break

@@ -4,7 +4,7 @@ package proto
 // exec). Each is one stream, like every request:
 //
 //	Rollback → Progress... Deployed         a new generation running an older package
-//	Logs     → data frames, end frame, LogsDone (or Error)
+//	Logs     → LogsStarted (or Error), data frames, end frame, LogsDone (or Error)
 //	Remove   → Removed
 //	Exec     → ExecStarted, then Input/Resize (client) and Output (agent)
 //	           messages in both directions until ExecExited (or Error)
@@ -13,6 +13,7 @@ package proto
 const (
 	TypeRollback    Type = "rollback"     // Rollback → Progress... Deployed
 	TypeLogs        Type = "logs"         // Logs → data..., LogsDone
+	TypeLogsStarted Type = "logs-started" // LogsStarted
 	TypeLogsDone    Type = "logs-done"    // LogsDone
 	TypeRemove      Type = "rm"           // Remove → Removed
 	TypeRemoved     Type = "removed"      // Removed
@@ -42,6 +43,9 @@ type Logs struct {
 	Tail   int    `json:"tail"`
 }
 
+// LogsStarted says the data frames of the logs follow.
+type LogsStarted struct{}
+
 // LogsDone ends a Logs reply after its data.
 type LogsDone struct{}
 
@@ -66,8 +70,8 @@ type Exec struct {
 	Cmd   []string `json:"cmd"`
 	Stdin bool     `json:"stdin,omitempty"`
 	TTY   bool     `json:"tty,omitempty"`
-	Rows uint     `json:"rows,omitempty"`
-	Cols uint     `json:"cols,omitempty"`
+	Rows  uint     `json:"rows,omitempty"`
+	Cols  uint     `json:"cols,omitempty"`
 }
 
 // ExecStarted says the command runs; the client may send Input now.
