@@ -139,6 +139,8 @@ func (a *Agent) handlers() map[proto.Type]func(context.Context, *proto.Conn, pro
 		proto.TypeQueryMissing: a.handleQueryMissing,
 		proto.TypeImport:       a.handleImport,
 		proto.TypeDeploy:       a.handleDeploy,
+		proto.TypeQueryLayers:  a.handleQueryLayers,
+		proto.TypeDeployImage:  a.handleDeployImage,
 	}
 	for t, h := range a.opHandlers() { // ops.go
 		hs[t] = h
