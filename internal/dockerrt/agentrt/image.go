@@ -1,0 +1,59 @@
+package agentrt
+
+import (
+	"context"
+	"io"
+
+	"github.com/nd-project/nd/internal/agent"
+	"github.com/nd-project/nd/internal/dockerrt"
+)
+
+var _ agent.ImageRuntime = (*Runtime)(nil)
+
+// Wrap makes the agent's Runtime of rt without checking that dockerd
+// answers (it need not be up yet: the Docker capability and each deploy
+// check it). closer, if not nil, is closed by Close.
+func Wrap(rt *dockerrt.Runtime, closer io.Closer) *Runtime {
+	if closer == nil {
+		closer = io.NopCloser(nil)
+	}
+	return &Runtime{rt: rt, closer: closer}
+}
+
+// HasLayers implements agent.ImageRuntime.
+func (r *Runtime) HasLayers(ctx context.Context, diffIDs []string) (int, error) {
+	return r.rt.HasLayers(ctx, diffIDs)
+}
+
+// LoadImage implements agent.ImageRuntime.
+func (r *Runtime) LoadImage(ctx context.Context, archive io.Reader) error {
+	return r.rt.LoadImage(ctx, archive)
+}
+
+// CheckImage implements agent.ImageRuntime.
+func (r *Runtime) CheckImage(ctx context.Context, id, app, pkg string) error {
+	return r.rt.CheckImage(ctx, id, app, pkg)
+}
+
+// DeployImage implements agent.ImageRuntime: the loaded full image, no
+// /nix/store bind mount.
+func (r *Runtime) DeployImage(ctx context.Context, s agent.DeploySpec, id string) (agent.DeployResult, error) {
+	progress := s.Progress
+	if progress == nil {
+		progress = func(string, string) {}
+	}
+	res, err := r.rt.Deploy(ctx, dockerrt.DeploySpec{
+		App: s.App, Package: s.Package, Manifest: s.Manifest, ImageID: id,
+		Generation: s.Generation, HostStore: false, Force: s.Force, EnvFiles: s.EnvFiles, Progress: progress,
+	})
+	if err != nil {
+		return agent.DeployResult{}, err
+	}
+	return agent.DeployResult{ContainerID: res.ContainerID, Changed: res.Changed}, nil
+}
+
+// PruneImages implements agent.ImageRuntime.
+func (r *Runtime) PruneImages(ctx context.Context, app string, keep []string) error {
+	_, err := r.rt.PruneImages(ctx, app, keep...)
+	return err
+}
