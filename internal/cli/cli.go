@@ -23,6 +23,7 @@ const (
 
 // Env is what every command gets from main: streams and a logger.
 type Env struct {
+	Stdin  io.Reader // os.Stdin from Run (exec -i)
 	Stdout io.Writer
 	Stderr io.Writer
 	Log    hclog.Logger
@@ -47,6 +48,11 @@ func commands() []command {
 	return []command{
 		{"build", "build CONFIG into a deploy package and print its store path", runBuildCmd},
 		{"install-agent", "upload nd-agent to a host and start it (systemd, or --no-systemd)", runInstallAgentCmd},
+		{"status", "show a host's apps: generation, package, container state, health, ports", runStatusCmd},
+		{"logs", "show (-f: follow) an app's container output", runLogsCmd},
+		{"exec", "run a command in an app's running container", runExecCmd},
+		{"rollback", "run an earlier generation of an app again (nothing is built or copied)", runRollbackCmd},
+		{"rm", "remove an app from a host (its volumes only with --volumes)", runRmCmd},
 	}
 }
 
@@ -63,13 +69,16 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if os.Getenv("ND_DEBUG") != "" {
 		level = hclog.Debug
 	}
-	env := &Env{Stdout: stdout, Stderr: stderr, Log: hclog.New(&hclog.LoggerOptions{
+	env := &Env{Stdin: os.Stdin, Stdout: stdout, Stderr: stderr, Log: hclog.New(&hclog.LoggerOptions{
 		Name: "nd-push", Level: level, Output: stderr,
 	})}
 	err := dispatch(ctx, env, args)
+	var ec *ExitCodeError
 	switch {
 	case err == nil:
 		return ExitOK
+	case errors.As(err, &ec):
+		return ec.Code // exec: the command's own exit code, nothing to add
 	case errors.As(err, new(*UsageError)):
 		fmt.Fprintf(stderr, "nd-push: %v\n", err)
 		fmt.Fprintf(stderr, "run 'nd-push help' for usage\n")

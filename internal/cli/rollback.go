@@ -1,0 +1,54 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/nd-project/nd/internal/proto"
+)
+
+// rollbackOptions are nd-push rollback's flags and arguments.
+type rollbackOptions struct {
+	ssh        sshFlags
+	Host, App  string
+	Generation int // 0: the previous one
+}
+
+func runRollbackCmd(ctx context.Context, env *Env, args []string) error {
+	o := &rollbackOptions{}
+	fs := newHostFlagSet("rollback", "HOST APP [GENERATION]", env.Stderr, &o.ssh)
+	pos, err := parseHostArgs(fs, args, 2, 3)
+	if err != nil {
+		return err
+	}
+	o.Host, o.App = pos[0], pos[1]
+	if len(pos) == 3 {
+		n, err := strconv.Atoi(pos[2])
+		if err != nil || n <= 0 {
+			return usagef("rollback: generation %q is not a positive number", pos[2])
+		}
+		o.Generation = n
+	}
+	return runRollback(ctx, env, o)
+}
+
+// runRollback makes the app run the package of an earlier generation; the
+// agent records that as a new generation. Nothing is built or copied.
+func runRollback(ctx context.Context, env *Env, o *rollbackOptions) error {
+	h, err := connect(ctx, env, &o.ssh, o.Host)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	res, err := h.agent.Rollback(ctx, proto.Rollback{App: o.App, Generation: o.Generation, PushedBy: pushedBy()}, func(p proto.Progress) {
+		if p.Stage == "waiting" || p.Stage == "deploy" || p.Stage == "rollback" {
+			fmt.Fprintf(env.Stderr, "%s: %s\n", o.Host, p.Message)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "%s: %s rolled back, now generation %d\n", o.Host, o.App, res.Generation)
+	return nil
+}

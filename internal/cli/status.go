@@ -1,0 +1,187 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nd-project/nd/internal/proto"
+)
+
+// statusOptions are nd-push status' flags and arguments.
+type statusOptions struct {
+	ssh  sshFlags
+	JSON bool
+	Host string
+	App  string // "": all
+}
+
+func runStatusCmd(ctx context.Context, env *Env, args []string) error {
+	o := &statusOptions{}
+	fs := newHostFlagSet("status", "HOST [APP]", env.Stderr, &o.ssh)
+	fs.BoolVar(&o.JSON, "json", false, "print JSON (see StatusJSON for its shape)")
+	pos, err := parseHostArgs(fs, args, 1, 2)
+	if err != nil {
+		return err
+	}
+	o.Host = pos[0]
+	if len(pos) == 2 {
+		o.App = pos[1]
+	}
+	return runStatus(ctx, env, o)
+}
+
+// StatusJSON is the shape of `nd-push status --json`. It is stable: fields
+// may be added, none renamed or removed without a new Version.
+type StatusJSON struct {
+	Version int             `json:"version"` // 1
+	Host    string          `json:"host"`    // as given on the command line
+	Apps    []AppStatusJSON `json:"apps"`    // sorted by name
+}
+
+// AppStatusJSON is one app in StatusJSON.
+type AppStatusJSON struct {
+	App        string `json:"app"`
+	Generation int    `json:"generation"` // the current one
+	Package    string `json:"package"`    // its store path
+	DeployedAt string `json:"deployedAt"` // RFC 3339, UTC
+	PushedBy   string `json:"pushedBy"`   // user@laptop
+	// Container is null when the app has no container.
+	Container   *ContainerJSON   `json:"container"`
+	Generations []GenerationJSON `json:"generations"` // kept on the host, oldest first
+}
+
+// ContainerJSON is the state of an app's container.
+type ContainerJSON struct {
+	ID           string   `json:"id"`
+	State        string   `json:"state"`  // running, restarting, exited, ...
+	Health       string   `json:"health"` // "", starting, healthy, unhealthy
+	Generation   int      `json:"generation"`
+	RestartCount int      `json:"restartCount"`
+	StartedAt    string   `json:"startedAt"`
+	Ports        []string `json:"ports"` // [HOSTIP:]HOST->CONTAINER/PROTO
+}
+
+// GenerationJSON is one kept generation.
+type GenerationJSON struct {
+	Number     int    `json:"number"`
+	Package    string `json:"package"`
+	DeployedAt string `json:"deployedAt"`
+	PushedBy   string `json:"pushedBy"`
+	RollbackOf int    `json:"rollbackOf,omitempty"` // a rollback to that generation
+	Current    bool   `json:"current"`
+}
+
+// runStatus prints the host's apps as a table or JSON. Secrets never
+// appear: the agent reports no env, only generations and container state.
+func runStatus(ctx context.Context, env *Env, o *statusOptions) error {
+	h, err := connect(ctx, env, &o.ssh, o.Host)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	rep, err := h.agent.Status(ctx, o.App)
+	if err != nil {
+		return err
+	}
+	if o.App != "" && len(rep.Apps) == 0 {
+		return fmt.Errorf("%s is not deployed on %s", o.App, o.Host)
+	}
+	st := statusJSON(o.Host, rep)
+	if o.JSON {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
+	printStatus(env.Stdout, st)
+	return nil
+}
+
+func timeString(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func statusJSON(host string, rep proto.StatusReply) StatusJSON {
+	st := StatusJSON{Version: 1, Host: host, Apps: []AppStatusJSON{}}
+	for _, a := range rep.Apps {
+		as := AppStatusJSON{App: a.App, Generation: a.Current, Generations: []GenerationJSON{}}
+		for _, g := range a.Generations {
+			gj := GenerationJSON{Number: g.Number, Package: g.Package, DeployedAt: timeString(g.DeployedAt),
+				PushedBy: g.PushedBy, RollbackOf: g.RollbackOf, Current: g.Number == a.Current}
+			if gj.Current {
+				as.Package, as.DeployedAt, as.PushedBy = gj.Package, gj.DeployedAt, gj.PushedBy
+			}
+			as.Generations = append(as.Generations, gj)
+		}
+		if c := a.Container; c != nil {
+			cj := &ContainerJSON{ID: c.ID, State: c.State, Health: c.Health, Generation: c.Generation,
+				RestartCount: c.RestartCount, StartedAt: c.StartedAt, Ports: []string{}}
+			for _, p := range c.Ports {
+				cj.Ports = append(cj.Ports, portString(p))
+			}
+			as.Container = cj
+		}
+		st.Apps = append(st.Apps, as)
+	}
+	return st
+}
+
+func portString(p proto.PortMap) string {
+	s := fmt.Sprintf("%d->%d/%s", p.Host, p.Container, p.Protocol)
+	if p.HostIP != "" && p.HostIP != "0.0.0.0" {
+		s = p.HostIP + ":" + s
+	}
+	return s
+}
+
+// shortPackage shows a store path as its name with a short hash.
+func shortPackage(p string) string {
+	b := path.Base(p)
+	if h, name, ok := strings.Cut(b, "-"); ok && len(h) > 8 {
+		return h[:8] + "…-" + name
+	}
+	return b
+}
+
+func printStatus(w io.Writer, st StatusJSON) {
+	if len(st.Apps) == 0 {
+		fmt.Fprintf(w, "no apps on %s\n", st.Host)
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "APP\tGEN\tPACKAGE\tSTATE\tHEALTH\tPORTS\tDEPLOYED\tBY")
+	for _, a := range st.Apps {
+		state, health, ports := "no container", "-", "-"
+		if c := a.Container; c != nil {
+			state = c.State
+			if c.RestartCount > 0 {
+				state += fmt.Sprintf(" (%d restarts)", c.RestartCount)
+			}
+			if c.Generation != a.Generation {
+				state += fmt.Sprintf(" (gen %d)", c.Generation)
+			}
+			if c.Health != "" {
+				health = c.Health
+			}
+			if len(c.Ports) > 0 {
+				ports = strings.Join(c.Ports, ",")
+			}
+		}
+		gen := fmt.Sprint(a.Generation)
+		for _, g := range a.Generations {
+			if g.Current && g.RollbackOf != 0 {
+				gen += fmt.Sprintf(" (=%d)", g.RollbackOf)
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.App, gen, shortPackage(a.Package), state, health, ports, a.DeployedAt, a.PushedBy)
+	}
+	tw.Flush()
+}
