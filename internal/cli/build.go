@@ -20,6 +20,7 @@ type buildOptions struct {
 	Extra   string
 	Verbose bool
 	Config  string
+	Image   imageFileOptions // -b: write the layered image (build_image.go)
 }
 
 // includeFlag collects -I entries; only nixpkgs=PATH means anything to nd.
@@ -46,8 +47,9 @@ func parseBuildFlags(args []string, stderr io.Writer) (*buildOptions, error) {
 	fs.StringVar(&o.Extra, "extra-pkgs", "", "Nix `FILE` holding pkgs: { name = drv; } to add to pkgs (e.g. host programs for offline builds)")
 	fs.BoolVar(&o.Verbose, "v", false, "show nix-build's output while it runs")
 	fs.StringVar(&o.Name, "name", "", "default app name (docker.name) when the config sets none (default: the config's directory name)")
+	o.Image.register(fs)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: nd-push build [-o LINK] [--nixpkgs PATH | -I nixpkgs=PATH] [--offline] [--extra-pkgs FILE] [-v] CONFIG\n")
+		fmt.Fprintf(stderr, "usage: nd-push build [-o LINK | -b [--oci] [--from BASE] -o FILE] [--nixpkgs PATH | -I nixpkgs=PATH] [--offline] [--extra-pkgs FILE] [-v] CONFIG\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -60,6 +62,9 @@ func parseBuildFlags(args []string, stderr io.Writer) (*buildOptions, error) {
 		return nil, usagef("build: want exactly one CONFIG, got %d arguments", fs.NArg())
 	}
 	o.Config = fs.Arg(0)
+	if err := o.Image.check(o.OutLink); err != nil {
+		return nil, err
+	}
 	return o, nil
 }
 
@@ -80,18 +85,25 @@ func runBuild(ctx context.Context, env *Env, o *buildOptions) error {
 	if o.Verbose {
 		progress = env.Stderr
 	}
+	outLink := o.OutLink
+	if o.Image.On {
+		outLink = "" // -o names the image file
+	}
 	path, err := nixbuild.Build(ctx, nixbuild.Options{
 		Progress:    progress,
 		Config:      o.Config,
 		NixpkgsPath: o.Nixpkgs,
 		Offline:     o.Offline,
-		OutLink:     o.OutLink,
+		OutLink:     outLink,
 		Name:        o.Name,
 		ExtraPkgs:   o.Extra,
 		Log:         env.Log.Named("nixbuild"),
 	})
 	if err != nil {
 		return err
+	}
+	if o.Image.On {
+		return runBuildImage(ctx, env, o, path)
 	}
 	fmt.Fprintln(env.Stdout, path)
 	return nil
