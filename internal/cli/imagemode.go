@@ -1,13 +1,214 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
 
+	"golang.org/x/term"
+
+	"github.com/nd-project/nd/internal/agentclient"
+	"github.com/nd-project/nd/internal/image"
 	"github.com/nd-project/nd/internal/manifest"
+	"github.com/nd-project/nd/internal/proto"
 )
 
-// pushImage deploys pkg as a full layered image, for hosts without Nix.
+// imageBuild builds a package's layered image once per run, for every host
+// that needs it.
+type imageBuild struct {
+	once sync.Once
+	img  *image.Image
+	err  error
+}
+
+func (b *imageBuild) get(ctx context.Context, env *Env, pkg string, m *manifest.Manifest) (*image.Image, error) {
+	b.once.Do(func() {
+		b.img, b.err = buildLayeredImage(ctx, env, pkg, m, "")
+	})
+	return b.img, b.err
+}
+
+// runCommand runs a local command (nix-store) and returns its stdout.
+func runCommand(ctx context.Context, name string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
+}
+
+// layerCache is where nd-push remembers store layers' digests, so a
+// rebuild hashes only the layers whose paths are new.
+func layerCache() image.DiffIDCache {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return nil
+	}
+	return image.DirCache(filepath.Join(dir, "nd", "layers"))
+}
+
+// buildLayeredImage makes the full layered image of pkg from its closure in
+// the local store; no Docker is needed. With base (a `docker save`
+// archive), the image builds on its layers and leaves out every store path
+// the base already holds.
+func buildLayeredImage(ctx context.Context, env *Env, pkg string, m *manifest.Manifest, base string) (*image.Image, error) {
+	start := time.Now()
+	c, err := image.QueryClosure(ctx, runCommand, pkg)
+	if err != nil {
+		return nil, fmt.Errorf("building image of %s: %w", pkg, err)
+	}
+	opts := image.Options{}
+	if cache := layerCache(); cache != nil {
+		opts.Cache = cache
+	}
+	if base != "" {
+		b, err := image.ReadDockerArchive(base)
+		if err != nil {
+			return nil, err
+		}
+		held, err := b.StorePaths()
+		if err != nil {
+			return nil, err
+		}
+		if held[pkg] {
+			return nil, fmt.Errorf("building image of %s: the base image already holds the package itself", pkg)
+		}
+		n := len(c)
+		c = c.Without(held)
+		env.Log.Debug("base image", "file", base, "layers", len(b.Layers), "storePaths", len(held), "closureLeft", len(c), "closure", n)
+		opts.Base = b
+	}
+	img, err := image.Layered(m, pkg, c, opts)
+	if err != nil {
+		return nil, err
+	}
+	env.Log.Debug("layered image", "id", img.ID, "layers", len(img.Layers), "paths", len(c), "took", time.Since(start))
+	return img, nil
+}
+
+// pushImage deploys pkg as a full layered image (hosts without Nix, or -b):
+// it asks which bottom layers the host's dockerd has and sends the rest as
+// one zstd-compressed docker-archive; the agent checks, loads and deploys it.
 func pushImage(ctx context.Context, env *Env, h *host, pkg string, m *manifest.Manifest, o *pushOptions, res *pushResult) error {
-	return fmt.Errorf("%s has no usable Nix and image mode is not available yet", h.name)
+	img, err := o.image.get(ctx, env, pkg, m)
+	if err != nil {
+		return err
+	}
+	manifestJSON, err := os.ReadFile(filepath.Join(pkg, manifest.FileName))
+	if err != nil {
+		return fmt.Errorf("reading the manifest: %w", err)
+	}
+	diffIDs := img.DiffIDs()
+	have, err := h.agent.QueryLayers(ctx, diffIDs)
+	if err != nil {
+		return fmt.Errorf("asking which layers %s has: %w", h.name, err)
+	}
+	var total int64
+	for i, l := range img.Layers {
+		if i >= have {
+			total += l.Size
+			res.Paths += len(l.Paths)
+		}
+	}
+	single := len(o.Hosts) == 1
+	pr := newImagePrinter(env.Stderr, single, len(img.Layers)-have, total)
+	if single {
+		fmt.Fprintf(env.Stderr, "%s: image %.19s: %d of %d layers to send (%s)\n", h.name, img.ID, len(img.Layers)-have, len(img.Layers), humanBytes(total))
+	}
+	dep, err := h.agent.DeployImage(ctx, proto.DeployImage{
+		App: m.Name, Package: pkg, PushedBy: pushedBy(), Force: o.Force,
+		ImageID: img.ID, RepoTag: img.RepoTag, DiffIDs: diffIDs, Skip: have, Manifest: manifestJSON,
+	}, agentclient.DeployImageOptions{
+		Wire: func(n int64) { res.Sent = n; pr.wire(n) },
+		Progress: func(p proto.Progress) {
+			env.Log.Info("agent", "stage", p.Stage, "message", p.Message)
+		},
+	}, func(w io.Writer) error {
+		return img.WriteDockerArchive(&countWriter{w: w, f: pr.bytes}, img.SkipBottom(have))
+	})
+	pr.done()
+	if err != nil {
+		return err
+	}
+	res.Generation, res.Changed = dep.Generation, dep.Changed
+	return nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+	f func(int64)
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	c.f(c.n)
+	return n, err
+}
+
+// imagePrinter redraws one status line on a terminal while an image is sent.
+type imagePrinter struct {
+	w                io.Writer
+	on               bool
+	layers           int
+	total            int64
+	start            time.Time
+	mu               sync.Mutex
+	raw, wireN       int64
+	last             time.Time
+	drawn, finishedF bool
+}
+
+func newImagePrinter(w io.Writer, single bool, layers int, total int64) *imagePrinter {
+	f, ok := w.(*os.File)
+	return &imagePrinter{w: w, on: single && ok && term.IsTerminal(int(f.Fd())), layers: layers, total: total, start: time.Now()}
+}
+
+func (p *imagePrinter) bytes(n int64) { p.update(func() { p.raw = n }) }
+func (p *imagePrinter) wire(n int64)  { p.update(func() { p.wireN = n }) }
+
+func (p *imagePrinter) update(f func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f()
+	if !p.on || p.finishedF || time.Since(p.last) < 100*time.Millisecond {
+		return
+	}
+	p.last = time.Now()
+	p.draw()
+	p.drawn = true
+}
+
+func (p *imagePrinter) draw() {
+	secs := time.Since(p.start).Seconds()
+	rate := 0.0
+	if secs > 0 {
+		rate = float64(p.wireN) / secs
+	}
+	fmt.Fprintf(p.w, "\r\033[K%d layers  %s of %s → %s on the wire  %s/s", p.layers, humanBytes(p.raw), humanBytes(p.total), humanBytes(p.wireN), humanBytes(int64(rate)))
+}
+
+// done ends the status line (once).
+func (p *imagePrinter) done() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.finishedF {
+		return
+	}
+	p.finishedF = true
+	if p.on && p.drawn {
+		p.draw()
+		fmt.Fprintf(p.w, " in %.1fs\n", time.Since(p.start).Seconds())
+	}
 }

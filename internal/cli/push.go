@@ -26,6 +26,8 @@ type pushOptions struct {
 	Force     bool
 	Hosts     []string
 	Package   string // a prebuilt deploy package instead of a CONFIG
+
+	image imageBuild // the layered image, built once for all image-mode hosts
 }
 
 func parsePushFlags(args []string, stderr io.Writer) (*pushOptions, error) {
