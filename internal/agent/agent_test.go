@@ -594,3 +594,33 @@ func TestImportLocalFailure(t *testing.T) {
 	}
 	e.verify()
 }
+
+func TestConcurrentPushes(t *testing.T) {
+	ctx := context.Background()
+	e := start(t)
+	same := nt.BuildClosure(t, "conc", 4)
+	other := nt.BuildClosure(t, "conc2", 3)
+	pkgs := []string{same, same, other}
+	errs := make([]error, len(pkgs))
+	var wg sync.WaitGroup
+	for i, p := range pkgs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = closure.Push(ctx, e.client, p, closure.Options{})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("push %d of %s: %v", i, pkgs[i], err)
+		}
+	}
+	for _, p := range []string{same, other} {
+		paths := requisites(t, p)
+		if v := e.valid(paths); len(v) != len(paths) {
+			t.Errorf("%s: %d of %d paths valid", p, len(v), len(paths))
+		}
+	}
+	e.verify()
+}
