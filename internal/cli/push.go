@@ -25,7 +25,9 @@ type pushOptions struct {
 	ImageMode bool // -b: a full layered image even where the host has Nix
 	Force     bool
 	Hosts     []string
-	Package   string // a prebuilt deploy package instead of a CONFIG
+	HostsFile string     // --hosts: more targets, one per line (inventory.go)
+	Package   string     // a prebuilt deploy package instead of a CONFIG
+	secrets   *secretSet // docker.environmentFiles, read once (secrets.go)
 
 	image imageBuild // the layered image, built once for all image-mode hosts
 }
@@ -42,6 +44,7 @@ func parsePushFlags(args []string, stderr io.Writer) (*pushOptions, error) {
 	fs.StringVar(&o.build.Name, "name", "", "default app name when the config sets no docker.name")
 	fs.BoolVar(&o.ImageMode, "b", false, "deploy a full layered image even where the host has Nix")
 	fs.BoolVar(&o.Force, "force", false, "replace the container even if the host already runs this package")
+	fs.StringVar(&o.HostsFile, "hosts", "", "also deploy to the hosts listed in `FILE` (one per line, # comments)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: nd-push [flags] [user@]host... CONFIG|/nix/store/PACKAGE\n")
 		fs.PrintDefaults()
@@ -50,10 +53,20 @@ func parsePushFlags(args []string, stderr io.Writer) (*pushOptions, error) {
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
-	if len(pos) < 2 {
+	if o.HostsFile != "" {
+		hosts, err := readInventory(o.HostsFile)
+		if err != nil {
+			return nil, err
+		}
+		if len(pos) < 1 {
+			return nil, usagef("want a CONFIG")
+		}
+		o.Hosts = append(pos[:len(pos)-1:len(pos)-1], hosts...)
+	} else if len(pos) < 2 {
 		return nil, usagef("want at least one host and a CONFIG (got %d arguments)", len(pos))
+	} else {
+		o.Hosts = pos[:len(pos)-1]
 	}
-	o.Hosts = pos[:len(pos)-1]
 	last := pos[len(pos)-1]
 	if strings.HasPrefix(last, "/nix/store/") {
 		o.Package = last
@@ -107,6 +120,9 @@ func runPush(ctx context.Context, env *Env, o *pushOptions) error {
 		return fmt.Errorf("reading the built package: %w", err)
 	}
 	fmt.Fprintf(env.Stderr, "package %s (app %s)\n", pkg, m.Name)
+	if o.secrets, err = readSecrets(m); err != nil {
+		return err
+	}
 
 	results := make([]pushResult, len(o.Hosts))
 	var wg sync.WaitGroup
@@ -214,8 +230,13 @@ func pushOne(ctx context.Context, env *Env, o *pushOptions, target, pkg string, 
 	if single && tr.Stats.Missing == 0 {
 		fmt.Fprintf(env.Stderr, "%s: all %d paths already there\n", target, tr.Stats.Paths)
 	}
+	if err := uploadSecrets(ctx, h, m.Name, o.secrets); err != nil {
+		res.Err = err
+		return res
+	}
 	dep, err := h.agent.Deploy(ctx, proto.Deploy{
 		App: m.Name, Package: pkg, PushedBy: pushedBy(), Force: o.Force, Session: tr.Session,
+		Secrets: o.secrets.Hash(),
 	}, func(p proto.Progress) {
 		if single {
 			env.Log.Info("agent", "stage", p.Stage, "message", p.Message)
