@@ -29,6 +29,7 @@ declare -A want=(
 	[iptables]=/usr/sbin/iptables
 	[git]=/usr/bin/git
 	[ca-certificates]=/etc/ssl/certs/ca-certificates.crt
+	[sudo]=/usr/bin/sudo # non-root SSH logins in the fleet tests (sudo -n)
 )
 missing=()
 for p in "${!want[@]}"; do
