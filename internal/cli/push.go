@@ -238,6 +238,9 @@ func pushOne(ctx context.Context, env *Env, o *pushOptions, target, pkg string, 
 		App: m.Name, Package: pkg, PushedBy: pushedBy(), Force: o.Force, Session: tr.Session,
 		Secrets: o.secrets.Hash(),
 	}, func(p proto.Progress) {
+		if p.Stage == "waiting" { // another push of this app holds the host's lock
+			fmt.Fprintf(env.Stderr, "%s: %s\n", target, p.Message)
+		}
 		if single {
 			env.Log.Info("agent", "stage", p.Stage, "message", p.Message)
 		}
