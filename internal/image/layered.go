@@ -152,14 +152,21 @@ func Popularity(c Closure) (map[string]int, error) {
 }
 
 // GroupLayers splits a closure into at most maxGroups groups of store paths,
-// bottom layer first. If the closure fits, every path gets its own layer.
-// Otherwise three quarters of the own-layer slots go to the most popular paths
-// (widely shared, so other images and later versions reuse them), the rest to
-// the largest remaining paths (an update that leaves them alone does not
-// resend them), and all other paths share the top layer, which holds the
-// deploy package and so changes on every update anyway. Groups are ordered by
-// popularity, most popular at the bottom, so images share long layer prefixes
-// (Docker dedups layers by chain ID, i.e. together with everything below).
+// bottom layer first.
+//
+// Docker reuses a layer only together with everything below it (chain IDs),
+// so what changes on an update must sit high. Nix propagates change upwards:
+// a path changes when anything it depends on changes, so a path with more
+// dependencies changes at least as often as each of them. Paths are
+// therefore ordered by how many paths they depend on (directly or not),
+// fewest first; that puts every path above its dependencies, and the deploy
+// package on top. Ties go to the more popular (more paths depend on it:
+// widely shared, like libc) and then the larger path first.
+//
+// If the closure fits, every path gets its own layer. Otherwise the top half
+// of the layers hold one path each (the app's own paths, what updates touch)
+// and the paths below are cut into contiguous groups of similar size, a path
+// bigger than that share getting a group of its own.
 func GroupLayers(c Closure, maxGroups int) ([][]string, error) {
 	if maxGroups < 1 {
 		return nil, fmt.Errorf("grouping layers: need at least one layer")
@@ -168,23 +175,46 @@ func GroupLayers(c Closure, maxGroups int) ([][]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("grouping layers: %w", err)
 	}
+	// deps[p]: how many paths p depends on, directly or not (Popularity
+	// has rejected cycles).
+	closures := map[string]map[string]bool{}
+	var closure func(p string) map[string]bool
+	closure = func(p string) map[string]bool {
+		if d, ok := closures[p]; ok {
+			return d
+		}
+		d := map[string]bool{}
+		for _, r := range c[p].References {
+			if r == p {
+				continue
+			}
+			d[r] = true
+			for x := range closure(r) {
+				d[x] = true
+			}
+		}
+		closures[p] = d
+		return d
+	}
+	deps := map[string]int{}
 	paths := make([]string, 0, len(c))
 	for p := range c {
+		deps[p] = len(closure(p))
 		paths = append(paths, p)
 	}
-	byPop := func(ps []string) {
-		sort.Slice(ps, func(i, j int) bool {
-			a, b := ps[i], ps[j]
-			if pop[a] != pop[b] {
-				return pop[a] > pop[b]
-			}
-			if c[a].NarSize != c[b].NarSize {
-				return c[a].NarSize > c[b].NarSize
-			}
-			return a < b
-		})
-	}
-	byPop(paths)
+	sort.Slice(paths, func(i, j int) bool {
+		a, b := paths[i], paths[j]
+		if deps[a] != deps[b] {
+			return deps[a] < deps[b]
+		}
+		if pop[a] != pop[b] {
+			return pop[a] > pop[b]
+		}
+		if c[a].NarSize != c[b].NarSize {
+			return c[a].NarSize > c[b].NarSize
+		}
+		return a < b
+	})
 	if len(paths) <= maxGroups {
 		out := make([][]string, len(paths))
 		for i, p := range paths {
@@ -192,28 +222,53 @@ func GroupLayers(c Closure, maxGroups int) ([][]string, error) {
 		}
 		return out, nil
 	}
-	own := maxGroups - 1
-	nPop := (own*3 + 3) / 4
-	chosen := map[string]bool{}
-	for _, p := range paths[:nPop] {
-		chosen[p] = true
+	own := maxGroups / 2
+	bottom, top := paths[:len(paths)-own], paths[len(paths)-own:]
+	out := chunkBySize(c, bottom, maxGroups-own)
+	for _, p := range top {
+		out = append(out, []string{p})
 	}
-	rest := append([]string(nil), paths[nPop:]...)
-	sort.SliceStable(rest, func(i, j int) bool { return c[rest[i]].NarSize > c[rest[j]].NarSize })
-	for _, p := range rest[:own-nPop] {
-		chosen[p] = true
-	}
+	return out, nil
+}
+
+// chunkBySize cuts paths into at most n contiguous groups of about equal
+// NarSize; a path bigger than its share gets a group of its own.
+func chunkBySize(c Closure, paths []string, n int) [][]string {
 	var out [][]string
-	var top []string
+	var left int64
 	for _, p := range paths {
-		if chosen[p] {
-			out = append(out, []string{p})
-		} else {
-			top = append(top, p)
-		}
+		left += c[p].NarSize
 	}
-	sort.Strings(top)
-	return append(out, top), nil
+	for i := 0; i < len(paths); {
+		if n <= 1 {
+			return append(out, paths[i:])
+		}
+		if len(paths)-i <= n {
+			for _, p := range paths[i:] {
+				out = append(out, []string{p})
+			}
+			return out
+		}
+		share := left / int64(n)
+		j := i
+		var sz int64
+		for j < len(paths) {
+			s := c[paths[j]].NarSize
+			if j > i && sz+s > share {
+				break // p would overfill this group: it starts the next
+			}
+			sz += s
+			j++
+			if sz >= share {
+				break
+			}
+		}
+		out = append(out, paths[i:j])
+		left -= sz
+		n--
+		i = j
+	}
+	return out
 }
 
 // Layered builds the full image for image mode: the closure's store paths in
