@@ -20,6 +20,9 @@ const (
 	// maxWindow bounds a stream's zstd window, so each import holds at
 	// most this much decoder memory.
 	maxWindow = 64 << 20
+	// maxReadAhead is how much compressed data one import buffers ahead
+	// of nix-store --import (see readAhead).
+	maxReadAhead = 64 << 20
 )
 
 var sessionRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -127,7 +130,9 @@ func (a *Agent) handleImport(ctx context.Context, c *proto.Conn, env proto.Envel
 		session = "import-" + randomID()
 	}
 	s := a.session(session)
-	data := &errReader{r: c.DataReader()}
+	ahead := newReadAhead(c.DataReader(), maxReadAhead)
+	defer ahead.Close()
+	data := &errReader{r: ahead}
 	zr, err := zstd.NewReader(data, zstd.WithDecoderMaxWindow(maxWindow), zstd.WithDecoderConcurrency(1))
 	if err != nil {
 		return fmt.Errorf("starting decompression: %w", err)
