@@ -3,6 +3,14 @@
 // lacks (one round trip) and sends exactly those as one zstd-compressed
 // `nix-store --export` stream (one more stream), with progress. Only
 // internal/cli and tests import it.
+//
+// Measured on this project's shared 2-core machine (ND_BENCH=1 go test -run
+// Bench -v ./internal/closure): a 510 MB, 200-path closure of host files
+// (Go toolchain, /usr/lib) to a fresh droplet over a 200 Mbit/s link takes
+// 4.6-9 s with zstd's default level (82 MB on the wire), against 23 s for
+// nix-copy-closure --to; with nothing missing, 0.12-0.17 s including the
+// SSH connection, against 0.33 s. The spread comes from other load on the
+// machine; laptop, link and droplet share its cores there.
 package closure
 
 import (
@@ -92,6 +100,17 @@ func Push(ctx context.Context, agent Agent, pkg string, opts Options) (Result, e
 	missing, err := agent.QueryMissing(ctx, opts.Session, paths)
 	if err != nil {
 		return res, fmt.Errorf("asking which paths are missing: %w", err)
+	}
+	// Send only paths of this closure, whatever the host asks for: the
+	// laptop's store may hold things that are none of the host's business.
+	inClosure := make(map[string]bool, len(paths))
+	for _, p := range paths {
+		inClosure[p] = true
+	}
+	for _, p := range missing {
+		if !inClosure[p] {
+			return res, fmt.Errorf("asking which paths are missing: the host asked for %q, which is not in the closure of %s", p, pkg)
+		}
 	}
 	res.Stats.Missing = len(missing)
 	if len(missing) == 0 {
