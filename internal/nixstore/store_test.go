@@ -5,6 +5,7 @@ import (
 	"context"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/nd-project/nd/internal/nixstore"
@@ -93,4 +94,25 @@ func TestRealExportImport(t *testing.T) {
 		t.Fatalf("QueryValid after import = %v, %v; want all %d", valid, err, len(paths))
 	}
 	verify(t, target)
+}
+
+func TestRunnerIsUsed(t *testing.T) {
+	nt.RequireNix(t)
+	var calls []string
+	s := &nixstore.Store{Root: filepath.Join(t.TempDir(), "s"), Run: func(ctx context.Context, name string, args ...string) *exec.Cmd {
+		calls = append(calls, name+" "+strings.Join(args, " "))
+		return exec.CommandContext(ctx, name, args...)
+	}}
+	p := "/nix/store/0123456789abcdfghijklmnpqrsvwxyz-absent"
+	v, err := s.QueryValid(context.Background(), []string{p})
+	if err != nil || len(v) != 0 {
+		t.Fatalf("QueryValid = %v, %v; want nothing valid", v, err)
+	}
+	want := "nix-store --store " + s.Root + " --check-validity --print-invalid " + p
+	if len(calls) != 1 || calls[0] != want {
+		t.Errorf("calls %q, want [%q]", calls, want)
+	}
+	if _, err := s.QueryValid(context.Background(), []string{"/etc/passwd"}); err == nil {
+		t.Error("QueryValid accepted a path outside the store")
+	}
 }
