@@ -11,7 +11,7 @@
 //
 //   - Oneshot processes run first, one at a time in file order; each must
 //     exit 0 before the next starts. A failing oneshot fails the container
-//     with its exit status.
+//     with its exit status. StartSecs and AutoRestart do not apply to them.
 //   - Then all other processes start together. A process that exits before
 //     StartSecs has failed to start; it is retried after 1s, 2s, 3s, and after
 //     StartRetries (3) retries it is FATAL, which fails the container.
@@ -27,6 +27,13 @@
 //     process group, and whatever is still running after the grace period
 //     (StopGracePeriod, default 10s) gets SIGKILL. A stop asked for by signal
 //     ends with 0. SIGHUP, SIGUSR1, SIGUSR2 and SIGWINCH are passed on.
+//   - A failed container ends with a failed oneshot's status, a FATAL
+//     process's last status (1 if that was 0), or, once every process has
+//     exited for good, the first non-zero status; a death by signal N counts
+//     as 128+N, a program that is missing as 127 and one that cannot be
+//     executed as 126. A file with no processes ends at once with 0.
+//   - The container's stop timeout (docker stop -t) should exceed the grace
+//     period, or Docker kills nd-init before nd-init kills the stragglers.
 //   - Every line a process writes is prefixed "name | " on the same stream
 //     (stdout or stderr); nd-init's own lines are prefixed "nd-init | " on
 //     stderr.
