@@ -23,7 +23,7 @@ const (
 
 // Env is what every command gets from main: streams and a logger.
 type Env struct {
-	Stdin  io.Reader // os.Stdin from Run (exec -i)
+	Stdin  io.Reader // os.Stdin from Run (exec --stdin)
 	Stdout io.Writer
 	Stderr io.Writer
 	Log    hclog.Logger

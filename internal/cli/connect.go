@@ -2,10 +2,8 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"strings"
 	"sync/atomic"
 
@@ -110,7 +108,9 @@ func (d *agentDialer) Dial(ctx context.Context) (agentclient.Stream, error) {
 		if err == nil {
 			return conn, nil
 		}
-		if !sshconn.IsForwardingRefused(err) && !(d.sudo && isPermission(err)) {
+		// A non-root login may not even see the root-only socket (sshd then
+		// reports it missing, not forbidden): it tries sudo -n dial-stdio.
+		if !sshconn.IsForwardingRefused(err) && !d.sudo {
 			return nil, fmt.Errorf("reaching nd-agent at %s on %s (is it installed and running? see 'nd-push install-agent'): %w", d.socket, d.ssh.Host(), err)
 		}
 		d.log.Debug("stream forwarding unavailable; using dial-stdio", "error", err)
@@ -125,10 +125,6 @@ func (d *agentDialer) Dial(ctx context.Context) (agentclient.Stream, error) {
 		return nil, fmt.Errorf("starting %q on %s: %w", cmd, d.ssh.Host(), err)
 	}
 	return s, nil
-}
-
-func isPermission(err error) bool {
-	return errors.Is(err, os.ErrPermission) || strings.Contains(err.Error(), "ermission denied")
 }
 
 // shellQuote quotes s for a POSIX shell.

@@ -22,7 +22,7 @@ func (e *ExitCodeError) Error() string { return fmt.Sprintf("command exited with
 // execOptions are nd-push exec's flags and arguments.
 type execOptions struct {
 	ssh         sshFlags
-	Interactive bool // -i: pass stdin on
+	Interactive bool // --stdin: pass stdin on (-i is ssh's identity file)
 	TTY         bool // -t: a terminal
 	NoTTY       bool // -T: no terminal even if stdin is one
 	Host, App   string
@@ -32,9 +32,9 @@ type execOptions struct {
 func runExecCmd(ctx context.Context, env *Env, args []string) error {
 	o := &execOptions{}
 	fs := newHostFlagSet("exec", "HOST APP -- COMMAND [ARG...]", env.Stderr, &o.ssh)
-	fs.BoolVar(&o.Interactive, "i", false, "pass stdin to the command (default when stdin is a terminal)")
-	fs.BoolVar(&o.TTY, "t", false, "give the command a terminal (default when stdin is a terminal)")
-	fs.BoolVar(&o.NoTTY, "T", false, "no terminal, even if stdin is one")
+	fs.BoolVar(&o.Interactive, "stdin", false, "pass stdin to the command (default when stdin is a terminal)")
+	fs.BoolVar(&o.TTY, "t", false, "give the command a terminal (default when stdin is a terminal, like ssh -t)")
+	fs.BoolVar(&o.NoTTY, "T", false, "no terminal, even if stdin is one (like ssh -T)")
 	// Flags and HOST APP first; everything after APP (and an optional --)
 	// is the command, flags included.
 	var pos []string

@@ -96,6 +96,7 @@ func runStatus(ctx context.Context, env *Env, o *statusOptions) error {
 	if o.JSON {
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
 		return enc.Encode(st)
 	}
 	printStatus(env.Stdout, st)
