@@ -2,6 +2,8 @@ package closure_test
 
 import (
 	"context"
+	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -269,4 +271,81 @@ func TestFleetDeploy(t *testing.T) {
 	if err != nil || dep.Generation != 1 || dep.Changed {
 		t.Errorf("same deploy again = %+v, %v; want generation 1 unchanged", dep, err)
 	}
+
+	// The SSH connection drops in the middle of pushing the next version:
+	// the droplet's store stays consistent and the app keeps running.
+	pkg2 := nt.BuildClosure(t, "fleetdeploy", 8)
+	paths2, _ := (&nixstore.Store{}).Requisites(ctx, pkg2)
+	// Cut at half of what the push will send.
+	have := map[string]bool{}
+	for _, p := range paths {
+		have[p] = true
+	}
+	var send []string
+	for _, p := range paths2 {
+		if !have[p] {
+			send = append(send, p)
+		}
+	}
+	var wire countW
+	zw, _ := zstd.NewWriter(&wire, zstd.WithEncoderLevel(agentclient.DefaultLevel), zstd.WithEncoderConcurrency(agentclient.DefaultConcurrency))
+	if err := (&nixstore.Store{}).Export(ctx, zw, send); err != nil {
+		t.Fatal(err)
+	}
+	zw.Close()
+	c2 := dialSSH(t, ctx, d)
+	cut := agentclient.New(agentclient.DialerFunc(func(ctx context.Context) (agentclient.Stream, error) {
+		s, err := c2.DialUnix(ctx, agent.DefaultSocket)
+		if err != nil {
+			return nil, err
+		}
+		return &dropAfter{ReadWriteCloser: s, left: int(wire.n / 2), drop: func() { c2.Close() }}, nil
+	}), agentclient.Options{Host: d.Name})
+	if _, err := closure.Push(ctx, cut, pkg2, closure.Options{}); err == nil {
+		t.Fatal("push over a dropped connection succeeded")
+	} else {
+		t.Logf("push over a dropped connection: %v", err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if out, err := d.Exec(ctx, "nix-store", "--verify", "--check-contents"); err != nil || strings.Contains(string(out), "error") {
+		t.Fatalf("verify in droplet after the drop: %v %s", err, out)
+	}
+	n := dropletValid(t, ctx, d, paths2)
+	t.Logf("after the drop %d of %d paths of the new version are in the droplet's store", n, len(paths2))
+	if n == len(paths2) {
+		t.Errorf("the whole new version arrived despite the drop")
+	}
+	out, err = d.Exec(ctx, "docker", "inspect", "-f", "{{.State.Running}} {{index .Config.Labels \"nd.generation\"}}", "nd-fleetdeploy")
+	if err != nil || strings.TrimSpace(string(out)) != "true 1" {
+		t.Errorf("container after the drop: %q %v, want generation 1 still running", out, err)
+	}
+	// A new connection finishes the push and deploys it.
+	c3 := dialSSH(t, ctx, d)
+	cl3 := agentclient.New(streamLocal(c3), agentclient.Options{Host: d.Name})
+	res, err = closure.Push(ctx, cl3, pkg2, closure.Options{})
+	if err != nil || res.Stats.Missing != len(paths2)-n {
+		t.Fatalf("push after the drop: %+v, %v; want the %d missing paths", res.Stats, err, len(paths2)-n)
+	}
+	dep, err = cl3.Deploy(ctx, proto.Deploy{App: "fleetdeploy", Package: pkg2, Session: res.Session}, nil)
+	if err != nil || dep.Generation != 2 {
+		t.Fatalf("deploy after the drop = %+v, %v; want generation 2", dep, err)
+	}
+}
+
+// dropAfter drops the whole SSH connection once left bytes are written.
+type dropAfter struct {
+	io.ReadWriteCloser
+	left int
+	drop func()
+}
+
+func (d *dropAfter) Write(b []byte) (int, error) {
+	if len(b) >= d.left {
+		n, _ := d.ReadWriteCloser.Write(b[:d.left])
+		d.left = 0
+		d.drop()
+		return n, errors.New("connection dropped")
+	}
+	d.left -= len(b)
+	return d.ReadWriteCloser.Write(b)
 }
