@@ -455,10 +455,15 @@ func containerConfig(spec DeploySpec, env []string, storeRoot string) (*containe
 		Labels:       labels,
 		ExposedPorts: nat.PortSet{},
 	}
-	if m.StopGracePeriod > 0 {
-		t := m.StopGracePeriod
-		cfg.StopTimeout = &t
+	// nd-init gives its processes the grace period, then kills them;
+	// Docker must not kill nd-init at that same moment, or the processes'
+	// final output and exit statuses are lost.
+	grace := m.StopGracePeriod
+	if grace <= 0 {
+		grace = defaultInitGrace
 	}
+	stopTimeout := grace + initStopSlack
+	cfg.StopTimeout = &stopTimeout
 	hc := &container.HostConfig{
 		PortBindings:  nat.PortMap{},
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyUnlessStopped},
@@ -540,3 +545,10 @@ func (r *Runtime) removeQuietly(ctx context.Context, id string) {
 		r.log.Warn("removing container", "container", id, "error", err)
 	}
 }
+
+// nd-init's default grace period (supervise.DefaultStopGracePeriod, in
+// seconds) and the slack Docker gives it on top before SIGKILL.
+const (
+	defaultInitGrace = 10
+	initStopSlack    = 5
+)
