@@ -24,7 +24,7 @@ import (
 var sentRE = regexp.MustCompile(`\(image mode, \d+ paths / ([0-9.]+) (B|KiB|MiB|GiB) sent`)
 
 // sentBytes reads what nd-push's result line says it sent in image mode.
-func sentBytes(t *testing.T, out string) int64 {
+func sentBytes(t testing.TB, out string) int64 {
 	t.Helper()
 	m := sentRE.FindStringSubmatch(out)
 	if m == nil {
