@@ -67,6 +67,7 @@ func TestPushImageModeNoNix(t *testing.T) {
 		t.Errorf("nd.mode label %q, want image", mode)
 	}
 	sent1 := sentBytes(t, out1)
+	image1 := e.docker(t, "inspect", "-f", "{{.Image}}", "nd-upd")
 
 	code, out2, _ := e.push(t, e.d.Name, versionedApp(t, dir, "v2", ""))
 	if code != 0 {
@@ -165,6 +166,24 @@ func TestPushImageModeNoNix(t *testing.T) {
 	}
 	if got := strings.TrimSpace(get(t, url)); got != "v3 v1" {
 		t.Fatalf("v3 answered %q", got)
+	}
+
+	// The agent keeps the images of the generations it keeps (the current
+	// one and 3 more by default) and removes the rest: after generations
+	// 4 and 5, generation 1's image is gone.
+	for _, v := range []string{"v4", "v5"} {
+		if code, _, _ := e.push(t, e.d.Name, versionedApp(t, dir, v, "")); code != 0 {
+			t.Fatalf("deploying %s exited %d", v, code)
+		}
+	}
+	if imgs := strings.Fields(e.docker(t, "images", "-q", "--no-trunc", "nd/upd")); len(imgs) != 4 {
+		t.Errorf("images of the app after 5 generations: %v, want 4 (generations 2 to 5)", imgs)
+	}
+	if out, err := e.d.Exec(ctx, "docker", "-H", "unix:///run/docker.sock", "image", "inspect", image1); err == nil {
+		t.Errorf("generation 1's image %s is still there: %s", image1, out)
+	}
+	if got := strings.TrimSpace(get(t, url)); got != "v5 v1" {
+		t.Fatalf("v5 answered %q", got)
 	}
 }
 
