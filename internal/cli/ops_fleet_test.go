@@ -20,7 +20,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/nd-project/nd/internal/agentclient"
 	"github.com/nd-project/nd/internal/fleet"
+	"github.com/nd-project/nd/internal/proto"
 	"github.com/nd-project/nd/internal/testutil"
 )
 
@@ -268,6 +270,19 @@ func TestOperate(t *testing.T) {
 			Interactive: true, Host: host, App: "upd", Cmd: []string{"busybox", "cat"}})
 		if err != nil || o.String() != "hello stdin\n" {
 			t.Errorf("exec -i cat: %v, printed %q", err, o.String())
+		}
+		// With a terminal (what nd-push asks for when stdin is one): the
+		// command sees a tty of the requested size.
+		h, err := connect(ctx, env, &sshFlags{ConfigFile: e.d.SSHConfig(), AgentSocket: "/run/nd-agent/agent.sock"}, host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.Close()
+		var tty bytes.Buffer
+		code, err = h.agent.Exec(ctx, proto.Exec{App: "upd", Cmd: []string{"busybox", "sh", "-c", "sleep 0.5; busybox stty size; test -t 0 && echo tty"}, TTY: true, Rows: 33, Cols: 111},
+			agentclient.ExecIO{Stdout: &tty, Stderr: &tty})
+		if err != nil || code != 0 || !strings.Contains(tty.String(), "33 111") || !strings.Contains(tty.String(), "tty") {
+			t.Errorf("exec with a terminal: code %d, %v, printed %q; want size 33 111 and a tty", code, err, tty.String())
 		}
 		if code, _, errOut := run("exec", host, "nope", "--", "true"); code != 1 || !strings.Contains(errOut, "no container") {
 			t.Errorf("exec in an unknown app exited %d: %q", code, errOut)

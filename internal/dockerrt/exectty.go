@@ -62,7 +62,15 @@ func (r *Runtime) ExecTerminal(ctx context.Context, app string, o ExecOptions) (
 			hj.CloseWrite()
 		}()
 	}
-	if rs, ok := r.c.(execResizer); ok && o.TTY && o.Resize != nil {
+	rs, canResize := r.c.(execResizer)
+	if canResize && o.TTY && o.Size.Rows > 0 && o.Size.Cols > 0 {
+		// dockerd before API 1.42 ignores ConsoleSize: size it now, as the
+		// docker CLI does (a command that asks at once may see 0x0).
+		if err := rs.ContainerExecResize(ctx, ex.ID, container.ResizeOptions{Height: o.Size.Rows, Width: o.Size.Cols}); err != nil {
+			r.log.Debug("sizing exec terminal", "error", err)
+		}
+	}
+	if canResize && o.TTY && o.Resize != nil {
 		go func() {
 			for {
 				select {
