@@ -125,12 +125,19 @@ func pushImage(ctx context.Context, env *Env, h *host, pkg string, m *manifest.M
 	if single {
 		fmt.Fprintf(env.Stderr, "%s: image %.19s: %d of %d layers to send (%s)\n", h.name, img.ID, len(img.Layers)-have, len(img.Layers), humanBytes(total))
 	}
+	if err := uploadSecrets(ctx, h, m.Name, o.secrets); err != nil {
+		return err
+	}
 	dep, err := h.agent.DeployImage(ctx, proto.DeployImage{
 		App: m.Name, Package: pkg, PushedBy: pushedBy(), Force: o.Force,
 		ImageID: img.ID, RepoTag: img.RepoTag, DiffIDs: diffIDs, Skip: have, Manifest: manifestJSON,
+		Secrets: o.secrets.Hash(),
 	}, agentclient.DeployImageOptions{
 		Wire: func(n int64) { res.Sent = n; pr.wire(n) },
 		Progress: func(p proto.Progress) {
+			if p.Stage == "waiting" { // another push of this app holds the host's lock
+				fmt.Fprintf(env.Stderr, "%s: %s\n", h.name, p.Message)
+			}
 			env.Log.Info("agent", "stage", p.Stage, "message", p.Message)
 		},
 	}, func(w io.Writer) error {

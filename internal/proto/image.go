@@ -52,4 +52,7 @@ type DeployImage struct {
 	// store to read it from.
 	Manifest    json.RawMessage `json:"manifest"`
 	Compression string          `json:"compression"` // CompressionZstd
+	// Secrets names the secret env files uploaded for this deploy, as in
+	// Deploy.Secrets.
+	Secrets string `json:"secrets,omitempty"`
 }
