@@ -130,9 +130,6 @@ func describeGenerations(st *appState) string {
 // are GC roots.
 func (a *Agent) Rollback(ctx context.Context, req proto.Rollback, progress func(stage, msg string)) (proto.Deployed, error) {
 	var res proto.Deployed
-	if err := a.requireNix(); err != nil {
-		return res, err
-	}
 	if a.cfg.Runtime == nil {
 		return res, codef(proto.CodeDeploy, "nd-agent has no container runtime configured")
 	}
@@ -176,6 +173,12 @@ func (a *Agent) Rollback(ctx context.Context, req proto.Rollback, progress func(
 		if target.Number == cur.Number {
 			return res, codef(proto.CodeBadRequest, "generation %d of %s is the current one", target.Number, req.App)
 		}
+	}
+	if target.Mode == ModeImage {
+		return a.rollbackImage(ctx, req, st, target, progress) // image.go
+	}
+	if err := a.requireNix(); err != nil {
+		return res, err
 	}
 	valid, err := a.cfg.Store.QueryValid(ctx, []string{target.Package})
 	if err != nil {
