@@ -1,0 +1,164 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nd-project/nd/internal/fleet"
+	"github.com/nd-project/nd/internal/testutil"
+)
+
+// BenchmarkHostStore prints issue 4's figures side by side with their
+// baselines, in one run, over a 200 Mbit/s link to fresh droplets with Nix,
+// for a ~500 MB / 200-path closure of real files (compiler, libraries):
+//
+//   - cold deploy: `nd-push HOST CONFIG` (connect, copy, image, container up)
+//     vs `nix-copy-closure --to` of the same package (copy only);
+//   - no-op redeploy vs `ssh HOST true`;
+//   - an update that changes one small path: bytes on the wire vs that
+//     path's NAR size, and time vs nix-copy-closure of the update.
+//
+// It is a figure printer, not a timed test:
+//
+//	go test -run XXX -bench BenchmarkHostStore -benchtime 1x -timeout 30m ./internal/cli
+func BenchmarkHostStore(b *testing.B) {
+	testutil.RequireRoot(b)
+	testutil.RequireCommands(b, "nix-build", "nix-store", "nix-copy-closure", "dockerd", "sshd", "ssh")
+	ctx := context.Background()
+	bins := testutil.BuildBinaries(b, "nd-push", "nd-agent", "nd-init")
+
+	top := imageBenchClosure(b, 200, 500<<20)
+	dir := b.TempDir()
+	cfgs, pkgs := map[string]string{}, map[string]string{}
+	for _, v := range []string{"v1", "v2"} {
+		cfgs[v] = filepath.Join(dir, v, "config.nix")
+		os.MkdirAll(filepath.Dir(cfgs[v]), 0o755)
+		os.WriteFile(cfgs[v], []byte(benchAppConfig(top, v)), 0o644)
+		out, err := exec.Command(bins["nd-push"], "build", cfgs[v]).Output()
+		if err != nil {
+			b.Fatalf("building %s: %v", v, err)
+		}
+		pkgs[v] = strings.TrimSpace(string(out))
+	}
+	closureOf := func(p string) []string {
+		out, err := exec.Command("nix-store", "-qR", p).Output()
+		if err != nil {
+			b.Fatal(err)
+		}
+		return strings.Fields(string(out))
+	}
+	c1 := map[string]bool{}
+	for _, p := range closureOf(pkgs["v1"]) {
+		c1[p] = true
+	}
+	var changed []string
+	var changedNar int64
+	for _, p := range closureOf(pkgs["v2"]) {
+		if !c1[p] {
+			changed = append(changed, p)
+			out, _ := exec.Command("nix-store", "-q", "--size", p).Output()
+			n, _ := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
+			changedNar += n
+		}
+	}
+	var closureNar int64
+	for p := range c1 {
+		out, _ := exec.Command("nix-store", "-q", "--size", p).Output()
+		n, _ := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
+		closureNar += n
+	}
+
+	ds := fleet.ForTest(b, 2, fleet.Options{Nix: true, Rate: "200mbit"})
+	nd, ncc := ds[0], ds[1]
+	agentBin := "/usr/local/bin/nd-agent" // droplet-private (overlay)
+	if err := nd.CopyIn(bins["nd-agent"], agentBin); err != nil {
+		b.Fatal(err)
+	}
+	if err := nd.Start(ctx, "nd-agent", agentBin, "serve"); err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		if _, err := nd.Exec(ctx, "test", "-S", "/run/nd-agent/agent.sock"); err == nil {
+			break
+		}
+		if i > 200 {
+			b.Fatal("nd-agent did not start")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	sentRE := regexp.MustCompile(`(\d+) paths / ([0-9.]+ [KMG]?i?B) sent`)
+	push := func(cfg string) (time.Duration, string) {
+		exec.Command("sync").Run()
+		start := time.Now()
+		cmd := exec.Command(bins["nd-push"], "-F", nd.SSHConfig(), nd.Name, cfg)
+		cmd.Env = append(os.Environ(), "ND_INIT="+bins["nd-init"])
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Run(); err != nil {
+			b.Fatalf("nd-push: %v\n%s", err, out.String())
+		}
+		d := time.Since(start)
+		m := sentRE.FindStringSubmatch(out.String())
+		if m == nil {
+			b.Fatalf("nd-push said %q", out.String())
+		}
+		return d, m[1] + " paths, " + m[2]
+	}
+	ncopy := func(p string) time.Duration {
+		exec.Command("sync").Run()
+		start := time.Now()
+		cmd := exec.Command("nix-copy-closure", "--to", "root@"+ncc.Name, p)
+		cmd.Env = append(os.Environ(), "NIX_SSHOPTS=-F "+ncc.SSHConfig(), "SSH_AUTH_SOCK=")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("nix-copy-closure: %v: %s", err, out)
+		}
+		return time.Since(start)
+	}
+	median := func(n int, f func() time.Duration) time.Duration {
+		var ds []time.Duration
+		for range n {
+			ds = append(ds, f())
+		}
+		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+		return ds[n/2]
+	}
+
+	coldND, coldSent := push(cfgs["v1"])
+	coldNCC := ncopy(pkgs["v1"])
+	noopND := median(5, func() time.Duration { d, _ := push(cfgs["v1"]); return d })
+	_, noopSent := push(cfgs["v1"])
+	sshTrue := median(5, func() time.Duration {
+		start := time.Now()
+		if out, err := exec.Command("ssh", "-F", nd.SSHConfig(), nd.Name, "true").CombinedOutput(); err != nil {
+			b.Fatalf("ssh true: %v: %s", err, out)
+		}
+		return time.Since(start)
+	})
+	updND, updSent := push(cfgs["v2"])
+	updNCC := ncopy(pkgs["v2"])
+
+	b.StopTimer()
+	var buf bytes.Buffer
+	tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "closure: %d paths, %.0f MB (NAR); link 200 Mbit/s; update changes %d path(s), %d B NAR\n",
+		len(c1), float64(closureNar)/1e6, len(changed), changedNar)
+	fmt.Fprintln(tw, "scenario\tnd-push\tsent by nd\tbaseline\tbaseline time\tratio\ttarget")
+	fmt.Fprintf(tw, "cold deploy\t%.2fs\t%s\tnix-copy-closure --to\t%.2fs\t%.2f\t<= 0.5\n", coldND.Seconds(), coldSent, coldNCC.Seconds(), coldND.Seconds()/coldNCC.Seconds())
+	fmt.Fprintf(tw, "no-op redeploy (median of 5)\t%.3fs\t%s\tssh HOST true (median of 5)\t%.3fs\t%.2f\t<= 2\n", noopND.Seconds(), noopSent, sshTrue.Seconds(), noopND.Seconds()/sshTrue.Seconds())
+	fmt.Fprintf(tw, "update (one small path)\t%.2fs\t%s\tnix-copy-closure --to\t%.2fs\t%.2f\tsent ~ path size\n", updND.Seconds(), updSent, updNCC.Seconds(), updND.Seconds()/updNCC.Seconds())
+	tw.Flush()
+	b.Logf("\n%s", buf.String())
+	fmt.Print(buf.String())
+}
