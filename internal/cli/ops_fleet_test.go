@@ -426,6 +426,34 @@ chmod 0440 /etc/sudoers.d/deploy`
 			t.Errorf("rm as deploy exited %d", code)
 		}
 	})
+
+	t.Run("non-root login in the agent's group", func(t *testing.T) {
+		setup := `set -e
+groupadd ndops
+useradd -M -d /var/lib/member -s /bin/sh -p '*' -G ndops member`
+		if out, err := e.d.Exec(ctx, "sh", "-c", setup); err != nil {
+			t.Fatalf("adding user member: %v\n%s", err, out)
+		}
+		if err := e.d.Stop(ctx, "nd-agent"); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.d.Start(ctx, "nd-agent", e.bins["nd-agent@droplet"], "serve", "--group", "ndops"); err != nil {
+			t.Fatal(err)
+		}
+		e.waitAgent(t)
+		user := "member@" + host
+		if code, out, _ := run("status", user); code != 0 || !strings.Contains(out, "hello") {
+			t.Errorf("status as a member of the agent's group exited %d: %q", code, out)
+		}
+		if code, out, _ := push(user, e.example("hello")); code != 0 || !strings.Contains(out, "already running") {
+			t.Errorf("push as a member of the agent's group exited %d: %q", code, out)
+		}
+		// Secrets need root on the host (sudo): a clear error, nothing deployed.
+		code, _, errOut := push(user, opsApp(t, dir, "v1"))
+		if code != 1 || !strings.Contains(errOut, "sudo") {
+			t.Errorf("push with secrets as member (no sudo) exited %d: %q, want an error naming sudo", code, errOut)
+		}
+	})
 }
 
 var (
