@@ -185,6 +185,20 @@ func TestPushImageModeNoNix(t *testing.T) {
 	if got := strings.TrimSpace(get(t, url)); got != "v5 v1" {
 		t.Fatalf("v5 answered %q", got)
 	}
+
+	// Rollback needs no Nix either: generation 4's image and manifest are
+	// kept.
+	var rbOut, rbErr bytes.Buffer
+	rb := []string{"rollback", "-F", e.d.SSHConfig(), "--agent-path", e.bins["nd-agent@droplet"], e.d.Name, "upd"}
+	if code := Run(ctx, rb, &rbOut, &rbErr); code != 0 {
+		t.Fatalf("rollback exited %d: %s%s", code, rbOut.String(), rbErr.String())
+	}
+	if got := strings.TrimSpace(get(t, url)); got != "v4 v1" {
+		t.Fatalf("after the rollback the app answered %q, want v4 v1", got)
+	}
+	if gen := e.docker(t, "inspect", "-f", `{{index .Config.Labels "nd.generation"}}`, "nd-upd"); gen != "6" {
+		t.Errorf("generation after rollback %q, want 6", gen)
+	}
 }
 
 // flipLayerByte returns a copy of a docker-archive with one byte of its
@@ -228,22 +242,30 @@ func flipLayerByte(t *testing.T, archive []byte) []byte {
 // Nix.
 func TestPushImageModeForced(t *testing.T) {
 	e := newDeployEnv(t, fleet.Options{Nix: true})
-	code, out, errOut := e.push(t, "-b", e.d.Name, e.example("hello"))
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "secret.env"), []byte("ND_SECRET=s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := versionedApp(t, dir, "v1", `docker.environmentFiles = [ "secret.env" ];`)
+	code, out, errOut := e.push(t, "-b", e.d.Name, cfg)
 	if code != 0 {
 		t.Fatalf("push -b exited %d", code)
 	}
 	if !strings.Contains(errOut, "image mode (-b given)") || !strings.Contains(out, "image mode") {
 		t.Errorf("push -b did not use image mode: %q / %q", errOut, out)
 	}
-	if body := get(t, "http://"+e.d.Addr+":8080/"); !strings.Contains(body, "hello from nd") {
-		t.Fatalf("app answered %q", body)
+	if got := strings.TrimSpace(get(t, "http://"+e.d.Addr+":8090/cgi-bin/info")); got != "v1 v1" {
+		t.Fatalf("app answered %q", got)
 	}
-	mounts := e.docker(t, "inspect", "-f", "{{range .Mounts}}{{.Source}}:{{.Destination}} {{end}}", "nd-hello")
+	mounts := e.docker(t, "inspect", "-f", "{{range .Mounts}}{{.Source}}:{{.Destination}} {{end}}", "nd-upd")
 	if strings.Contains(mounts, "/nix/store") {
 		t.Errorf("-b container mounts %q, want no /nix/store", mounts)
 	}
+	if env := e.docker(t, "inspect", "-f", "{{.Config.Env}}", "nd-upd"); !strings.Contains(env, "ND_SECRET=s3cret") {
+		t.Errorf("the secret env file did not reach the container: %s", env)
+	}
 	// Nothing was copied into the host's store.
-	if out, err := e.d.Exec(context.Background(), "sh", "-c", "ls /nix/store | grep -c nd-hello || true"); err != nil || strings.TrimSpace(string(out)) != "0" {
+	if out, err := e.d.Exec(context.Background(), "sh", "-c", "ls /nix/store | grep -c nd-upd || true"); err != nil || strings.TrimSpace(string(out)) != "0" {
 		t.Errorf("the host's store holds the package after -b: %q %v", out, err)
 	}
 }
