@@ -173,6 +173,9 @@ func (a *Agent) Rollback(ctx context.Context, req proto.Rollback, progress func(
 		if target.Number == cur.Number {
 			return res, codef(proto.CodeBadRequest, "generation %d of %s is the current one", target.Number, req.App)
 		}
+		if target.Package == cur.Package && target.Secrets == cur.Secrets {
+			return res, codef(proto.CodeBadRequest, "generation %d of %s runs what the current generation %d runs already", target.Number, req.App, cur.Number)
+		}
 	}
 	if target.Mode == ModeImage {
 		return a.rollbackImage(ctx, req, st, target, progress) // image.go
