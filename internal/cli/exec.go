@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -30,17 +31,25 @@ type execOptions struct {
 }
 
 func runExecCmd(ctx context.Context, env *Env, args []string) error {
+	o, err := parseExecArgs(args, env.Stderr)
+	if err != nil {
+		return err
+	}
+	return runExec(ctx, env, o)
+}
+
+// parseExecArgs takes flags and HOST APP; everything after APP (and an
+// optional --) is the command, its flags included.
+func parseExecArgs(args []string, stderr io.Writer) (*execOptions, error) {
 	o := &execOptions{}
-	fs := newHostFlagSet("exec", "HOST APP -- COMMAND [ARG...]", env.Stderr, &o.ssh)
+	fs := newHostFlagSet("exec", "HOST APP -- COMMAND [ARG...]", stderr, &o.ssh)
 	fs.BoolVar(&o.Interactive, "stdin", false, "pass stdin to the command (default when stdin is a terminal)")
 	fs.BoolVar(&o.TTY, "t", false, "give the command a terminal (default when stdin is a terminal, like ssh -t)")
 	fs.BoolVar(&o.NoTTY, "T", false, "no terminal, even if stdin is one (like ssh -T)")
-	// Flags and HOST APP first; everything after APP (and an optional --)
-	// is the command, flags included.
 	var pos []string
 	for len(pos) < 2 {
 		if err := fs.Parse(args); err != nil {
-			return usagef("%v", err)
+			return nil, usagef("%v", err)
 		}
 		args = fs.Args()
 		if len(args) == 0 {
@@ -57,10 +66,10 @@ func runExecCmd(ctx context.Context, env *Env, args []string) error {
 		args = args[1:]
 	}
 	if len(pos) < 2 || len(args) == 0 {
-		return usagef("exec: want HOST APP -- COMMAND [ARG...]")
+		return nil, usagef("exec: want HOST APP -- COMMAND [ARG...]")
 	}
 	o.Host, o.App, o.Cmd = pos[0], pos[1], args
-	return runExec(ctx, env, o)
+	return o, nil
 }
 
 // runExec runs a command in the app's running container through the agent.

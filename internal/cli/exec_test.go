@@ -1,0 +1,40 @@
+package cli
+
+import (
+	"io"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseExecArgs(t *testing.T) {
+	tests := []struct {
+		args      []string
+		host, app string
+		cmd       []string
+		tty       bool
+		wantErr   bool
+	}{
+		{args: []string{"h", "a", "--", "ls", "-l"}, host: "h", app: "a", cmd: []string{"ls", "-l"}},
+		{args: []string{"h", "a", "ls", "-l"}, host: "h", app: "a", cmd: []string{"ls", "-l"}},
+		{args: []string{"-t", "-p", "2222", "h", "a", "--", "sh", "-c", "exit 3"}, host: "h", app: "a", cmd: []string{"sh", "-c", "exit 3"}, tty: true},
+		{args: []string{"h", "-t", "a", "--", "--", "x"}, host: "h", app: "a", cmd: []string{"--", "x"}, tty: true},
+		{args: []string{"h", "a"}, wantErr: true},
+		{args: []string{"h", "a", "--"}, wantErr: true},
+		{args: []string{"h"}, wantErr: true},
+		{args: []string{"--bogus", "h", "a", "x"}, wantErr: true},
+	}
+	for _, tt := range tests {
+		o, err := parseExecArgs(tt.args, io.Discard)
+		if (err != nil) != tt.wantErr {
+			t.Errorf("parseExecArgs(%q) error = %v, want error %v", tt.args, err, tt.wantErr)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		if o.Host != tt.host || o.App != tt.app || o.TTY != tt.tty || !cmp.Equal(o.Cmd, tt.cmd) {
+			t.Errorf("parseExecArgs(%q) = %s %s %q tty=%v, want %s %s %q tty=%v", tt.args, o.Host, o.App, o.Cmd, o.TTY, tt.host, tt.app, tt.cmd, tt.tty)
+		}
+	}
+}
