@@ -7,11 +7,14 @@ import (
 	"flag"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -267,5 +270,64 @@ func TestPushImageModeForced(t *testing.T) {
 	// Nothing was copied into the host's store.
 	if out, err := e.d.Exec(context.Background(), "sh", "-c", "ls /nix/store | grep -c nd-upd || true"); err != nil || strings.TrimSpace(string(out)) != "0" {
 		t.Errorf("the host's store holds the package after -b: %q %v", out, err)
+	}
+}
+
+// TestPushImageModeDroppedConnection kills nd-push in the middle of an
+// image transfer over a slow link to a host without Nix: the agent aborts
+// the load (no half image), the running app is untouched, and the next push
+// completes.
+func TestPushImageModeDroppedConnection(t *testing.T) {
+	e := newDeployEnv(t, fleet.Options{Nix: false, Rate: "40mbit"})
+	dir := t.TempDir()
+	url := "http://" + e.d.Addr + ":8090/cgi-bin/info"
+	if code, _, _ := e.push(t, e.d.Name, versionedApp(t, dir, "v1", "")); code != 0 {
+		t.Fatalf("deploying v1 exited %d", code)
+	}
+	get(t, url)
+	images := e.docker(t, "images", "-q", "nd/upd")
+
+	// v2 carries 24 MB of incompressible data: ~5 s on this link.
+	big := `docker.env.BLOB = "${pkgs.runCommand "blob" { } "mkdir $out; for i in 1 2 3; do head -c 8000000 /dev/urandom > $out/part$i; done"}";`
+	cfg := versionedApp(t, dir, "v2", big)
+	cmd := exec.Command(testutilBuild(t), "-F", e.d.SSHConfig(), "--agent-path", e.bins["nd-agent@droplet"], e.d.Name, cfg)
+	cmd.Env = append(os.Environ(), "ND_INIT="+e.bins["nd-init"])
+	logFile := filepath.Join(dir, "push.log")
+	out, _ := os.Create(logFile)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		log, _ := os.ReadFile(logFile)
+		if strings.Contains(string(log), "layers to send") {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("the transfer never started; nd-push said:\n%s", log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	if log, _ := os.ReadFile(logFile); strings.Contains(string(log), "generation 2") {
+		t.Fatalf("push finished before it was killed; make the blob bigger:\n%s", log)
+	}
+	if got := strings.TrimSpace(get(t, url)); got != "v1 v1" {
+		t.Fatalf("after the dropped push the app answered %q, want v1 untouched", got)
+	}
+	// The agent notices the cut stream and docker load keeps nothing.
+	time.Sleep(time.Second)
+	if now := e.docker(t, "images", "-q", "nd/upd"); now != images {
+		t.Errorf("images after the dropped push: %q, before: %q", now, images)
+	}
+	if code, _, _ := e.push(t, e.d.Name, cfg); code != 0 {
+		t.Fatalf("the push after the dropped one exited %d", code)
+	}
+	if got := strings.TrimSpace(get(t, url)); got != "v2 v1" {
+		t.Fatalf("after the retried push the app answered %q, want v2 v1", got)
 	}
 }
