@@ -132,6 +132,17 @@ func (a *Agent) DeployImage(ctx context.Context, req proto.DeployImage, m *manif
 	}
 	defer unlock()
 
+	if req.Skip > 0 {
+		// The layers the client leaves out must still be here (an image
+		// may have been removed since it asked).
+		n, err := ir.HasLayers(ctx, req.DiffIDs[:req.Skip])
+		if err != nil {
+			return res, fmt.Errorf("asking dockerd for layers: %w", err)
+		}
+		if n < req.Skip {
+			return res, codef(proto.CodeLayersGone, "dockerd has %d of the %d bottom layers left out; ask again", n, req.Skip)
+		}
+	}
 	progress("load", fmt.Sprintf("loading image %.19s (%d of %d layers sent)", req.ImageID, len(req.DiffIDs)-req.Skip, len(req.DiffIDs)))
 	st, err := a.loadImage(ctx, ir, req, data)
 	if err != nil {

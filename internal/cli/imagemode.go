@@ -104,6 +104,17 @@ func pushImage(ctx context.Context, env *Env, h *host, pkg string, m *manifest.M
 	if err != nil {
 		return err
 	}
+	err = sendImage(ctx, env, h, pkg, m, img, o, res)
+	if agentclient.IsCode(err, proto.CodeLayersGone) {
+		// Layers the host had went away meanwhile: ask once more.
+		env.Log.Info("layers gone on the host; asking again", "host", h.name)
+		*res = pushResult{Host: res.Host, Mode: res.Mode}
+		err = sendImage(ctx, env, h, pkg, m, img, o, res)
+	}
+	return err
+}
+
+func sendImage(ctx context.Context, env *Env, h *host, pkg string, m *manifest.Manifest, img *image.Image, o *pushOptions, res *pushResult) error {
 	manifestJSON, err := os.ReadFile(filepath.Join(pkg, manifest.FileName))
 	if err != nil {
 		return fmt.Errorf("reading the manifest: %w", err)

@@ -153,6 +153,16 @@ func TestPushImageModeNoNix(t *testing.T) {
 			t.Fatalf("after the %s stream the app answered %q, want v2 still running", tc.name, got)
 		}
 	}
+	// Leaving out a layer the host does not have is refused before any
+	// data is used: nd-push asks again then.
+	gone := req
+	gone.Skip = have + 1
+	if _, err := h.agent.DeployImage(ctx, gone, agentclient.DeployImageOptions{}, func(w io.Writer) error {
+		_, err := w.Write(archive.Bytes())
+		return err
+	}); !agentclient.IsCode(err, proto.CodeLayersGone) {
+		t.Errorf("DeployImage skipping a layer the host lacks = %v, want %s", err, proto.CodeLayersGone)
+	}
 	if after := e.docker(t, "inspect", "-f", "{{.Id}}", "nd-upd"); after != before {
 		t.Errorf("refused streams replaced container %s by %s", before, after)
 	}

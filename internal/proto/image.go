@@ -19,6 +19,10 @@ const (
 	TypeDeployImage Type = "deploy-image" // DeployImage + data → Progress... Deployed
 )
 
+// CodeLayersGone refuses a DeployImage whose skipped bottom layers the host
+// no longer has (an image was removed since QueryLayers): ask again.
+const CodeLayersGone = "layers-gone"
+
 // MaxImageLayers bounds an image's layers in image-mode requests (overlay2
 // stacks at most 128).
 const MaxImageLayers = 128
