@@ -177,15 +177,15 @@ func (c *countWriter) Write(p []byte) (int, error) {
 
 // imagePrinter redraws one status line on a terminal while an image is sent.
 type imagePrinter struct {
-	w                io.Writer
-	on               bool
-	layers           int
-	total            int64
-	start            time.Time
-	mu               sync.Mutex
-	raw, wireN       int64
-	last             time.Time
-	drawn, finishedF bool
+	w               io.Writer
+	on              bool
+	layers          int
+	total           int64
+	start           time.Time
+	mu              sync.Mutex
+	raw, wireN      int64
+	last            time.Time
+	drawn, finished bool
 }
 
 func newImagePrinter(w io.Writer, single bool, layers int, total int64) *imagePrinter {
@@ -200,7 +200,7 @@ func (p *imagePrinter) update(f func()) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	f()
-	if !p.on || p.finishedF || time.Since(p.last) < 100*time.Millisecond {
+	if !p.on || p.finished || time.Since(p.last) < 100*time.Millisecond {
 		return
 	}
 	p.last = time.Now()
@@ -221,10 +221,10 @@ func (p *imagePrinter) draw() {
 func (p *imagePrinter) done() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.finishedF {
+	if p.finished {
 		return
 	}
-	p.finishedF = true
+	p.finished = true
 	if p.on && p.drawn {
 		p.draw()
 		fmt.Fprintf(p.w, " in %.1fs\n", time.Since(p.start).Seconds())
