@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/nd-project/nd/internal/fleet"
+	"github.com/nd-project/nd/internal/nixstore/nixtest"
 	"github.com/nd-project/nd/internal/testutil"
 )
 
@@ -38,7 +39,7 @@ func BenchmarkHostStore(b *testing.B) {
 	ctx := context.Background()
 	bins := testutil.BuildBinaries(b, "nd-push", "nd-agent", "nd-init")
 
-	top := imageBenchClosure(b, 200, 500<<20)
+	top := nixtest.BenchClosure(b, 200, 500<<20)
 	dir := b.TempDir()
 	cfgs, pkgs := map[string]string{}, map[string]string{}
 	for _, v := range []string{"v1", "v2"} {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/nd-project/nd/internal/fleet"
 	"github.com/nd-project/nd/internal/manifest"
+	"github.com/nd-project/nd/internal/nixstore/nixtest"
 	"github.com/nd-project/nd/internal/testutil"
 )
 
@@ -30,7 +30,7 @@ import (
 // one small path. It is a figure printer, not a timed test:
 //
 //	go test -run XXX -bench BenchmarkImageMode -benchtime 1x -timeout 30m ./internal/cli
-//	scripts/bench-image.sh
+//	scripts/bench.sh image
 func BenchmarkImageMode(b *testing.B) {
 	testutil.RequireRoot(b)
 	testutil.RequireCommands(b, "nix-build", "nix-store", "dockerd", "docker", "sshd", "ssh")
@@ -40,7 +40,7 @@ func BenchmarkImageMode(b *testing.B) {
 	os.Setenv("ND_INIT", bins["nd-init"])
 	defer os.Unsetenv("ND_INIT")
 
-	top := imageBenchClosure(b, 200, 500<<20)
+	top := nixtest.BenchClosure(b, 200, 500<<20)
 	dir := b.TempDir()
 	pkgs := map[string]string{}
 	for _, v := range []string{"v1", "v2"} {
@@ -261,65 +261,4 @@ in
   docker.ports = [ 8090 ];
 }
 `, runtime, version)
-}
-
-// imageBenchClosure builds the closure package's benchmark closure
-// (internal/closure/testdata/bench.nix: about total bytes of host files —
-// the Go toolchain, /usr/lib — in n store paths referring to each other),
-// with the same inputs, so Nix reuses it if that benchmark built it. It
-// returns the top store path.
-func imageBenchClosure(t testing.TB, n int, total int64) string {
-	t.Helper()
-	dir := filepath.Join(os.TempDir(), fmt.Sprintf("nd-bench-%d-%d", n, total))
-	groups := filepath.Join(dir, "groups")
-	if _, err := os.Stat(filepath.Join(dir, "done")); err != nil {
-		os.RemoveAll(dir)
-		var files []string
-		var sizes []int64
-		var sum int64
-		for _, root := range []string{"/usr/local/go", "/usr/lib"} {
-			filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-				if err != nil || !d.Type().IsRegular() || sum >= total {
-					return nil
-				}
-				fi, err := d.Info()
-				if err != nil || fi.Mode().Perm()&0o444 != 0o444 || fi.Size() > total/int64(n) {
-					return nil
-				}
-				files = append(files, p)
-				sizes = append(sizes, fi.Size())
-				sum += fi.Size()
-				return nil
-			})
-		}
-		per := sum / int64(n)
-		var cum int64
-		for i, f := range files {
-			g := min(int64(n-1), cum/per)
-			cum += sizes[i]
-			dst := filepath.Join(groups, fmt.Sprintf("g%04d", g), strings.TrimPrefix(f, "/"))
-			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Link(f, dst); err != nil {
-				t.Fatal(err)
-			}
-		}
-		bb := filepath.Join(dir, "bb", "bin")
-		os.MkdirAll(bb, 0o755)
-		data, _ := os.ReadFile("/bin/busybox")
-		os.WriteFile(filepath.Join(bb, "busybox"), data, 0o755)
-		os.Symlink("busybox", filepath.Join(bb, "sh"))
-		os.WriteFile(filepath.Join(dir, "done"), nil, 0o644)
-	}
-	nix, _ := filepath.Abs("../closure/testdata/bench.nix")
-	cmd := exec.Command("nix-build", "--option", "substituters", "", "--no-out-link", nix,
-		"--arg", "groups", groups, "--arg", "n", fmt.Sprint(n), "--arg", "busyboxDir", filepath.Join(dir, "bb"))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("building the benchmark closure: %v: %s", err, stderr.String())
-	}
-	return strings.TrimSpace(string(out))
 }

@@ -4,8 +4,8 @@
 // `nix-store --export` stream (one more stream), with progress. Only
 // internal/cli and tests import it.
 //
-// Measured on this project's shared 2-core machine (ND_BENCH=1 go test -run
-// Bench -v ./internal/closure): a 510 MB, 200-path closure of host files
+// Measured on this project's shared 2-core machine (go test -run XXX -bench
+// BenchmarkFleet -benchtime 1x ./internal/closure): a 510 MB, 200-path closure of host files
 // (Go toolchain, /usr/lib) to a fresh droplet over a 200 Mbit/s link takes
 // 4.6-9 s with zstd's default level (82 MB on the wire), against 23 s for
 // nix-copy-closure --to; with nothing missing, 0.12-0.17 s including the

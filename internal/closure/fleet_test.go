@@ -161,15 +161,15 @@ func TestFleetPush(t *testing.T) {
 	}
 }
 
-// TestBenchFleet compares this transfer with nix-copy-closure for the
+// BenchmarkFleet compares this transfer with nix-copy-closure for the
 // same ~500 MB, 200-path closure to two fresh droplets over 200 Mbit/s:
 //
-//	ND_BENCH=1 go test -run BenchFleet -v ./internal/closure
-func TestBenchFleet(t *testing.T) {
-	requireBench(t)
+//	go test -run XXX -bench BenchmarkFleet -benchtime 1x -timeout 30m ./internal/closure
+func BenchmarkFleet(b *testing.B) {
+	t := b
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	top := benchClosure(t, 200, 500<<20)
+	top := nt.BenchClosure(t, 200, 500<<20)
 	levels := []struct {
 		name  string
 		level zstd.EncoderLevel

@@ -11,19 +11,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/nd-project/nd/internal/testutil"
 )
 
-// Require skips the test when ok is false, or fails it when
-// ND_TEST_REQUIRE_ALL=1 (CI), where every component must be present.
+// Require is testutil.Require: skip, or fail under ND_TEST_REQUIRE_ALL=1.
 func Require(t testing.TB, ok bool, why string) {
 	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv("ND_TEST_REQUIRE_ALL") == "1" {
-		t.Fatalf("required: %s (ND_TEST_REQUIRE_ALL=1)", why)
-	}
-	t.Skipf("skipping: %s", why)
+	testutil.Require(t, ok, why)
 }
 
 // RequireNix requires nix-build, nix-store and root (to write /nix).

@@ -1,0 +1,21 @@
+#!/bin/sh
+# bench.sh prints nd's performance figures side by side with their baselines,
+# each table from one run, over a 200 Mbit/s link to simulated droplets with a
+# ~500 MB / 200-path closure of real files (compiler, libraries):
+#
+#   scripts/bench.sh            both tables
+#   scripts/bench.sh hoststore  nd-push vs nix-copy-closure and ssh true (droplets with Nix)
+#   scripts/bench.sh image      image mode vs docker save | ssh docker load (droplets without Nix)
+#
+# Needs root, Nix, dockerd, sshd (scripts/setup.sh). These are benchmarks, not
+# tests: they print figures and judge nothing.
+set -eu
+cd "$(dirname "$0")/.."
+case "${1:-all}" in
+hoststore) pat=BenchmarkHostStore ;;
+image) pat=BenchmarkImageMode ;;
+all) pat='BenchmarkHostStore|BenchmarkImageMode' ;;
+*) echo "usage: scripts/bench.sh [hoststore|image]" >&2; exit 2 ;;
+esac
+bash scripts/setup.sh >&2
+exec go test -run XXX -bench "$pat" -benchtime 1x -timeout 40m ./internal/cli
