@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"sync"
-	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/klauspost/compress/zstd"
@@ -241,61 +240,9 @@ func (cl *Client) Import(ctx context.Context, opts ImportOptions, write func(w i
 	if err := st.c.Send(proto.TypeImport, &proto.Import{Session: opts.Session, Compression: proto.CompressionZstd, Paths: opts.Paths}); err != nil {
 		return res, cl.wrap(ctx, err)
 	}
-	level, conc := opts.Level, opts.Concurrency
-	if level == 0 {
-		level = DefaultLevel
-	}
-	if conc <= 0 {
-		conc = DefaultConcurrency
-	}
-	dw := st.c.DataWriter()
-	wire := &countingWriter{w: dw, f: opts.Wire}
-	zw, err := zstd.NewWriter(wire, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(conc))
-	if err != nil {
-		return res, fmt.Errorf("starting compression: %w", err)
-	}
-	// The agent answers early only to refuse the stream; read its reply
-	// concurrently so that a refusal is reported, not the broken pipe.
-	type result struct {
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		done <- result{cl.reply(ctx, st, proto.TypeImported, &res, nil)}
-	}()
-	werr := write(zw)
-	if werr == nil {
-		werr = zw.Close()
-	} else {
-		zw.Close()
-	}
-	if werr == nil {
-		werr = dw.Close()
-	}
-	if werr != nil {
-		// Either our side failed (the export), or the agent refused the
-		// stream and closed it: then give its error a moment to arrive.
-		wait := time.Duration(0)
-		if wire.err != nil {
-			wait = 5 * time.Second
-		}
-		var r result
-		select {
-		case r = <-done:
-		case <-time.After(wait):
-			st.s.Close()
-			r = <-done
-		}
-		if r.err != nil && IsRemote(r.err) {
-			return res, r.err
-		}
-		return res, fmt.Errorf("sending export stream to %s: %w", cl.opts.Host, werr)
-	}
-	r := <-done
-	if r.err != nil {
-		return res, r.err
-	}
-	return res, nil
+	err = cl.sendCompressed(ctx, st, compression{opts.Level, opts.Concurrency, opts.Wire}, "export stream", write,
+		func() error { return cl.reply(ctx, st, proto.TypeImported, &res, nil) })
+	return res, err
 }
 
 // IsRemote reports whether err was reported by the agent.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/nd-project/nd/internal/proto"
@@ -48,51 +47,7 @@ func (cl *Client) DeployImage(ctx context.Context, req proto.DeployImage, opts D
 	if err := st.c.Send(proto.TypeDeployImage, &req); err != nil {
 		return res, cl.wrap(ctx, err)
 	}
-	level, conc := opts.Level, opts.Concurrency
-	if level == 0 {
-		level = DefaultLevel
-	}
-	if conc <= 0 {
-		conc = DefaultConcurrency
-	}
-	dw := st.c.DataWriter()
-	wire := &countingWriter{w: dw, f: opts.Wire}
-	zw, err := zstd.NewWriter(wire, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(conc))
-	if err != nil {
-		return res, fmt.Errorf("starting compression: %w", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cl.reply(ctx, st, proto.TypeDeployed, &res, opts.Progress) }()
-	werr := write(zw)
-	if werr == nil {
-		werr = zw.Close()
-	} else {
-		zw.Close()
-	}
-	if werr == nil {
-		werr = dw.Close()
-	}
-	if werr != nil {
-		// Our side failed, or the agent refused the stream and closed it:
-		// then give its error a moment to arrive.
-		wait := time.Duration(0)
-		if wire.err != nil {
-			wait = 5 * time.Second
-		}
-		var rerr error
-		select {
-		case rerr = <-done:
-		case <-time.After(wait):
-			st.s.Close()
-			rerr = <-done
-		}
-		if rerr != nil && IsRemote(rerr) {
-			return res, rerr
-		}
-		return res, fmt.Errorf("sending image to %s: %w", cl.opts.Host, werr)
-	}
-	if err := <-done; err != nil {
-		return res, err
-	}
-	return res, nil
+	err = cl.sendCompressed(ctx, st, compression{opts.Level, opts.Concurrency, opts.Wire}, "image", write,
+		func() error { return cl.reply(ctx, st, proto.TypeDeployed, &res, opts.Progress) })
+	return res, err
 }
