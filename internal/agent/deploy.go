@@ -84,11 +84,7 @@ func (a *Agent) handleDeploy(ctx context.Context, c *proto.Conn, env proto.Envel
 	if err := checkSession(req.Session); err != nil {
 		return err
 	}
-	progress := func(stage, msg string) {
-		if err := c.Send(proto.TypeProgress, &proto.Progress{Stage: stage, Message: msg}); err != nil {
-			a.log.Debug("progress not sent", "error", err)
-		}
-	}
+	progress := a.progressTo(c)
 	res, err := a.Deploy(ctx, req, progress)
 	if err != nil {
 		return err
@@ -252,4 +248,15 @@ func randomID() string {
 	b := make([]byte, 12)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// progressTo reports a long request's steps to its client. A client that
+// went away does not stop the request: the deploy still finishes or rolls
+// back, so the host never stays half-deployed.
+func (a *Agent) progressTo(c *proto.Conn) func(stage, msg string) {
+	return func(stage, msg string) {
+		if err := c.Send(proto.TypeProgress, &proto.Progress{Stage: stage, Message: msg}); err != nil {
+			a.log.Debug("progress not sent", "error", err)
+		}
+	}
 }

@@ -99,11 +99,7 @@ func (a *Agent) handleDeployImage(ctx context.Context, c *proto.Conn, env proto.
 	if m.Name != req.App {
 		return codef(proto.CodeBadRequest, "deploy package %s is app %q, not %q", req.Package, m.Name, req.App)
 	}
-	progress := func(stage, msg string) {
-		if err := c.Send(proto.TypeProgress, &proto.Progress{Stage: stage, Message: msg}); err != nil {
-			a.log.Debug("progress not sent", "error", err)
-		}
-	}
+	progress := a.progressTo(c)
 	res, err := a.DeployImage(ctx, req, m, c.DataReader(), progress)
 	if err != nil {
 		return err

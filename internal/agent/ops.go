@@ -101,11 +101,7 @@ func (a *Agent) handleRollback(ctx context.Context, c *proto.Conn, env proto.Env
 	if err := checkApp(req.App); err != nil {
 		return err
 	}
-	progress := func(stage, msg string) {
-		if err := c.Send(proto.TypeProgress, &proto.Progress{Stage: stage, Message: msg}); err != nil {
-			a.log.Debug("progress not sent", "error", err)
-		}
-	}
+	progress := a.progressTo(c)
 	res, err := a.Rollback(ctx, req, progress)
 	if err != nil {
 		return err
