@@ -145,6 +145,9 @@ func TestPushDeployGC(t *testing.T) {
 	if !w.Capabilities.Nix || !w.Capabilities.Docker || w.Protocol != proto.Version {
 		t.Fatalf("Welcome = %+v, want Nix and Docker capable, protocol %d", w, proto.Version)
 	}
+	if w.Capabilities.StateDir != e.state {
+		t.Errorf("Welcome.Capabilities.StateDir = %q, want %q (where nd-push uploads secrets)", w.Capabilities.StateDir, e.state)
+	}
 
 	res, err := closure.Push(ctx, e.client, pkg, closure.Options{})
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 // Capabilities checks what this host can do: a usable Nix (nix-store on
 // PATH, the store writable) and a reachable container runtime.
 func (a *Agent) Capabilities(ctx context.Context) proto.Capabilities {
-	caps := proto.Capabilities{StoreDir: nixstore.StoreDir}
+	caps := proto.Capabilities{StoreDir: nixstore.StoreDir, StateDir: a.cfg.StateDir}
 	if err := a.nixUsable(); err != nil {
 		caps.NixError = err.Error()
 	} else {

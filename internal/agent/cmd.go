@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/nd-project/nd/internal/nixstore"
@@ -101,6 +102,12 @@ func runServe(ctx context.Context, p Program, args []string) error {
 		return usageError("serve takes no arguments")
 	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "nd-agent", Level: hclog.LevelFromString(o.logLevel), Output: p.Stderr})
+	// Absolute, because nd-push uploads secrets below it (Capabilities).
+	state, err := filepath.Abs(o.state)
+	if err != nil {
+		return fmt.Errorf("state directory %q: %w", o.state, err)
+	}
+	o.state = state
 	if err := os.MkdirAll(o.state, 0o700); err != nil {
 		return fmt.Errorf("making state directory: %w", err)
 	}

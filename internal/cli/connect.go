@@ -61,9 +61,10 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 // host is one SSH connection to a target and the agent client over it.
 type host struct {
-	name  string // as the user wrote it
-	ssh   *sshconn.Client
-	agent *agentclient.Client
+	name     string // as the user wrote it
+	stateDir string // the agent's state directory, from its handshake
+	ssh      *sshconn.Client
+	agent    *agentclient.Client
 }
 
 func (h *host) Close() error { return h.ssh.Close() }

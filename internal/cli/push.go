@@ -196,6 +196,7 @@ func pushOne(ctx context.Context, env *Env, o *pushOptions, target, pkg string, 
 		return res
 	}
 	caps := welcome.Capabilities
+	h.stateDir = caps.StateDir
 	if !caps.Docker {
 		res.Err = fmt.Errorf("nd-agent on %s cannot reach Docker: %s", target, caps.DockerError)
 		return res

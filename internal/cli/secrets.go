@@ -14,7 +14,8 @@ import (
 )
 
 // agentStateDir is nd-agent's default state directory (internal/agent's
-// DefaultStateDir); secret env files go below it.
+// DefaultStateDir), for agents that do not report theirs; secret env files
+// go below it.
 const agentStateDir = "/var/lib/nd-agent"
 
 // secretSet is the contents of an app's docker.environmentFiles, read on
@@ -86,7 +87,11 @@ func uploadSecrets(ctx context.Context, h *host, app string, s *secretSet) error
 	if s == nil {
 		return nil
 	}
-	appDir := path.Join(agentStateDir, "apps", app)
+	state := h.stateDir
+	if !path.IsAbs(state) {
+		state = agentStateDir
+	}
+	appDir := path.Join(state, "apps", app)
 	dir := path.Join(appDir, "secrets", s.hash)
 	sc, err := h.ssh.SFTP()
 	if err != nil {
@@ -96,7 +101,7 @@ func uploadSecrets(ctx context.Context, h *host, app string, s *secretSet) error
 		if err := sc.MkdirAll(dir); err != nil {
 			return fmt.Errorf("making %s on %s: %w", dir, h.name, err)
 		}
-		for _, d := range []string{path.Join(agentStateDir, "apps"), appDir, path.Dir(dir), dir} {
+		for _, d := range []string{path.Join(state, "apps"), appDir, path.Dir(dir), dir} {
 			if err := sc.Chmod(d, 0o700); err != nil {
 				return fmt.Errorf("chmod %s on %s: %w", d, h.name, err)
 			}
@@ -121,7 +126,7 @@ func uploadSecrets(ctx context.Context, h *host, app string, s *secretSet) error
 	defer h.ssh.Run(context.WithoutCancel(ctx), "rm -rf "+shellQuote(tmpDir))
 	var script strings.Builder
 	fmt.Fprintf(&script, "set -e; umask 077; install -d -m 0700 %s %s %s %s\n",
-		shellQuote(path.Join(agentStateDir, "apps")), shellQuote(appDir), shellQuote(path.Dir(dir)), shellQuote(dir))
+		shellQuote(path.Join(state, "apps")), shellQuote(appDir), shellQuote(path.Dir(dir)), shellQuote(dir))
 	for i, data := range s.contents {
 		src := path.Join(tmpDir, fmt.Sprintf("%d.env", i))
 		if err := writeSecret(h, src, data); err != nil {

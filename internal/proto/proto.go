@@ -83,6 +83,10 @@ type Capabilities struct {
 	StoreDir    string `json:"storeDir"`
 	Docker      bool   `json:"docker"`
 	DockerError string `json:"dockerError,omitempty"`
+	// StateDir is the agent's state directory (nd-agent serve --state),
+	// where nd-push uploads secret env files; "" from older agents means
+	// the default /var/lib/nd-agent.
+	StateDir string `json:"stateDir,omitempty"`
 }
 
 // Error codes.
