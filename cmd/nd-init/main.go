@@ -8,6 +8,8 @@
 //
 //	nd-init PROCESSES.json            supervise (exit status: see below)
 //	nd-init probe-http PORT [PATH]    0 if GET http://127.0.0.1:PORT/PATH answers 2xx/3xx
+//	nd-init probe-ready               0 once every oneshot succeeded and every
+//	                                  process stayed up for its startsecs, else 1
 //	nd-init version
 //
 // Exit status of supervising: 0 after a stop asked for by SIGTERM/SIGINT/SIGQUIT
@@ -35,7 +37,7 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: nd-init PROCESSES.json | probe-http PORT [PATH] | version")
+		fmt.Fprintln(stderr, "usage: nd-init PROCESSES.json | probe-http PORT [PATH] | probe-ready | version")
 		return supervise.ExitConfig
 	}
 	switch args[0] {
@@ -44,9 +46,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "probe-http":
 		return runProbeHTTP(args[1:], probeOptions{}, stdout, stderr)
+	case "probe-ready":
+		return probeReady(supervise.ReadyFile, args[1:], stdout, stderr)
 	}
 	if len(args) != 1 || args[0] == "" || args[0][0] == '-' {
-		fmt.Fprintln(stderr, "usage: nd-init PROCESSES.json | probe-http PORT [PATH] | version")
+		fmt.Fprintln(stderr, "usage: nd-init PROCESSES.json | probe-http PORT [PATH] | probe-ready | version")
 		return supervise.ExitConfig
 	}
 	// PID 1 forwards signals rather than cancelling a context: the processes
@@ -54,7 +58,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, append(append([]os.Signal{}, supervise.StopSignals...), supervise.PassSignals...)...)
 	defer signal.Stop(sigs)
-	return runSupervise(context.Background(), args[0], supervise.Options{Signals: sigs, Stdout: stdout, Stderr: stderr})
+	return runSupervise(context.Background(), args[0], supervise.Options{
+		Signals: sigs, Stdout: stdout, Stderr: stderr, ReadyFile: supervise.ReadyFile,
+	})
 }
 
 // runSupervise loads the processes file and supervises until the container ends.
@@ -70,4 +76,21 @@ func runSupervise(ctx context.Context, file string, opts supervise.Options) int 
 		fmt.Fprintf(opts.Stderr, "nd-init | %v\n", err)
 	}
 	return code
+}
+
+// probeReady answers deploys waiting for the processes to start: "ready"
+// and 0 when file exists, "starting" and 1 when not (yet), 2 for bad
+// arguments. The word matters: a caller cannot tell an exit status 0 from
+// an exec that never ran.
+func probeReady(file string, args []string, stdout, stderr io.Writer) int {
+	if len(args) != 0 {
+		fmt.Fprintln(stderr, "usage: nd-init probe-ready")
+		return supervise.ExitConfig
+	}
+	if _, err := os.Stat(file); err != nil {
+		fmt.Fprintln(stdout, "starting")
+		return 1
+	}
+	fmt.Fprintln(stdout, "ready")
+	return 0
 }

@@ -100,6 +100,21 @@ func TestPushUpdateKeepsVolumeAndSurvivesBadDeploy(t *testing.T) {
 	if gen := e.docker(t, "inspect", "-f", `{{index .Config.Labels "nd.generation"}}`, "nd-upd"); gen != "2" {
 		t.Errorf("running generation %q, want 2", gen)
 	}
+
+	// v4's worker crash-loops: the container runs for a while, but its
+	// processes never all start, so the deploy fails (nd-init's readiness,
+	// not a fixed settle time, decides) and v2 keeps serving.
+	loop := `supervisord.services.worker.command = "${pkgs.busybox}/bin/busybox sh -c 'echo boom; exit 1'";`
+	code, _, errOut = e.push(t, e.d.Name, versionedApp(t, dir, "v4", loop))
+	if code == 0 {
+		t.Fatalf("deploying a crash-looping v4 succeeded")
+	}
+	if got := strings.TrimSpace(get(t, url)); got != "v2 v1" {
+		t.Fatalf("after the crash-looping deploy the app answered %q, want v2 still running", got)
+	}
+	if after := e.docker(t, "inspect", "-f", "{{.Id}}", "nd-upd"); after != before {
+		t.Errorf("the crash-looping deploy left container %s, want the previous %s", after, before)
+	}
 }
 
 func TestPushUnknownHostKeyRefused(t *testing.T) {

@@ -9,7 +9,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/volume"
+	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/docker/go-connections/nat"
 
 	"github.com/nd-project/nd/internal/image"
@@ -74,7 +77,9 @@ type DeploySpec struct {
 	// DefaultHealthTimeout.
 	HealthTimeout time.Duration
 	// SettleTime is how long a new container must stay up before it counts
-	// as started; 0 means DefaultSettleTime.
+	// as started when its nd-init cannot tell (no probe-ready); 0 means
+	// DefaultSettleTime. With probe-ready, nd-init's word plus a short
+	// settle decides.
 	SettleTime time.Duration
 	// EnvFiles are secret env files on the host (KEY=VALUE lines, '#'
 	// comments), read at deploy and passed as container env. Their content
@@ -325,8 +330,10 @@ func (r *Runtime) rollback(ctx context.Context, spec DeploySpec, newID, oldID st
 	return de
 }
 
-// waitReady waits until container id has been running for the settle time
-// and, if it has a healthcheck and full is set, is healthy.
+// waitReady waits until container id has started — nd-init says every
+// process stayed up for its startsecs (or, with an nd-init that cannot say,
+// it ran for the settle time) — and, if it has a healthcheck and full is
+// set, is healthy.
 func (r *Runtime) waitReady(ctx context.Context, id string, spec DeploySpec, full bool) error {
 	settle := spec.SettleTime
 	if settle <= 0 {
@@ -336,6 +343,12 @@ func (r *Runtime) waitReady(ctx context.Context, id string, spec DeploySpec, ful
 		settle = settle / 2
 	}
 	timeout := healthTimeout(spec)
+	// With nd-init inside, "started" is its word: every oneshot done and
+	// every process up for its startsecs (a crash loop never gets there).
+	// Containers whose nd-init predates probe-ready fall back to the settle
+	// time alone.
+	probe := full && spec.Manifest != nil && spec.Manifest.Init != ""
+	var readyAt time.Time
 	start := time.Now()
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
@@ -358,7 +371,23 @@ func (r *Runtime) waitReady(ctx context.Context, id string, spec DeploySpec, ful
 			}
 			return errors.New(msg)
 		}
+		if probe && readyAt.IsZero() {
+			switch ok, err := r.probeReady(ctx, id, spec.Manifest.Init); {
+			case errors.Is(err, errProbeUnsupported):
+				probe = false
+			case err != nil:
+				r.log.Debug("probing readiness", "container", id, "error", err)
+			case ok:
+				readyAt = time.Now()
+			}
+			if probe && readyAt.IsZero() && time.Since(start) > timeout {
+				return fmt.Errorf("processes not all started after %s", timeout)
+			}
+		}
 		up := time.Since(start) >= settle
+		if probe {
+			up = !readyAt.IsZero() && time.Since(readyAt) >= readySettle
+		}
 		if !full || !hasHealthcheck(ci.Config) {
 			if up {
 				return nil
@@ -386,6 +415,53 @@ func (r *Runtime) waitReady(ctx context.Context, id string, spec DeploySpec, ful
 		case <-tick.C:
 		}
 	}
+}
+
+// readySettle is how long a container must stay up after nd-init said
+// its processes started.
+const readySettle = 300 * time.Millisecond
+
+var errProbeUnsupported = errors.New("nd-init has no probe-ready")
+
+// probeReady asks the nd-init in container id whether the processes have
+// started: nd-init probe-ready prints "ready" (status 0) or "starting"
+// (status 1). An exec that did not run says neither and is asked again;
+// status 2 means an nd-init without the probe.
+func (r *Runtime) probeReady(ctx context.Context, id, init string) (bool, error) {
+	ex, err := r.c.ContainerExecCreate(ctx, id, container.ExecOptions{
+		Cmd: []string{path.Join(init, "bin", "nd-init"), "probe-ready"}, AttachStdout: true, AttachStderr: true,
+	})
+	if err != nil {
+		return false, err
+	}
+	hj, err := r.c.ContainerExecAttach(ctx, ex.ID, container.ExecAttachOptions{})
+	if err != nil {
+		return false, err
+	}
+	var out bytes.Buffer
+	_, err = stdcopy.StdCopy(&out, io.Discard, io.LimitReader(hj.Reader, 4096))
+	hj.Close()
+	if err != nil {
+		return false, err
+	}
+	ins, err := r.c.ContainerExecInspect(ctx, ex.ID)
+	if err != nil {
+		return false, err
+	}
+	switch word := strings.TrimSpace(out.String()); {
+	case ins.Running:
+		return false, nil
+	case ins.ExitCode == 0 && word == "ready":
+		return true, nil
+	case ins.ExitCode == 1 && word == "starting":
+		return false, nil
+	case ins.ExitCode == 2:
+		// An nd-init from before probe-ready took it for a processes file.
+		// (126 and 127 are not this: an exec also fails so while the
+		// container is stopping, which is exactly when it must not pass.)
+		return false, fmt.Errorf("%w (exit status %d)", errProbeUnsupported, ins.ExitCode)
+	}
+	return false, fmt.Errorf("probe-ready exited %d saying %q", ins.ExitCode, out.String())
 }
 
 // hasHealthcheck reports whether a container (with its image's settings

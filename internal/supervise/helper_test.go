@@ -30,6 +30,7 @@ const (
 	envPasswd = "ND_SUPERVISE_PASSWD"
 	envGroup  = "ND_SUPERVISE_GROUP"
 	envMark   = "ND_SUPERVISE_TEST_MARK" // inherited by every process of one run
+	envReady  = "ND_SUPERVISE_READY"     // Options.ReadyFile
 	busybox   = "/bin/busybox"
 )
 
@@ -53,6 +54,7 @@ func helperMain(file string) int {
 		PasswdFile: os.Getenv(envPasswd),
 		GroupFile:  os.Getenv(envGroup),
 		RetryUnit:  100 * time.Millisecond,
+		ReadyFile:  os.Getenv(envReady),
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "nd-init | run:", err)

@@ -48,7 +48,17 @@ type Options struct {
 	Environ []string
 	// RetryUnit is the unit of restart delays (0: one second). Tests shorten it.
 	RetryUnit time.Duration
+	// ReadyFile, if set, is removed at start and created once every
+	// oneshot has succeeded and every long-running process has stayed up
+	// for its startsecs: deploys wait for it (nd-init probe-ready) before
+	// they count a new container as started.
+	ReadyFile string
 }
+
+// ReadyFile is where nd-init records that the container's processes have
+// started (Options.ReadyFile): /tmp exists, sticky and writable, in every
+// nd image, so a non-root nd-init can write it and apps cannot remove it.
+const ReadyFile = "/tmp/.nd-init-ready"
 
 // ExitError says why the container failed; Code is nd-init's exit status.
 type ExitError struct {
@@ -90,8 +100,9 @@ type proc struct {
 	pgid         int // of the last spawn, to kill leftovers
 	gen          int // spawn count; stale timers compare it
 	startedAt    time.Time
-	failedStarts int // consecutive starts that ended before StartSecs
-	quick        int // consecutive restarts without a run of ResetAfter
+	failedStarts int  // consecutive starts that ended before StartSecs
+	started      bool // has once stayed up for StartSecs
+	quick        int  // consecutive restarts without a run of ResetAfter
 	timer        *time.Timer
 	outDone      chan struct{} // closed when the last spawn's output is drained
 }
@@ -109,6 +120,7 @@ type supervisor struct {
 
 	next            int  // index of the next oneshot to run
 	servicesStarted bool // all oneshots done, services spawned
+	ready           bool // ReadyFile written
 	stopping        bool
 	requested       bool       // the stop came from a signal or ctx
 	failure         *ExitError // the container failed
@@ -139,6 +151,10 @@ func Run(ctx context.Context, procs *manifest.Processes, opts Options) error {
 	}
 	if opts.Stderr == nil {
 		opts.Stderr = os.Stderr
+	}
+	if opts.ReadyFile != "" {
+		// A restarted container keeps its files: readiness is per start.
+		os.Remove(opts.ReadyFile)
 	}
 	if opts.PasswdFile == "" {
 		opts.PasswdFile = "/etc/passwd"
@@ -307,6 +323,31 @@ func (s *supervisor) startNext() {
 	for _, p := range s.services {
 		s.spawn(p)
 	}
+	s.checkReady()
+}
+
+// markStarted records that p stayed up for its startsecs (at once when it
+// has none) and writes the ready file when that completes the set.
+func (s *supervisor) markStarted(p *proc) {
+	p.started = true
+	s.checkReady()
+}
+
+func (s *supervisor) checkReady() {
+	if s.ready || s.opts.ReadyFile == "" || !s.servicesStarted || s.stopping {
+		return
+	}
+	for _, p := range s.services {
+		if !p.started {
+			return
+		}
+	}
+	s.ready = true
+	if err := os.WriteFile(s.opts.ReadyFile, []byte("ready\n"), 0o644); err != nil {
+		s.logf("cannot write %s: %v", s.opts.ReadyFile, err)
+		return
+	}
+	s.logf("all processes started")
 }
 
 func (s *supervisor) spawn(p *proc) {
@@ -340,11 +381,15 @@ func (s *supervisor) spawn(p *proc) {
 				if p.gen == gen && p.state == stStarting {
 					p.state = stRunning
 					p.failedStarts = 0
+					s.markStarted(p)
 				}
 			})
 		})
 	} else {
 		p.failedStarts = 0
+		if !p.Oneshot {
+			s.markStarted(p)
+		}
 	}
 }
 
