@@ -347,7 +347,7 @@ func (r *Runtime) waitReady(ctx context.Context, id string, spec DeploySpec, ful
 	// every process up for its startsecs (a crash loop never gets there).
 	// Containers whose nd-init predates probe-ready fall back to the settle
 	// time alone.
-	probe := full && spec.Manifest != nil && spec.Manifest.Init != ""
+	probe := full && runsNDInit(spec.Manifest)
 	var readyAt time.Time
 	start := time.Now()
 	tick := time.NewTicker(200 * time.Millisecond)
@@ -415,6 +415,13 @@ func (r *Runtime) waitReady(ctx context.Context, id string, spec DeploySpec, ful
 		case <-tick.C:
 		}
 	}
+}
+
+// runsNDInit reports whether the container's PID 1 is the manifest's
+// nd-init, the only one that can answer probe-ready.
+func runsNDInit(m *manifest.Manifest) bool {
+	return m != nil && m.Init != "" && len(m.Entrypoint) > 0 &&
+		m.Entrypoint[0] == path.Join(m.Init, "bin", "nd-init")
 }
 
 // readySettle is how long a container must stay up after nd-init said
