@@ -30,6 +30,7 @@ declare -A want=(
 	[git]=/usr/bin/git
 	[ca-certificates]=/etc/ssl/certs/ca-certificates.crt
 	[sudo]=/usr/bin/sudo # non-root SSH logins in the fleet tests (sudo -n)
+	[systemd]=/usr/bin/systemd-analyze # verifies the nd-agent unit (nothing is started)
 )
 missing=()
 for p in "${!want[@]}"; do
