@@ -141,6 +141,18 @@ func TestPushHostStore(t *testing.T) {
 		t.Errorf("no-op redeploy replaced the container: %s -> %s", id1, id2)
 	}
 
+	// The app comes back by itself when the droplet's dockerd restarts, as
+	// after a reboot (restart policy), in the same container.
+	if err := e.d.RestartDocker(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if body := get(t, "http://"+e.d.Addr+":8080/"); !strings.Contains(body, "hello from nd") {
+		t.Fatalf("after a dockerd restart the app answered %q", body)
+	}
+	if id := e.docker(t, "inspect", "-f", "{{.Id}}", "nd-hello"); id != id1 {
+		t.Errorf("after a dockerd restart the container is %s, want %s", id, id1)
+	}
+
 	// Garbage collection on the target keeps the deployed closure; the app
 	// survives a restart afterwards.
 	if out, err := e.d.Exec(context.Background(), "nix-collect-garbage"); err != nil {

@@ -302,3 +302,30 @@ func waitGone(ctx context.Context, ps []proc, limit time.Duration) bool {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// RestartDocker stops the droplet's dockerd (which stops every container,
+// as a shutdown does) and starts it again, as the droplet's boot would: what
+// comes back by itself is what survives a reboot.
+func (d *Droplet) RestartDocker(ctx context.Context) error {
+	if !d.HasDocker {
+		return fmt.Errorf("droplet %s has no dockerd", d.Name)
+	}
+	if err := d.Stop(ctx, "dockerd"); err != nil {
+		return err
+	}
+	if err := d.startDockerd(ctx); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	if err := waitDocker(ctx, d); err != nil {
+		return fmt.Errorf("waiting for dockerd of droplet %s (log %s): %w", d.Name, d.LogFile("dockerd"), err)
+	}
+	return nil
+}
+
+// startDockerd starts the droplet's own dockerd (its daemon.json holds the
+// data root, exec root, socket and pid file inside the droplet).
+func (d *Droplet) startDockerd(ctx context.Context) error {
+	return d.Start(ctx, "dockerd", "dockerd", "--config-file", filepath.Join(d.stateDir, fileDaemonJSON))
+}

@@ -35,7 +35,7 @@ func bringUp(ctx context.Context, s *state, opts Options) (*Droplet, error) {
 	d := newDroplet(s)
 	d.hostKey = hostKey
 	if s.Docker {
-		if err := d.Start(ctx, "dockerd", "dockerd", "--config-file", filepath.Join(d.stateDir, fileDaemonJSON)); err != nil {
+		if err := d.startDockerd(ctx); err != nil {
 			return nil, err
 		}
 	}
