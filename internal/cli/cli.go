@@ -12,6 +12,8 @@ import (
 	"os"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/nd-project/nd/internal/proto"
 )
 
 // Exit codes of nd-push, documented in README.
@@ -97,6 +99,9 @@ func dispatch(ctx context.Context, env *Env, args []string) error {
 	switch args[0] {
 	case "help", "-h", "--help":
 		printUsage(env.Stdout)
+		return nil
+	case "version", "--version":
+		fmt.Fprintf(env.Stdout, "nd-push %s (agent protocol %d)\n", Version, proto.Version)
 		return nil
 	}
 	for _, c := range commands() {
