@@ -1,20 +1,32 @@
-# services.httpd: Apache httpd in the foreground serving documentRoot.
-# Needs pkgs.apacheHttpd (nixpkgs), or services.httpd.package.
+# services.httpd: Apache httpd in the foreground serving documentRoot, as
+# root with its children as services.httpd.user (as NixOS does).
+# Needs pkgs.apacheHttpd (nixpkgs), or services.httpd.package laid out like
+# it: bin/httpd, modules/mod_*.so, conf/mime.types.
 { config, lib, pkgs, ... }:
 with lib;
 let
   cfg = config.services.httpd;
   pkg = cfg.package;
   modules = [ "mpm_event" "authz_core" "unixd" "dir" "mime" "log_config" "alias" ];
+  # Loaded unless the binary has them built in (nixpkgs' httpd has none;
+  # Debian's apache2 has unixd and log_config, and refuses to load them).
+  loadModule = m: ''
+    <IfModule !${m}_module>
+      LoadModule ${m}_module ${pkg}/modules/mod_${m}.so
+    </IfModule>
+  '';
   conf = pkgs.writeText "httpd.conf" ''
     ServerRoot "${pkg}"
     ServerName localhost
     ServerAdmin ${cfg.adminAddr}
     Listen ${toString cfg.port}
+    # The store is read-only: pid file and runtime files (mutexes, sockets)
+    # go to the container's /tmp.
     PidFile /tmp/httpd.pid
+    DefaultRuntimeDir /tmp
     User ${cfg.user}
     Group ${cfg.group}
-    ${concatMapStrings (m: "LoadModule ${m}_module ${pkg}/modules/mod_${m}.so\n") modules}
+    ${concatMapStrings loadModule modules}
     TypesConfig ${pkg}/conf/mime.types
     ErrorLog /dev/stderr
     LogFormat "%h %l %u %t \"%r\" %>s %b" common

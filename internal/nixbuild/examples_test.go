@@ -23,34 +23,72 @@ import (
 )
 
 // exampleOptions returns what an example needs beyond the defaults: the
-// redis example gets the host's redis-server imported as pkgs.redis.
+// host's redis-server imported as pkgs.redis, the host's Apache as
+// pkgs.apacheHttpd.
 func exampleOptions(t *testing.T, name string) func(*nixbuild.Options) {
 	t.Helper()
-	if name != "redis" {
+	var hp nixbuild.HostPackage
+	switch name {
+	case "redis":
+		_, err := os.Stat("/usr/bin/redis-server")
+		testutil.Require(t, err == nil, "the redis example needs /usr/bin/redis-server (Debian redis-server) to import offline")
+		hp = nixbuild.HostPackage{
+			Attr:     "redis",
+			Programs: map[string]string{"redis-server": "/usr/bin/redis-server", "redis-cli": "/usr/bin/redis-cli"},
+		}
+	case "httpd":
+		hp = hostApache(t)
+	default:
 		return nil
 	}
-	_, err := os.Stat("/usr/bin/redis-server")
-	testutil.Require(t, err == nil, "the redis example needs /usr/bin/redis-server (Debian redis-server) to import offline")
 	file := filepath.Join(t.TempDir(), "host-pkgs.nix")
-	err = nixbuild.WriteHostPackages(context.Background(), nil, file, []nixbuild.HostPackage{{
-		Attr:     "redis",
-		Programs: map[string]string{"redis-server": "/usr/bin/redis-server", "redis-cli": "/usr/bin/redis-cli"},
-	}})
-	if err != nil {
+	if err := nixbuild.WriteHostPackages(context.Background(), nil, file, []nixbuild.HostPackage{hp}); err != nil {
 		t.Fatal(err)
 	}
 	return func(o *nixbuild.Options) { o.ExtraPkgs = file }
 }
 
-// exampleChecks says what each example answers once running.
+// apacheModules are the modules modules/httpd.nix loads. Debian's apache2
+// has unixd and log_config built in, so it ships no .so for them (the
+// module loads only what the binary lacks).
+var apacheModules = []string{"mpm_event", "authz_core", "unixd", "dir", "mime", "log_config", "alias"}
+
+// hostApache is Debian's Apache (apache2-bin) in the layout of nixpkgs'
+// apacheHttpd: bin/httpd, modules/mod_*.so, conf/mime.types.
+func hostApache(t *testing.T) nixbuild.HostPackage {
+	t.Helper()
+	const bin, modDir, mimeTypes = "/usr/sbin/apache2", "/usr/lib/apache2/modules", "/etc/mime.types"
+	_, err := os.Stat(bin)
+	testutil.Require(t, err == nil, "the httpd example needs "+bin+" (Debian apache2-bin) to import offline")
+	_, err = os.Stat(mimeTypes)
+	testutil.Require(t, err == nil, "the httpd example needs "+mimeTypes+" (Debian media-types)")
+	files := map[string]string{"conf/mime.types": mimeTypes}
+	for _, m := range apacheModules {
+		so := "mod_" + m + ".so"
+		if _, err := os.Stat(filepath.Join(modDir, so)); err == nil {
+			files["modules/"+so] = filepath.Join(modDir, so)
+		}
+	}
+	return nixbuild.HostPackage{Attr: "apacheHttpd", Programs: map[string]string{"httpd": bin}, Files: files}
+}
+
+// exampleChecks says what each example answers once running, and what its
+// log must not show after it has served for a while (e.g. httpd's children
+// dying in a loop while the parent still answers).
 var exampleChecks = map[string]struct {
-	port  int
-	check func(addr string) error
+	port    int
+	check   func(addr string) error
+	badLogs *regexp.Regexp
 }{
-	"hello":       {8080, httpWants("/", regexp.MustCompile(`hello from nd`))},
-	"supervisord": {8081, httpWants("/cgi-bin/count", regexp.MustCompile(`count [1-9][0-9]*`))},
-	"systemd":     {8082, httpWants("/", regexp.MustCompile(`prepared by a oneshot`))},
-	"redis":       {6379, redisPing},
+	"hello":       {port: 8080, check: httpWants("/", regexp.MustCompile(`hello from nd`))},
+	"supervisord": {port: 8081, check: httpWants("/cgi-bin/count", regexp.MustCompile(`count [1-9][0-9]*`))},
+	"systemd":     {port: 8082, check: httpWants("/", regexp.MustCompile(`prepared by a oneshot`))},
+	"redis":       {port: 6379, check: redisPing},
+	"httpd": {
+		port:    80,
+		check:   httpWants("/", regexp.MustCompile(`hello from Apache httpd`)),
+		badLogs: regexp.MustCompile(`exit signal|must be installed|:(emerg|alert|crit|error)\]`),
+	},
 }
 
 func httpWants(path string, re *regexp.Regexp) func(string) error {
@@ -147,6 +185,20 @@ func TestExamplesRun(t *testing.T) {
 					t.Errorf("count %d after the redeploy, %d before: the volume was not kept", after, before)
 				}
 			}
+			if chk.badLogs != nil {
+				// Keep it busy past a few rounds of the server's process
+				// maintenance (Apache's runs every second).
+				for end := time.Now().Add(2500 * time.Millisecond); time.Now().Before(end); {
+					if err := chk.check(addr); err != nil {
+						t.Error(err)
+					}
+					time.Sleep(200 * time.Millisecond)
+				}
+				logs, _ := exec.Command("docker", "logs", ctr).CombinedOutput()
+				if bad := chk.badLogs.Find(logs); bad != nil {
+					t.Errorf("container log shows %q:\n%s", bad, logs)
+				}
+			}
 			if h := m.Healthcheck; h != nil {
 				probe := h.Command
 				if h.HTTP != nil {
@@ -154,7 +206,8 @@ func TestExamplesRun(t *testing.T) {
 				}
 				out, err := exec.Command("docker", append([]string{"exec", ctr}, probe...)...).CombinedOutput()
 				if err != nil {
-					t.Errorf("healthcheck %q in the container: %v\n%s", probe, err, out)
+					logs, _ := exec.Command("docker", "logs", ctr).CombinedOutput()
+					t.Errorf("healthcheck %q in the container: %v\n%s\ncontainer log:\n%s", probe, err, out, logs)
 				}
 			}
 		})

@@ -123,17 +123,24 @@ let
   #   programs: [ { name = "redis-server"; path = /usr/bin/redis-check-rdb; } ]
   #   libs: [ { name = "libc.so.6"; path = /lib/x86_64-linux-gnu/libc.so.6; } ... ]
   #   interpreter: { name = "ld-linux-x86-64.so.2"; path = /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2; }
+  #   files: other files at their name's path in the package, e.g. a program's
+  #     plugins and data laid out as nixpkgs would have them:
+  #     [ { name = "modules/mod_dir.so"; path = /usr/lib/apache2/modules/mod_dir.so; } ]
+  #     Shared objects among them find their libraries in lib/ when the
+  #     program dlopens them (the loader's --library-path holds for dlopen).
   # nixbuild.WriteHostPackages writes such a call from ldd's output.
-  importHostProgram = { name, programs, libs, interpreter }:
+  importHostProgram = { name, programs, libs, interpreter, files ? [ ] }:
     let
-      add = f: builtins.path { path = f.path; name = builtins.replaceStrings [ "+" ] [ "_" ] f.name; };
+      add = f: builtins.path { path = f.path; name = builtins.replaceStrings [ "+" ] [ "_" ] (baseNameOf f.name); };
       copy = dir: f: "cp ${add f} $out/${dir}/${f.name}\n";
+      place = f: "mkdir -p \"$(dirname $out/${f.name})\"\ncp ${add f} $out/${f.name}\n";
       ld = "$out/lib/${interpreter.name}";
     in
     runCommand name { } (''
       mkdir -p $out/bin $out/lib $out/libexec
     '' + builtins.concatStringsSep "" (map (copy "lib") (libs ++ [ interpreter ]))
     + builtins.concatStringsSep "" (map (copy "libexec") programs)
+    + builtins.concatStringsSep "" (map place files)
     + ''
       chmod +x ${ld} $out/libexec/*
       for p in $out/libexec/*; do
