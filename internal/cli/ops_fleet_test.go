@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -283,6 +284,21 @@ func TestOperate(t *testing.T) {
 			agentclient.ExecIO{Stdout: &tty, Stderr: &tty})
 		if err != nil || code != 0 || !strings.Contains(tty.String(), "33 111") || !strings.Contains(tty.String(), "tty") {
 			t.Errorf("exec with a terminal: code %d, %v, printed %q; want size 33 111 and a tty", code, err, tty.String())
+		}
+		// The real binary with a terminal as its stdin (script(1) gives it
+		// a pty): nd-push puts it in raw mode, the command gets a tty, and
+		// its exit status comes back through nd-push.
+		if _, err := exec.LookPath("script"); err == nil {
+			line := testutilBuild(t) + " exec -F " + e.d.SSHConfig() + " " + host + " upd -- busybox sh -c 'test -t 0 && echo tty-yes; exit 5'"
+			cmd := exec.Command("script", "-qec", line, "/dev/null")
+			cmd.Stdin = strings.NewReader("")
+			out, err := cmd.CombinedOutput()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 5 || !strings.Contains(string(out), "tty-yes") {
+				t.Errorf("nd-push exec on a terminal: %v, printed %q; want a tty in the container and exit status 5", err, out)
+			}
+		} else {
+			testutil.Require(t, false, "needs script(1) (bsdutils) for the terminal exec test")
 		}
 		if code, _, errOut := run("exec", host, "nope", "--", "true"); code != 1 || !strings.Contains(errOut, "no container") {
 			t.Errorf("exec in an unknown app exited %d: %q", code, errOut)
