@@ -79,4 +79,10 @@ if [ -n "$new" ]; then
 fi
 
 step "done in $((SECONDS - start))s (status $status)"
+# One plain closing line with the counts (subtests included); packages that
+# did not build count as failures.
+count() { grep -cE "$1" "$log" || true; }
+printf 'tests: %d passed, %d failed, %d skipped\n' "$(count '^[[:space:]]*--- PASS')" \
+	"$(($(count '^[[:space:]]*--- FAIL') + $(count '^FAIL[[:space:]].*\[(build|setup) failed\]')))" \
+	"$(count '^[[:space:]]*--- SKIP')"
 exit "$status"
