@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -61,24 +60,6 @@ func randomSecret(t *testing.T) string {
 	b := make([]byte, 12)
 	rand.Read(b)
 	return "s3cr3t-" + hex.EncodeToString(b)
-}
-
-// syncBuffer is a bytes.Buffer safe for a writer and a concurrent reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func mustContain(t *testing.T, what, got string, wants ...string) {
@@ -232,7 +213,7 @@ func TestOperate(t *testing.T) {
 		}
 		fctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		var buf syncBuffer
+		var buf testutil.SyncBuffer
 		done := make(chan int, 1)
 		go func() {
 			done <- Run(fctx, []string{"logs", "-F", e.d.SSHConfig(), "-f", "--tail", "0", host, "upd"}, &buf, &buf)

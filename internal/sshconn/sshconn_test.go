@@ -100,7 +100,14 @@ func TestRunFailure(t *testing.T) {
 // and points SSH_AUTH_SOCK at it.
 func serveAgent(t *testing.T, keyring agent.Agent) {
 	t.Helper()
-	sock := filepath.Join(t.TempDir(), "agent.sock")
+	t.Setenv("SSH_AUTH_SOCK", serveUnix(t, "agent.sock", func(c net.Conn) { agent.ServeAgent(keyring, c) }))
+}
+
+// serveUnix serves each connection to a new unix socket with handle (the
+// connection is closed after it) until the test ends, and returns its path.
+func serveUnix(t *testing.T, name string, handle func(net.Conn)) string {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), name)
 	l, err := net.Listen("unix", sock)
 	if err != nil {
 		t.Fatal(err)
@@ -114,11 +121,11 @@ func serveAgent(t *testing.T, keyring agent.Agent) {
 			}
 			go func() {
 				defer c.Close()
-				agent.ServeAgent(keyring, c)
+				handle(c)
 			}()
 		}
 	}()
-	t.Setenv("SSH_AUTH_SOCK", sock)
+	return sock
 }
 
 func TestAgentAuth(t *testing.T) {
@@ -397,25 +404,7 @@ Host target
 // serveEcho serves an echo (until EOF) on a unix socket.
 func serveEcho(t *testing.T) string {
 	t.Helper()
-	sock := filepath.Join(t.TempDir(), "echo.sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				io.Copy(c, c)
-			}()
-		}
-	}()
-	return sock
+	return serveUnix(t, "echo.sock", func(c net.Conn) { io.Copy(c, c) })
 }
 
 func TestDialUnix(t *testing.T) {

@@ -1,7 +1,6 @@
 package sshconn
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -16,7 +15,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -34,29 +32,12 @@ type testSSHD struct {
 	HostKeys []ssh.PublicKey // ed25519 first, then ecdsa
 	AuthKeys string          // AuthorizedKeysFile; add lines with authorize
 	cmd      *exec.Cmd
-	log      *syncBuffer
+	log      *testutil.SyncBuffer
 }
 
 type sshdOptions struct {
 	noStreamLocal bool
 	debugLog      bool // LogLevel DEBUG1; sshd then also writes debug lines to sessions' stderr
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // startSSHD runs sshd -D on 127.0.0.1 and a free port with its own host keys
@@ -71,7 +52,7 @@ func startSSHD(t *testing.T, o sshdOptions) *testSSHD {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	d := &testSSHD{AuthKeys: filepath.Join(dir, "authorized_keys"), log: &syncBuffer{}}
+	d := &testSSHD{AuthKeys: filepath.Join(dir, "authorized_keys"), log: &testutil.SyncBuffer{}}
 	if err := os.WriteFile(d.AuthKeys, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
