@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/nd-project/nd/internal/manifest"
 	"github.com/nd-project/nd/internal/nixstore"
 	"github.com/nd-project/nd/internal/proto"
 )
@@ -245,7 +246,7 @@ func (a *Agent) endSession(id string) {
 	delete(a.sessions, id)
 	a.mu.Unlock()
 	if id != "" {
-		os.RemoveAll(filepath.Join(a.cfg.GCRoots, "tmp", id))
+		os.RemoveAll(filepath.Join(a.cfg.GCRoots, manifest.SessionRootsDir, id))
 	}
 }
 
@@ -259,12 +260,19 @@ func (a *Agent) sweepSessions() {
 		}
 	}
 	a.mu.Unlock()
-	dir := filepath.Join(a.cfg.GCRoots, "tmp")
-	ents, _ := os.ReadDir(dir)
-	for _, e := range ents {
-		if fi, err := e.Info(); err == nil && now.Sub(fi.ModTime()) > SessionTTL {
-			a.log.Info("removing stale temporary GC roots", "session", e.Name())
-			os.RemoveAll(filepath.Join(dir, e.Name()))
+	for _, d := range []string{manifest.SessionRootsDir, manifest.LegacySessionRootsDir} {
+		dir := filepath.Join(a.cfg.GCRoots, d)
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			// Sessions are directories; the legacy directory is also where
+			// an app named "tmp" has its generation roots (symlinks).
+			if !e.IsDir() {
+				continue
+			}
+			if fi, err := e.Info(); err == nil && now.Sub(fi.ModTime()) > SessionTTL {
+				a.log.Info("removing stale temporary GC roots", "session", e.Name())
+				os.RemoveAll(filepath.Join(dir, e.Name()))
+			}
 		}
 	}
 }

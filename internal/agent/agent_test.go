@@ -19,6 +19,7 @@ import (
 	"github.com/nd-project/nd/internal/agent"
 	"github.com/nd-project/nd/internal/agentclient"
 	"github.com/nd-project/nd/internal/closure"
+	"github.com/nd-project/nd/internal/manifest"
 	"github.com/nd-project/nd/internal/nixstore"
 	nt "github.com/nd-project/nd/internal/nixstore/nixtest"
 	"github.com/nd-project/nd/internal/proto"
@@ -197,11 +198,11 @@ func TestPushDeployGC(t *testing.T) {
 	}
 	// The session's temporary roots are gone; the generation keeps all.
 	for _, s := range []string{res.Session, res2.Session} {
-		if _, err := os.Stat(filepath.Join(e.root, "nix/var/nix/gcroots/nd-agent/tmp", s)); !errors.Is(err, os.ErrNotExist) && s == res.Session {
+		if _, err := os.Stat(filepath.Join(e.root, "nix/var/nix/gcroots/nd-agent", manifest.SessionRootsDir, s)); !errors.Is(err, os.ErrNotExist) && s == res.Session {
 			t.Errorf("session %s roots still there: %v", s, err)
 		}
 	}
-	os.RemoveAll(filepath.Join(e.root, "nix/var/nix/gcroots/nd-agent/tmp"))
+	os.RemoveAll(filepath.Join(e.root, "nix/var/nix/gcroots/nd-agent", manifest.SessionRootsDir))
 	e.gc()
 	if v := e.valid(paths); len(v) != len(paths) {
 		t.Fatalf("GC after deploy removed paths: %d of %d valid", len(v), len(paths))

@@ -5,11 +5,13 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"github.com/nd-project/nd/internal/manifest"
 )
 
 // GC roots of the agent, under Config.GCRoots:
 //
-//	tmp/<session>/<hash>-<name> -> /nix/store/<hash>-<name>
+//	_sessions/<session>/<hash>-<name> -> /nix/store/<hash>-<name>
 //	    a push in progress: paths it found present or imported. Created
 //	    before nix-store --import can register a path (see
 //	    nixstore.ExportOptions.BeforeCommit), so no GC can run between the
@@ -18,6 +20,9 @@ import (
 //	<app>/<generation> -> /nix/store/<package>
 //	    a recorded generation; created before the container starts,
 //	    removed when the generation is pruned.
+//
+// (manifest.SessionRootsDir is no app's name; agents before 0.2 used
+// "tmp", which is app "tmp"'s; see sweepSessions.)
 //
 // Nix's collector follows these symlinks (it scans gcroots recursively),
 // and a root naming a path that is not (yet) valid is ignored.
@@ -40,7 +45,7 @@ func addRoot(link, target string) error {
 }
 
 func (a *Agent) sessionRoot(session, path string) string {
-	return filepath.Join(a.cfg.GCRoots, "tmp", session, filepath.Base(path))
+	return filepath.Join(a.cfg.GCRoots, manifest.SessionRootsDir, session, filepath.Base(path))
 }
 
 func (a *Agent) generationRoot(app string, gen int) string {

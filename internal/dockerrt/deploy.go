@@ -19,7 +19,6 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
-	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/docker/go-connections/nat"
 
@@ -50,13 +49,6 @@ const (
 	DefaultSettleTime    = 2 * time.Second
 	DefaultHealthTimeout = 60 * time.Second
 )
-
-// ContainerName is the container of an app.
-func ContainerName(app string) string { return "nd-" + app }
-
-// Temporary names while a deploy replaces a container.
-func newName(app string) string  { return ContainerName(app) + ".new" }
-func prevName(app string) string { return ContainerName(app) + ".prev" }
 
 // DeploySpec says what to run for an app.
 type DeploySpec struct {
@@ -151,8 +143,7 @@ var ErrNotManaged = errors.New("container is not managed by nd")
 // nd-<app>. If the new one fails it is removed and the old one restored, and
 // a *DeployError says why. Named volumes are created if missing and never
 // removed here.
-func (r *Runtime) Deploy(ctx context.Context, spec DeploySpec) (DeployResult, error) {
-	var res DeployResult
+func (r *Runtime) Deploy(ctx context.Context, spec DeploySpec) (res DeployResult, err error) {
 	if spec.Manifest == nil || !manifest.ValidName(spec.App) || spec.ImageID == "" {
 		return res, fmt.Errorf("deploy: need a valid app name, manifest and image ID")
 	}
@@ -160,13 +151,17 @@ func (r *Runtime) Deploy(ctx context.Context, spec DeploySpec) (DeployResult, er
 	if err != nil {
 		return res, err
 	}
-	cfg, hc := containerConfig(spec, env, r.opts.StoreRoot)
 	log := r.log.With("app", spec.App)
 
 	cur, err := r.tidy(ctx, spec.App)
 	if err != nil {
 		return res, err
 	}
+	vols, err := r.resolveVolumes(ctx, spec.App, spec.Manifest.Volumes)
+	if err != nil {
+		return res, err
+	}
+	cfg, hc := containerConfig(spec, env, r.opts.StoreRoot, vols)
 	if !spec.Force && cur != nil && cur.Config.Labels[LabelSpec] == cfg.Labels[LabelSpec] && cur.Image == spec.ImageID && cur.State.Running && !cur.State.Restarting {
 		if cur.HostConfig != nil && cur.HostConfig.RestartPolicy != hc.RestartPolicy {
 			// A deploy was interrupted at the end of its probation.
@@ -178,15 +173,21 @@ func (r *Runtime) Deploy(ctx context.Context, spec DeploySpec) (DeployResult, er
 		spec.progress("container", "%s already runs this package (container %.12s)", spec.App, cur.ID)
 		return DeployResult{ContainerID: cur.ID}, nil
 	}
-	for _, v := range spec.Manifest.Volumes {
-		created, err := r.ensureVolume(ctx, spec.App, manifest.VolumeName(spec.App, v.Name))
-		if err != nil {
-			return res, err
-		}
-		if created {
-			spec.progress("volume", "created volume %s", manifest.VolumeName(spec.App, v.Name))
-		}
+	newVols, err := r.createVolumes(ctx, spec.App, vols)
+	for _, v := range newVols {
+		spec.progress("volume", "created volume %s", v)
 	}
+	if err != nil {
+		r.removeVolumesQuietly(ctx, newVols)
+		return res, err
+	}
+	// Volumes this deploy created go again if it fails: a failed first
+	// deploy leaves nothing behind.
+	defer func() {
+		if err != nil {
+			r.removeVolumesQuietly(ctx, newVols)
+		}
+	}()
 	// On probation the new container does not restart: an exit must show
 	// with its code, not hide behind a restart loop. It gets its restart
 	// policy once it is ready.
@@ -244,55 +245,43 @@ func (r *Runtime) Deploy(ctx context.Context, spec DeploySpec) (DeployResult, er
 }
 
 // tidy cleans up after an interrupted deploy and returns the app's current
-// container, or nil.
+// container, or nil. It touches only containers labelled as app's.
 func (r *Runtime) tidy(ctx context.Context, app string) (*container.InspectResponse, error) {
-	get := func(name string) (*container.InspectResponse, error) {
-		ci, err := r.c.ContainerInspect(ctx, name)
-		if cerrdefs.IsNotFound(err) {
-			return nil, nil
-		} else if err != nil {
-			return nil, fmt.Errorf("inspecting container %s: %w", name, err)
-		}
-		if ci.Config == nil || ci.Config.Labels[LabelManaged] != "true" {
-			return nil, fmt.Errorf("container %s: %w; remove or rename it", name, ErrNotManaged)
-		}
-		return &ci, nil
-	}
-	if stale, err := get(newName(app)); err != nil {
-		return nil, err
-	} else if stale != nil {
-		r.log.Info("removing leftover container", "name", newName(app))
-		if err := r.c.ContainerRemove(ctx, stale.ID, container.RemoveOptions{Force: true}); err != nil {
-			return nil, fmt.Errorf("removing leftover %s: %w", newName(app), err)
-		}
-	}
-	cur, err := get(ContainerName(app))
+	cur, err := r.appContainer(ctx, app)
 	if err != nil {
 		return nil, err
 	}
-	prev, err := get(prevName(app))
+	temps, err := r.tempContainers(ctx, app)
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case prev == nil:
-	case cur == nil:
-		// Interrupted between stopping the old and naming the new: the old
-		// one is the app's container.
-		if err := r.c.ContainerRename(ctx, prev.ID, ContainerName(app)); err != nil {
-			return nil, fmt.Errorf("restoring name of %s: %w", prevName(app), err)
+	for _, stale := range temps[manifest.RoleNew] {
+		r.log.Info("removing leftover container", "name", stale.Name)
+		if err := r.c.ContainerRemove(ctx, stale.ID, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			return nil, fmt.Errorf("removing leftover %s: %w", stale.Name, err)
 		}
-		if !prev.State.Running {
-			if err := r.c.ContainerStart(ctx, prev.ID, container.StartOptions{}); err != nil {
-				return nil, fmt.Errorf("restarting %s: %w", ContainerName(app), err)
+	}
+	for i, prev := range temps[manifest.RolePrev] {
+		if cur == nil && i == 0 {
+			// Interrupted between stopping the old and naming the new: the
+			// old one is the app's container.
+			if err := r.c.ContainerRename(ctx, prev.ID, ContainerName(app)); err != nil {
+				return nil, fmt.Errorf("restoring name of %s: %w", prev.Name, err)
 			}
+			if !prev.State.Running {
+				if err := r.c.ContainerStart(ctx, prev.ID, container.StartOptions{}); err != nil {
+					return nil, fmt.Errorf("restarting %s: %w", ContainerName(app), err)
+				}
+			}
+			continue
 		}
-		return get(ContainerName(app))
-	default:
 		// Interrupted after the new one took the name: the old is garbage.
-		if err := r.c.ContainerRemove(ctx, prev.ID, container.RemoveOptions{Force: true}); err != nil {
-			return nil, fmt.Errorf("removing leftover %s: %w", prevName(app), err)
+		if err := r.c.ContainerRemove(ctx, prev.ID, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			return nil, fmt.Errorf("removing leftover %s: %w", prev.Name, err)
 		}
+	}
+	if cur == nil && len(temps[manifest.RolePrev]) > 0 {
+		return r.appContainer(ctx, app)
 	}
 	return cur, nil
 }
@@ -517,7 +506,7 @@ func healthTimeout(spec DeploySpec) time.Duration {
 // containerConfig derives the container's settings. The image carries
 // entrypoint, env, user, workdir and healthcheck; here come secrets, mounts,
 // ports, labels and the restart policy.
-func containerConfig(spec DeploySpec, env []string, storeRoot string) (*container.Config, *container.HostConfig) {
+func containerConfig(spec DeploySpec, env []string, storeRoot string, vols map[string]appVolume) (*container.Config, *container.HostConfig) {
 	m := spec.Manifest
 	labels := map[string]string{}
 	for k, v := range spec.Labels {
@@ -561,7 +550,7 @@ func containerConfig(spec DeploySpec, env []string, storeRoot string) (*containe
 		hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeBind, Source: storeRoot + "/nix/store", Target: "/nix/store", ReadOnly: true})
 	}
 	for _, v := range m.Volumes {
-		hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeVolume, Source: manifest.VolumeName(spec.App, v.Name), Target: v.Path})
+		hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeVolume, Source: vols[v.Name].Name, Target: v.Path})
 	}
 	// The spec hash covers everything but the generation, so pushing the same
 	// package again is a no-op.
@@ -605,22 +594,12 @@ func readEnvFiles(files []string) ([]string, error) {
 	return manifest.SortedEnv(vals), nil
 }
 
-// ensureVolume creates a named volume if missing; an existing one (and its
-// data) is used as it is.
-func (r *Runtime) ensureVolume(ctx context.Context, app, name string) (created bool, err error) {
-	_, err = r.c.VolumeInspect(ctx, name)
-	if err == nil {
-		return false, nil
+func (r *Runtime) removeVolumesQuietly(ctx context.Context, names []string) {
+	for _, v := range names {
+		if err := r.c.VolumeRemove(context.WithoutCancel(ctx), v, false); err != nil && !cerrdefs.IsNotFound(err) {
+			r.log.Warn("removing volume", "volume", v, "error", err)
+		}
 	}
-	if !cerrdefs.IsNotFound(err) {
-		return false, fmt.Errorf("inspecting volume %s: %w", name, err)
-	}
-	_, err = r.c.VolumeCreate(ctx, volume.CreateOptions{Name: name, Labels: map[string]string{LabelApp: app, LabelManaged: "true"}})
-	if err != nil {
-		return false, fmt.Errorf("creating volume %s: %w", name, err)
-	}
-	r.log.Info("created volume", "volume", name)
-	return true, nil
 }
 
 func (r *Runtime) removeQuietly(ctx context.Context, id string) {

@@ -139,18 +139,25 @@ func runtimeForTest(t *testing.T) *Runtime {
 func uniqueApp(t *testing.T, r *Runtime, base string) string {
 	t.Helper()
 	app := fmt.Sprintf("ndtest-%s-%d-%d", base, os.Getpid(), time.Now().UnixNano()%1e6)
+	cleanupApp(t, r, app)
+	return app
+}
+
+// cleanupApp removes everything of app when the test ends, checking nothing
+// is left.
+func cleanupApp(t *testing.T, r *Runtime, app string) {
+	t.Helper()
 	t.Cleanup(func() {
 		ctx := context.Background()
 		if err := r.Remove(ctx, app, true); err != nil && !strings.Contains(err.Error(), ErrNoApp.Error()) {
 			t.Errorf("cleanup: %v", err)
 		}
 		for _, n := range []string{ContainerName(app), newName(app), prevName(app)} {
-			if _, err := r.c.ContainerInspect(ctx, n); err == nil {
+			if ci, err := r.c.ContainerInspect(ctx, n); err == nil && ownedBy(ci.Config.Labels, app) {
 				t.Errorf("cleanup: container %s left over", n)
 			}
 		}
 	})
-	return app
 }
 
 func freePort(t *testing.T) int {

@@ -15,7 +15,6 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	dimage "github.com/docker/docker/api/types/image"
-	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/pkg/stdcopy"
 
 	"github.com/nd-project/nd/internal/image"
@@ -172,20 +171,30 @@ func (r *Runtime) tailLogs(ctx context.Context, id string, n int) string {
 // deploy) and its nd images; with volumes also its named volumes — their data
 // is gone then.
 func (r *Runtime) Remove(ctx context.Context, app string, volumes bool) error {
-	found := false
-	for _, name := range []string{newName(app), prevName(app), ContainerName(app)} {
-		ci, err := r.c.ContainerInspect(ctx, name)
-		if cerrdefs.IsNotFound(err) {
-			continue
-		} else if err != nil {
-			return fmt.Errorf("inspecting %s: %w", name, err)
+	// Refuse before removing anything if a volume to remove is another
+	// app's too (an agent before 0.2 let two apps share one).
+	var vols []string
+	if volumes {
+		var err error
+		if vols, err = r.removableVolumes(ctx, app); err != nil {
+			return err
 		}
-		if ci.Config == nil || ci.Config.Labels[LabelManaged] != "true" {
-			return fmt.Errorf("container %s: %w", name, ErrNotManaged)
-		}
-		found = true
+	}
+	cur, err := r.appContainer(ctx, app)
+	if err != nil {
+		return err
+	}
+	temps, err := r.tempContainers(ctx, app)
+	if err != nil {
+		return err
+	}
+	all := append(temps[manifest.RoleNew], temps[manifest.RolePrev]...)
+	if cur != nil {
+		all = append(all, cur)
+	}
+	for _, ci := range all {
 		if err := r.c.ContainerRemove(ctx, ci.ID, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
-			return fmt.Errorf("removing %s: %w", name, err)
+			return fmt.Errorf("removing %s: %w", strings.TrimPrefix(ci.Name, "/"), err)
 		}
 	}
 	imgs, err := r.c.ImageList(ctx, dimage.ListOptions{Filters: filters.NewArgs(filters.Arg("reference", image.Repository(app)))})
@@ -193,22 +202,19 @@ func (r *Runtime) Remove(ctx context.Context, app string, volumes bool) error {
 		return fmt.Errorf("listing images of %s: %w", app, err)
 	}
 	for _, im := range imgs {
+		if im.Labels[LabelApp] != app {
+			continue // tagged in nd's repository of app, but not app's
+		}
 		if _, err := r.c.ImageRemove(ctx, im.ID, dimage.RemoveOptions{Force: true, PruneChildren: true}); err != nil && !cerrdefs.IsNotFound(err) {
 			r.log.Warn("removing image", "image", im.ID, "error", err)
 		}
 	}
-	if volumes {
-		vs, err := r.c.VolumeList(ctx, volume.ListOptions{Filters: filters.NewArgs(filters.Arg("label", LabelApp+"="+app), filters.Arg("label", LabelManaged+"=true"))})
-		if err != nil {
-			return fmt.Errorf("listing volumes of %s: %w", app, err)
-		}
-		for _, v := range vs.Volumes {
-			if err := r.c.VolumeRemove(ctx, v.Name, false); err != nil && !cerrdefs.IsNotFound(err) {
-				return fmt.Errorf("removing volume %s: %w", v.Name, err)
-			}
+	for _, v := range vols {
+		if err := r.c.VolumeRemove(ctx, v, false); err != nil && !cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("removing volume %s: %w", v, err)
 		}
 	}
-	if !found {
+	if len(all) == 0 {
 		return fmt.Errorf("removing %s: %w", app, ErrNoApp)
 	}
 	return nil

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 )
@@ -112,14 +111,6 @@ type Process struct {
 	// Oneshot processes run to completion, in order, before the others start.
 	Oneshot bool `json:"oneshot,omitempty"`
 }
-
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
-
-// ValidName reports whether s can name an app (and so a container).
-func ValidName(s string) bool { return nameRE.MatchString(s) }
-
-// VolumeName is the Docker volume name of an app's volume.
-func VolumeName(app, vol string) string { return "nd-" + app + "-" + vol }
 
 // Validate checks what consumers rely on.
 func (m *Manifest) Validate() error {
