@@ -50,6 +50,25 @@ let
 
   volumePaths = attrValues cfg.volumes;
 
+  # A mount point the agent accepts (internal/manifest CheckVolumePath):
+  # absolute and clean, not / and not at or under the store.
+  volumePathError = path:
+    let parts = tail (splitString "/" path); in
+    if !(hasPrefix "/" path) || path == "/" || any (p: p == "" || p == "." || p == "..") parts then
+      "the path must be absolute and clean (no \".\", \"..\", \"//\" or trailing \"/\"), and not /"
+    else if path == "/nix" || path == builtins.storeDir || hasPrefix (builtins.storeDir + "/") path then
+      "a volume cannot be at or under ${builtins.storeDir} (the store is mounted there)"
+    else null;
+
+  # Published ports that bind the same host port twice (an empty host IP
+  # binds every address).
+  portKey = p: "${toString p.host}/${p.protocol}";
+  portsClash = a: b: portKey a == portKey b && ((a.hostIP or "") == (b.hostIP or "") || (a.hostIP or "") == "" || (b.hostIP or "") == "");
+  duplicatePorts =
+    let ps = config.nd.docker.ports; n = length ps; in
+    unique (concatMap (i: map (j: portKey (elemAt ps i))
+      (filter (j: portsClash (elemAt ps i) (elemAt ps j)) (range 0 (i - 1)))) (range 0 (n - 1)));
+
   hasStoreContext = s: builtins.hasContext s || hasPrefix builtins.storeDir s;
   envFileType = types.addCheck types.str (s: !hasStoreContext s) // {
     description = "string (a local path, not a Nix path: secrets must not enter the store)";
@@ -182,6 +201,18 @@ in
         assertion = validName n && hasPrefix "/" path;
         message = "docker.volumes: volume \"${n}\" at \"${path}\": the name must match [a-z0-9][a-z0-9_.-]* and the path be absolute.";
       }) cfg.volumes
+      ++ mapAttrsToList (n: path: {
+        assertion = volumePathError path == null;
+        message = "docker.volumes: volume \"${n}\" at \"${path}\": ${toString (volumePathError path)}.";
+      }) cfg.volumes
+      ++ map (k: {
+        assertion = false;
+        message = "docker.ports: host port ${k} is published twice.";
+      }) duplicatePorts
+      ++ mapAttrsToList (k: v: {
+        assertion = k != "" && !(hasInfix "=" k);
+        message = "docker.env.\"${k}\": an environment variable name must be non-empty and have no \"=\".";
+      }) cfg.env
       ++ [{
         assertion = length volumePaths == length (unique volumePaths);
         message = "docker.volumes: a path is mounted twice (${concatStringsSep ", " volumePaths}); list paths whose names differ, or name the volumes.";

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -47,34 +45,16 @@ func readSecrets(m *manifest.Manifest) (*secretSet, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reading docker.environmentFiles: %w", err)
 		}
-		if err := checkEnvFile(p, data); err != nil {
-			return nil, err
-		}
 		s.paths = append(s.paths, p)
 		s.contents = append(s.contents, data)
 	}
+	// Checked here, before anything is uploaded: the agent would refuse
+	// them only after the upload.
+	if err := manifest.CheckEnvFiles(s.paths, s.contents); err != nil {
+		return nil, fmt.Errorf("docker.environmentFiles: %w", err)
+	}
 	s.hash = proto.SecretsHash(s.contents)
 	return s, nil
-}
-
-// checkEnvFile checks the format; its errors quote no content.
-func checkEnvFile(name string, data []byte) error {
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(nil, 1<<20)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimLeft(sc.Text(), " \t")
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		k, _, ok := strings.Cut(line, "=")
-		if !ok || k == "" || strings.ContainsAny(k, " \t") {
-			return fmt.Errorf("environment file %s line %d: want KEY=VALUE", name, n)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("environment file %s: %w", name, err)
-	}
-	return nil
 }
 
 // uploadSecrets puts s into the agent's state directory on h:

@@ -1,7 +1,6 @@
 package dockerrt
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -564,31 +563,35 @@ func containerConfig(spec DeploySpec, env []string, storeRoot string, vols map[s
 	return cfg, hc
 }
 
-// readEnvFiles parses env files like `docker run --env-file`: KEY=VALUE per
-// line, blank lines and '#' comments skipped; later files win. Errors never
-// quote the content.
+// readEnvFiles reads env files (manifest.ParseEnvFile); later files win.
+// Errors never quote the content.
 func readEnvFiles(files []string) ([]string, error) {
 	vals := map[string]string{}
+	var contents [][]byte
 	for _, f := range files {
+		fi, err := os.Stat(f)
+		if err != nil {
+			return nil, fmt.Errorf("reading env file: %w", err)
+		}
+		if fi.Size() > manifest.MaxEnvBytes {
+			return nil, fmt.Errorf("env file %s: %d bytes, the limit is %d", f, fi.Size(), manifest.MaxEnvBytes)
+		}
 		data, err := os.ReadFile(f)
 		if err != nil {
 			return nil, fmt.Errorf("reading env file: %w", err)
 		}
-		sc := bufio.NewScanner(bytes.NewReader(data))
-		sc.Buffer(nil, 1<<20)
-		for n := 1; sc.Scan(); n++ {
-			line := strings.TrimLeft(sc.Text(), " \t")
-			if line == "" || strings.HasPrefix(line, "#") {
-				continue
-			}
-			k, v, ok := strings.Cut(line, "=")
-			if !ok || k == "" || strings.ContainsAny(k, " \t") {
-				return nil, fmt.Errorf("env file %s line %d: want KEY=VALUE", f, n)
-			}
-			vals[k] = v
+		contents = append(contents, data)
+	}
+	if err := manifest.CheckEnvFiles(files, contents); err != nil {
+		return nil, err
+	}
+	for i, data := range contents {
+		kv, err := manifest.ParseEnvFile(files[i], data)
+		if err != nil {
+			return nil, err
 		}
-		if err := sc.Err(); err != nil {
-			return nil, fmt.Errorf("reading env file %s: %w", f, err)
+		for k, v := range kv {
+			vals[k] = v
 		}
 	}
 	return manifest.SortedEnv(vals), nil

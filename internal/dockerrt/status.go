@@ -281,7 +281,7 @@ func (r *Runtime) PruneImages(ctx context.Context, app string, keep ...string) (
 	}
 	n := 0
 	for _, im := range imgs {
-		if used[im.ID] {
+		if used[im.ID] || im.Labels[LabelApp] != app {
 			continue
 		}
 		for _, tag := range im.RepoTags {

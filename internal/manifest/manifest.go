@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 )
 
 // FileName is the manifest's name at the root of a deploy package.
@@ -112,7 +111,9 @@ type Process struct {
 	Oneshot bool `json:"oneshot,omitempty"`
 }
 
-// Validate checks what consumers rely on.
+// Validate checks the whole manifest before anything uses it: the agent
+// runs as root and reads, mounts and publishes what it says, so everything
+// must be what it claims (see validate.go).
 func (m *Manifest) Validate() error {
 	if m.Version != Version {
 		return fmt.Errorf("manifest version %d, this nd reads version %d", m.Version, Version)
@@ -120,29 +121,10 @@ func (m *Manifest) Validate() error {
 	if !ValidName(m.Name) {
 		return fmt.Errorf("app name %q: want lowercase letters, digits, '_', '.', '-'", m.Name)
 	}
-	if len(m.Entrypoint) == 0 {
-		return fmt.Errorf("app %s: empty entrypoint", m.Name)
-	}
-	seen := map[string]bool{}
-	for _, v := range m.Volumes {
-		if !ValidName(v.Name) || !strings.HasPrefix(v.Path, "/") {
-			return fmt.Errorf("app %s: bad volume %q at %q", m.Name, v.Name, v.Path)
+	for _, check := range []func() error{m.validateRun, m.validateEnv, m.validatePorts, m.validateVolumes, m.validateHealth} {
+		if err := check(); err != nil {
+			return fmt.Errorf("app %s: %w", m.Name, err)
 		}
-		if seen[v.Name] {
-			return fmt.Errorf("app %s: volume %q twice", m.Name, v.Name)
-		}
-		seen[v.Name] = true
-	}
-	for _, p := range m.Ports {
-		if p.Host < 1 || p.Host > 65535 || p.Container < 1 || p.Container > 65535 {
-			return fmt.Errorf("app %s: bad port %d:%d", m.Name, p.Host, p.Container)
-		}
-		if p.Protocol != "" && p.Protocol != "tcp" && p.Protocol != "udp" {
-			return fmt.Errorf("app %s: bad protocol %q", m.Name, p.Protocol)
-		}
-	}
-	if h := m.Healthcheck; h != nil && (len(h.Command) == 0) == (h.HTTP == nil) {
-		return fmt.Errorf("app %s: healthcheck needs exactly one of command and http", m.Name)
 	}
 	return nil
 }

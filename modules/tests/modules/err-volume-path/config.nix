@@ -1,0 +1,1 @@
+{ ... }: { supervisord.services.a.command = "x"; docker.volumes = { etc = "/../../etc"; }; }
