@@ -91,7 +91,7 @@ func runServe(ctx context.Context, p Program, args []string) error {
 	fs.SetOutput(p.Stderr)
 	fs.StringVar(&o.socket, "socket", DefaultSocket, "unix socket to serve")
 	fs.StringVar(&o.state, "state", DefaultStateDir, "state directory")
-	fs.StringVar(&o.group, "group", "", "group allowed to use the socket (default: root only)")
+	fs.StringVar(&o.group, "group", "", "group allowed to use the socket (default: root only); its members are root-equivalent")
 	fs.StringVar(&o.storeRoot, "store-root", "", "serve the chroot Nix store under this directory (tests)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "trace, debug, info, warn or error")
 	fs.IntVar(&o.keep, "keep", DefaultKeepGenerations, "superseded generations kept per app")
@@ -125,6 +125,11 @@ func runServe(ctx context.Context, p Program, args []string) error {
 	l, err := Listen(o.socket, o.group)
 	if err != nil {
 		return err
+	}
+	if o.group != "" {
+		// Like the docker group: a member imports store paths root later
+		// trusts and runs containers as root. Say so where it is enabled.
+		log.Warn("members of the socket's group are root-equivalent on this host: they can import any store path under any name and deploy any package", "group", o.group)
 	}
 	caps := a.Capabilities(ctx)
 	log.Info("serving", "socket", o.socket, "version", p.Version, "nix", caps.Nix, "nixError", caps.NixError,

@@ -33,6 +33,9 @@ type DeploySpec struct {
 	Manifest   *manifest.Manifest
 	Generation int // labels the container nd.generation
 	PushedBy   string
+	// Closure is Package's closure: the only store paths the runtime may
+	// read because the manifest says so (its etc).
+	Closure []string
 	// Force: replace the container even if it already runs Package.
 	Force bool
 	// EnvFiles are secret env files on the host, passed as container env
@@ -87,6 +90,7 @@ func (a *Agent) handleDeploy(ctx context.Context, c *proto.Conn, env proto.Envel
 	progress := a.progressTo(c)
 	res, err := a.Deploy(ctx, req, progress)
 	if err != nil {
+		a.forgetFailedFirst(ctx, req.App, req.Secrets)
 		return err
 	}
 	return c.Send(proto.TypeDeployed, &res)
@@ -128,6 +132,10 @@ func (a *Agent) Deploy(ctx context.Context, req proto.Deploy, progress func(stag
 	if m.Name != req.App {
 		return res, codef(proto.CodeBadRequest, "deploy package %s is app %q, not %q", req.Package, m.Name, req.App)
 	}
+	closure, err := a.packageClosure(ctx, req.Package, m)
+	if err != nil {
+		return res, err
+	}
 	st, err := a.loadState(req.App)
 	if err != nil {
 		return res, err
@@ -136,7 +144,7 @@ func (a *Agent) Deploy(ctx context.Context, req proto.Deploy, progress func(stag
 	if err != nil {
 		return res, err
 	}
-	spec := DeploySpec{App: req.App, Package: req.Package, Manifest: m, PushedBy: req.PushedBy, Force: req.Force, EnvFiles: envFiles, Progress: progress}
+	spec := DeploySpec{App: req.App, Package: req.Package, Manifest: m, Closure: closure, PushedBy: req.PushedBy, Force: req.Force, EnvFiles: envFiles, Progress: progress}
 	cur := st.current()
 	if cur != nil && cur.Package == req.Package && cur.Secrets == req.Secrets && !req.Force {
 		// Same package: no new generation; the runtime makes sure it runs.

@@ -102,6 +102,7 @@ func (a *Agent) handleDeployImage(ctx context.Context, c *proto.Conn, env proto.
 	progress := a.progressTo(c)
 	res, err := a.DeployImage(ctx, req, m, c.DataReader(), progress)
 	if err != nil {
+		a.forgetFailedFirst(ctx, req.App, req.Secrets)
 		return err
 	}
 	return c.Send(proto.TypeDeployed, &res)

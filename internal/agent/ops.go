@@ -190,6 +190,10 @@ func (a *Agent) Rollback(ctx context.Context, req proto.Rollback, progress func(
 	if err != nil {
 		return res, fmt.Errorf("loading deploy package of generation %d: %w", target.Number, err)
 	}
+	closure, err := a.packageClosure(ctx, target.Package, m)
+	if err != nil {
+		return res, err
+	}
 	envFiles, err := a.secretFiles(req.App, target.Secrets)
 	if err != nil {
 		return res, err
@@ -201,7 +205,7 @@ func (a *Agent) Rollback(ctx context.Context, req proto.Rollback, progress func(
 	}
 	progress("deploy", fmt.Sprintf("%s generation %d: rollback to generation %d (%s)", req.App, gen, target.Number, target.Package))
 	r, err := a.cfg.Runtime.Deploy(ctx, DeploySpec{
-		App: req.App, Package: target.Package, Manifest: m, Generation: gen, PushedBy: req.PushedBy,
+		App: req.App, Package: target.Package, Manifest: m, Closure: closure, Generation: gen, PushedBy: req.PushedBy,
 		EnvFiles: envFiles, Progress: progress,
 	})
 	if err != nil {

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nd-project/nd/internal/manifest"
 	"github.com/nd-project/nd/internal/proto"
 )
 
@@ -104,4 +106,31 @@ func (a *Agent) pruneSecrets(st *appState) {
 		a.log.Debug("removing unused secrets", "app", st.App, "set", e.Name())
 		os.RemoveAll(filepath.Join(root, e.Name()))
 	}
+}
+
+// forgetFailedFirst removes what a failed or refused first deploy of an app
+// left in the agent's directories — the secrets set nd-push uploaded for
+// it, the app's then empty directories — so that such a deploy leaves
+// nothing behind. An app with generations keeps everything: pruneSecrets
+// decides about its sets.
+func (a *Agent) forgetFailedFirst(ctx context.Context, app, secrets string) {
+	if !manifest.ValidName(app) {
+		return
+	}
+	unlock, err := a.lockApp(ctx, app, func() {})
+	if err != nil {
+		return
+	}
+	defer unlock()
+	st, err := a.loadState(app)
+	if err != nil || len(st.Generations) > 0 {
+		return
+	}
+	if secrets != "" && proto.ValidSecretsHash(secrets) {
+		os.RemoveAll(SecretsDir(a.cfg.StateDir, app, secrets))
+	}
+	// Only empty directories go: another push may have uploaded into them.
+	os.Remove(filepath.Join(a.appsDir(), app, "secrets"))
+	os.Remove(filepath.Join(a.appsDir(), app))
+	os.Remove(filepath.Join(a.cfg.GCRoots, app))
 }

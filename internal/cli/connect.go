@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
@@ -101,6 +102,22 @@ type agentDialer struct {
 	sudo      bool
 	stdio     atomic.Bool
 	log       hclog.Logger
+
+	sudoOnce sync.Once
+	sudoErr  error
+}
+
+// checkSudo finds out once whether sudo -n works for this login. Without
+// it, sudo's complaint goes to the stream's stderr and the client sees only
+// a closed stream.
+func (d *agentDialer) checkSudo(ctx context.Context) error {
+	d.sudoOnce.Do(func() {
+		if _, err := d.ssh.Run(ctx, "sudo -n true"); err != nil {
+			d.sudoErr = fmt.Errorf("reaching nd-agent on %s as %s: sudo -n failed: %w (a non-root login needs passwordless sudo, or membership in the group of 'nd-agent serve --group' with stream forwarding allowed)",
+				d.ssh.Host(), d.ssh.SSH().User(), err)
+		}
+	})
+	return d.sudoErr
 }
 
 func (d *agentDialer) Dial(ctx context.Context) (agentclient.Stream, error) {
@@ -119,6 +136,9 @@ func (d *agentDialer) Dial(ctx context.Context) (agentclient.Stream, error) {
 	}
 	cmd := shellQuote(d.agentPath) + " dial-stdio --socket " + shellQuote(d.socket)
 	if d.sudo {
+		if err := d.checkSudo(ctx); err != nil {
+			return nil, err
+		}
 		cmd = "sudo -n " + cmd
 	}
 	s, err := d.ssh.Command(ctx, cmd)

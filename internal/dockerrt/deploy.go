@@ -172,6 +172,9 @@ func (r *Runtime) Deploy(ctx context.Context, spec DeploySpec) (res DeployResult
 		spec.progress("container", "%s already runs this package (container %.12s)", spec.App, cur.ID)
 		return DeployResult{ContainerID: cur.ID}, nil
 	}
+	if err := r.checkPortsFree(ctx, spec.App, spec.Manifest.Ports); err != nil {
+		return res, err
+	}
 	newVols, err := r.createVolumes(ctx, spec.App, vols)
 	for _, v := range newVols {
 		spec.progress("volume", "created volume %s", v)

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	dimage "github.com/docker/docker/api/types/image"
 
 	"github.com/nd-project/nd/internal/image"
@@ -20,7 +22,13 @@ import (
 // addressed: the same package gives the same ID, and an image already present
 // is reused (only its tag is restored if missing).
 func (r *Runtime) EnsureImage(ctx context.Context, m *manifest.Manifest, pkg string) (string, error) {
-	img, err := image.Metadata(m, pkg, image.Options{StoreRoot: r.opts.StoreRoot})
+	return r.EnsureImageIn(ctx, m, pkg, nil)
+}
+
+// EnsureImageIn is EnsureImage reading the manifest's etc only from the
+// store paths of closure (nil: any store path; never outside the store).
+func (r *Runtime) EnsureImageIn(ctx context.Context, m *manifest.Manifest, pkg string, closure []string) (string, error) {
+	img, err := image.Metadata(m, pkg, image.Options{StoreRoot: r.opts.StoreRoot, Closure: closure})
 	if err != nil {
 		return "", fmt.Errorf("building image of %s: %w", pkg, err)
 	}
@@ -143,4 +151,21 @@ func (r *Runtime) KnownChains(ctx context.Context) (map[string]bool, error) {
 		}
 	}
 	return known, nil
+}
+
+// RemoveImageIfUnused removes app's image id unless a container uses it
+// (best effort: a failed deploy's clean-up).
+func (r *Runtime) RemoveImageIfUnused(ctx context.Context, app, id string) {
+	ctx = context.WithoutCancel(ctx)
+	ii, err := r.c.ImageInspect(ctx, id)
+	if err != nil || ii.Config == nil || ii.Config.Labels[image.LabelApp] != app {
+		return
+	}
+	cs, err := r.c.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("ancestor", id))})
+	if err != nil || len(cs) > 0 {
+		return
+	}
+	if _, err := r.c.ImageRemove(ctx, id, dimage.RemoveOptions{Force: true, PruneChildren: true}); err != nil && !cerrdefs.IsNotFound(err) {
+		r.log.Warn("removing image of a failed deploy", "image", id, "error", err)
+	}
 }

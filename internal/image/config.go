@@ -83,6 +83,20 @@ type Options struct {
 	Cache DiffIDCache
 	// Base, if set, is the image Layered builds on (--from BASE).
 	Base *Base
+	// Closure, if set, are the store paths of the package's closure: the
+	// only ones Metadata reads /etc from (Layered uses its own closure).
+	Closure []string
+}
+
+func (o Options) inClosure() func(string) bool {
+	if o.Closure == nil {
+		return nil
+	}
+	in := map[string]bool{}
+	for _, p := range o.Closure {
+		in[p] = true
+	}
+	return func(p string) bool { return in[p] }
 }
 
 func (o Options) arch() string {

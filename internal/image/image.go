@@ -5,9 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
-	"os"
-	"path"
-	"sort"
 
 	"github.com/nd-project/nd/internal/manifest"
 )
@@ -94,7 +91,7 @@ func ChainIDs(diffIDs []string) []string {
 // layer (MetadataFiles) and the config from the manifest. The app's store
 // paths come from the host's /nix/store, bind-mounted at run time.
 func Metadata(m *manifest.Manifest, pkg string, opts Options) (*Image, error) {
-	l, err := metadataLayer(opts.StoreRoot, m)
+	l, err := metadataLayer(opts.StoreRoot, m, opts.inClosure())
 	if err != nil {
 		return nil, err
 	}
@@ -103,10 +100,10 @@ func Metadata(m *manifest.Manifest, pkg string, opts Options) (*Image, error) {
 
 // MetadataLayer is the layer every nd image ends with: /etc from the
 // manifest, /tmp, the /nix/store mount point.
-func MetadataLayer(m *manifest.Manifest) (*Layer, error) { return metadataLayer("", m) }
+func MetadataLayer(m *manifest.Manifest) (*Layer, error) { return metadataLayer("", m, nil) }
 
-func metadataLayer(root string, m *manifest.Manifest) (*Layer, error) {
-	files, err := metadataFiles(root, m)
+func metadataLayer(root string, m *manifest.Manifest, allowed func(string) bool) (*Layer, error) {
+	files, err := metadataFiles(root, m, allowed)
 	if err != nil {
 		return nil, err
 	}
@@ -117,18 +114,15 @@ func metadataLayer(root string, m *manifest.Manifest) (*Layer, error) {
 	return l, nil
 }
 
-// Limits on what /etc may hold, so a bad manifest cannot make huge layers.
-const (
-	maxEtcBytes = 64 << 20
-	maxEtcDepth = 16
-)
-
 // MetadataFiles lists the metadata layer's files: /etc with the files of
-// manifest.Etc copied (symlinks followed, so /etc works without the store),
-// /tmp and /var/tmp 1777, /nix/store as an empty mount point, /root.
-func MetadataFiles(m *manifest.Manifest) ([]File, error) { return metadataFiles("", m) }
+// manifest.Etc copied (symlinks followed, so /etc works without the store;
+// confined to the store, see etc.go), /tmp and /var/tmp 1777, /nix/store as
+// an empty mount point, /root.
+func MetadataFiles(m *manifest.Manifest) ([]File, error) { return metadataFiles("", m, nil) }
 
-func metadataFiles(root string, m *manifest.Manifest) ([]File, error) {
+// metadataFiles reads etc below root; allowed (nil: any) says which store
+// paths it may read from: the package's closure.
+func metadataFiles(root string, m *manifest.Manifest, allowed func(string) bool) ([]File, error) {
 	files := []File{
 		{Path: "/etc", Mode: fs.ModeDir | 0o755},
 		{Path: "/tmp", Mode: fs.ModeDir | fs.ModeSticky | 0o777},
@@ -140,51 +134,9 @@ func metadataFiles(root string, m *manifest.Manifest) ([]File, error) {
 	if m.Etc == "" {
 		return files, nil
 	}
-	var total int64
-	var walk func(src, dst string, depth int) error
-	walk = func(src, dst string, depth int) error {
-		if depth > maxEtcDepth {
-			return fmt.Errorf("%s: nested too deep (symlink loop?)", src)
-		}
-		ents, err := os.ReadDir(src)
-		if err != nil {
-			return err
-		}
-		sort.Slice(ents, func(i, j int) bool { return ents[i].Name() < ents[j].Name() })
-		for _, e := range ents {
-			s, d := path.Join(src, e.Name()), path.Join(dst, e.Name())
-			fi, err := os.Stat(s) // follows symlinks: copied, not linked
-			if err != nil {
-				return err
-			}
-			switch {
-			case fi.IsDir():
-				files = append(files, File{Path: d, Mode: fs.ModeDir | 0o755})
-				if err := walk(s, d, depth+1); err != nil {
-					return err
-				}
-			case fi.Mode().IsRegular():
-				total += fi.Size()
-				if total > maxEtcBytes {
-					return fmt.Errorf("%s: more than %d bytes", m.Etc, maxEtcBytes)
-				}
-				data, err := os.ReadFile(s)
-				if err != nil {
-					return err
-				}
-				mode := fs.FileMode(0o644)
-				if fi.Mode()&0o111 != 0 {
-					mode = 0o755
-				}
-				files = append(files, File{Path: d, Mode: mode, Data: data})
-			default:
-				return fmt.Errorf("%s: unsupported file type %v", s, fi.Mode().Type())
-			}
-		}
-		return nil
+	etc, err := etcFiles(root, m.Etc, allowed)
+	if err != nil {
+		return nil, err
 	}
-	if err := walk(root+m.Etc, "/etc", 0); err != nil {
-		return nil, fmt.Errorf("copying /etc from %s: %w", m.Etc, err)
-	}
-	return files, nil
+	return append(files, etc...), nil
 }

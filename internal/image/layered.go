@@ -304,7 +304,7 @@ func Layered(m *manifest.Manifest, pkg string, closure Closure, opts Options) (*
 		}
 		layers = append(layers, l)
 	}
-	meta, err := metadataLayer(opts.StoreRoot, m)
+	meta, err := metadataLayer(opts.StoreRoot, m, func(p string) bool { _, ok := closure[p]; return ok })
 	if err != nil {
 		return nil, err
 	}

@@ -52,7 +52,7 @@ func (r *Runtime) Deploy(ctx context.Context, s agent.DeploySpec) (agent.DeployR
 		progress = func(string, string) {}
 	}
 	progress("image", "preparing image of "+s.Package)
-	id, err := r.rt.EnsureImage(ctx, s.Manifest, s.Package)
+	id, err := r.rt.EnsureImageIn(ctx, s.Manifest, s.Package, s.Closure)
 	if err != nil {
 		return agent.DeployResult{}, err
 	}
@@ -61,6 +61,8 @@ func (r *Runtime) Deploy(ctx context.Context, s agent.DeploySpec) (agent.DeployR
 		Generation: s.Generation, HostStore: true, Force: s.Force, EnvFiles: s.EnvFiles, Progress: progress,
 	})
 	if err != nil {
+		// A failed deploy leaves no image of its own behind.
+		r.rt.RemoveImageIfUnused(ctx, s.App, id)
 		return agent.DeployResult{}, err
 	}
 	if _, err := r.rt.PruneImages(ctx, s.App, id); err != nil {
