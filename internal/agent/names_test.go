@@ -14,7 +14,7 @@ import (
 	"github.com/nd-project/nd/internal/proto"
 )
 
-// An app named "tmp" has its generation roots where agents before 0.2 kept
+// An app named "tmp" has its generation roots where earlier agents kept
 // the roots of pushes in progress; sweeping stale pushes must not take them.
 func TestSessionSweepKeepsRootsOfAppTmp(t *testing.T) {
 	ctx := context.Background()

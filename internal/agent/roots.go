@@ -21,7 +21,7 @@ import (
 //	    a recorded generation; created before the container starts,
 //	    removed when the generation is pruned.
 //
-// (manifest.SessionRootsDir is no app's name; agents before 0.2 used
+// (manifest.SessionRootsDir is no app's name; earlier agents used
 // "tmp", which is app "tmp"'s; see sweepSessions.)
 //
 // Nix's collector follows these symlinks (it scans gcroots recursively),

@@ -60,7 +60,7 @@ func TestVolumesOfLookalikeApps(t *testing.T) {
 	}
 }
 
-// A volume an agent before 0.2 made (nd-<app>-<vol>, labelled as the app's)
+// A volume an earlier agent made (nd-<app>-<vol>, labelled as the app's)
 // keeps serving that app; one of that name labelled as another app's is not
 // taken, and rm --volumes refuses while another app uses one.
 func TestLegacyVolumeNames(t *testing.T) {
@@ -134,7 +134,7 @@ func TestLegacyVolumeNames(t *testing.T) {
 	}
 }
 
-// App "X.new" holds the name agents before 0.2 gave X's temporary
+// App "X.new" holds the name earlier agents gave X's temporary
 // container: deploys and rm of X leave it alone.
 func TestTemporaryNamesAreNoAppsName(t *testing.T) {
 	r := runtimeForTest(t)

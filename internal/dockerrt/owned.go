@@ -12,7 +12,7 @@ import (
 )
 
 // What belongs to an app is decided by labels, never by a name alone: an
-// agent before 0.2 named temporaries "nd-X.new", which is also the container
+// earlier agent named temporaries "nd-X.new", which is also the container
 // of app "X.new" (see internal/manifest/names.go).
 
 // ContainerName is the container of an app.

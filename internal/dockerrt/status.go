@@ -172,7 +172,7 @@ func (r *Runtime) tailLogs(ctx context.Context, id string, n int) string {
 // is gone then.
 func (r *Runtime) Remove(ctx context.Context, app string, volumes bool) error {
 	// Refuse before removing anything if a volume to remove is another
-	// app's too (an agent before 0.2 let two apps share one).
+	// app's too (an earlier agent let two apps share one).
 	var vols []string
 	if volumes {
 		var err error

@@ -27,7 +27,7 @@ type appVolume struct {
 // resolveVolumes decides which Docker volume each of the app's volumes is,
 // without changing anything. A volume that exists under
 // manifest.VolumeName must be labelled as app's, or the deploy is refused.
-// Otherwise a volume under the name of agents before 0.2
+// Otherwise a volume under the name of earlier agents
 // (manifest.LegacyVolumeName) is used where it exists and its labels say it
 // is app's: that keeps the data of deploys made before the upgrade. That
 // name alone is not app's (app "vc" + "x-data" and app "vc-x" + "data" give

@@ -14,7 +14,7 @@ import (
 //	container         nd-<app>
 //	temporary         nd.<role>-<app>          (role: new, prev; "nd." is never "nd-")
 //	volume            nd.<len(app)>.<app>.<vol> (the length splits app from vol)
-//	legacy volume     nd-<app>-<vol>           (before 0.2; not injective, kept only where
+//	legacy volume     nd-<app>-<vol>           (earlier agents; not injective, kept only where
 //	                                            its labels say it is that app's volume)
 //	image repository  nd/<app> (internal/image.Repository)
 //	GC roots          <gcroots>/<app>/<generation>; pushes in progress under
@@ -43,7 +43,7 @@ const (
 // starts with "nd-", so no app can hold it.
 func TempContainerName(app, role string) string { return "nd." + role + "-" + app }
 
-// LegacyTempContainerName is what agents before 0.2 called a temporary
+// LegacyTempContainerName is what earlier agents called a temporary
 // container ("nd-X.new" is also the container of app "X.new"): only one whose
 // labels name app may be treated as app's.
 func LegacyTempContainerName(app, role string) string { return ContainerName(app) + "." + role }
@@ -53,7 +53,7 @@ func VolumeName(app, vol string) string {
 	return "nd." + strconv.Itoa(len(app)) + "." + app + "." + vol
 }
 
-// LegacyVolumeName is the volume name of agents before 0.2: app "vc" with
+// LegacyVolumeName is the volume name of earlier agents: app "vc" with
 // volume "x-data" and app "vc-x" with volume "data" share it, so it is used
 // only where a volume of that name exists and its labels say it belongs to
 // app.
@@ -64,6 +64,6 @@ func LegacyVolumeName(app, vol string) string { return "nd-" + app + "-" + vol }
 // so it never meets an app's directory of generation roots.
 const SessionRootsDir = "_sessions"
 
-// LegacySessionRootsDir is where agents before 0.2 kept them; it is also the
+// LegacySessionRootsDir is where earlier agents kept them; it is also the
 // roots directory of an app named "tmp".
 const LegacySessionRootsDir = "tmp"
