@@ -65,7 +65,11 @@ in
   config.assertions = mapAttrsToList (n: s: {
     assertion = builtins.match "[^ \t\r\n|]+" n != null;
     message = "supervisord.services.\"${n}\": a process name must not contain blanks or '|'.";
-  }) config.supervisord.services;
+  }) config.supervisord.services
+  ++ concatLists (mapAttrsToList (n: s: mapAttrsToList (k: v: {
+    assertion = k != "" && !(hasInfix "=" k);
+    message = "supervisord.services.${n}.environment.\"${k}\": an environment variable name must be non-empty and have no \"=\".";
+  }) s.environment) config.supervisord.services);
 
   config.warnings = concatLists (mapAttrsToList (n: s:
     optional (s.stopsignal != null && s.stopsignal != "TERM" && s.stopsignal != "SIGTERM")

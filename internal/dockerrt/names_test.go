@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/volume"
 
 	"github.com/nd-project/nd/internal/manifest"
@@ -161,5 +162,31 @@ func TestTemporaryNamesAreNoAppsName(t *testing.T) {
 		if st, err := r.Status(ctx, other); err != nil || st.State != "running" {
 			t.Errorf("app %s after two deploys and rm of %s: %+v, %v; want it running", other, x, st, err)
 		}
+	}
+}
+
+// A leftover of an interrupted deploy by an earlier agent ("nd-X.new",
+// labelled as X's) is X's, and the next deploy of X removes it.
+func TestLegacyTemporaryLeftoverRemoved(t *testing.T) {
+	r := runtimeForTest(t)
+	bb, etc := storeBusybox(t), storeEtc(t)
+	ctx := context.Background()
+	x := uniqueApp(t, r, "legtmp")
+	if _, err := deploy(ctx, t, r, shApp(x, bb, etc, "exec $BB sleep 1000"), 1); err != nil {
+		t.Fatal(err)
+	}
+	cur, err := r.appContainer(ctx, x)
+	if err != nil || cur == nil {
+		t.Fatalf("container of %s: %v", x, err)
+	}
+	legacy := manifest.LegacyTempContainerName(x, manifest.RoleNew)
+	if _, err := r.c.ContainerCreate(ctx, cur.Config, &container.HostConfig{}, nil, nil, legacy); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := deploy(ctx, t, r, shApp(x, bb, etc, "exec $BB sleep 1001"), 2); err != nil {
+		t.Fatalf("deploy after an earlier agent's leftover: %v", err)
+	}
+	if _, err := r.c.ContainerInspect(ctx, legacy); err == nil {
+		t.Errorf("leftover %s of app %s is still there", legacy, x)
 	}
 }

@@ -74,6 +74,11 @@ func Validate(p *manifest.Processes) error {
 		if pr.StartSecs < 0 {
 			return fmt.Errorf("process %s: negative startsecs %d", pr.Name, pr.StartSecs)
 		}
+		for k := range pr.Environment {
+			if err := manifest.CheckEnvKey(k); err != nil {
+				return fmt.Errorf("process %s: %w", pr.Name, err)
+			}
+		}
 	}
 	return nil
 }

@@ -1,0 +1,1 @@
+{ ... }: { supervisord.services.a = { command = "x"; environment."B=C" = "d"; }; }
