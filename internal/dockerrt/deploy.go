@@ -175,6 +175,11 @@ func (r *Runtime) Deploy(ctx context.Context, spec DeploySpec) (res DeployResult
 	if err := r.checkPortsFree(ctx, spec.App, spec.Manifest.Ports); err != nil {
 		return res, err
 	}
+	for _, v := range vols {
+		if v.Note != "" && !v.Exists {
+			spec.progress("volume", "%s", v.Note)
+		}
+	}
 	newVols, err := r.createVolumes(ctx, spec.App, vols)
 	for _, v := range newVols {
 		spec.progress("volume", "created volume %s", v)

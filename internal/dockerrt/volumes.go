@@ -22,6 +22,8 @@ const LabelVolume = "nd.volume"
 type appVolume struct {
 	Name   string // Docker's name
 	Exists bool
+	// Note says why an earlier agent's volume of that name is not used.
+	Note string
 }
 
 // resolveVolumes decides which Docker volume each of the app's volumes is,
@@ -49,13 +51,19 @@ func (r *Runtime) resolveVolumes(ctx context.Context, app string, vols []manifes
 			continue
 		}
 		legacy := manifest.LegacyVolumeName(app, v.Name)
-		if owned, found, err := r.volumeOwned(ctx, legacy, app, v.Name); err != nil {
+		owned, found, err = r.volumeOwned(ctx, legacy, app, v.Name)
+		if err != nil {
 			return nil, err
-		} else if found && owned {
+		}
+		if found && owned {
 			out[v.Name] = appVolume{Name: legacy, Exists: true}
 			continue
 		}
-		out[v.Name] = appVolume{Name: name}
+		av := appVolume{Name: name}
+		if found {
+			av.Note = fmt.Sprintf("volume %s, the name earlier agents gave volume %s of %s, is labelled as another app's; %s gets its own volume %s", legacy, v.Name, app, app, name)
+		}
+		out[v.Name] = av
 	}
 	return out, nil
 }
@@ -89,6 +97,9 @@ func (r *Runtime) createVolumes(ctx context.Context, app string, vols map[string
 		v := vols[k]
 		if v.Exists {
 			continue
+		}
+		if v.Note != "" {
+			r.log.Warn(v.Note)
 		}
 		_, err := r.c.VolumeCreate(ctx, volume.CreateOptions{Name: v.Name, Labels: map[string]string{
 			LabelApp: app, LabelVolume: k, LabelManaged: "true"}})
