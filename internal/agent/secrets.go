@@ -109,9 +109,9 @@ func (a *Agent) pruneSecrets(st *appState) {
 }
 
 // forgetFailedFirst removes what a failed or refused first deploy of an app
-// left in the agent's directories — the secrets set nd-push uploaded for
-// it, the app's then empty directories — so that such a deploy leaves
-// nothing behind. An app with generations keeps everything: pruneSecrets
+// left — the secrets set nd-push uploaded for it, its images, a saved
+// image-mode manifest, the app's then empty directories — so that such a
+// deploy leaves nothing behind. An app with generations keeps everything: pruneSecrets
 // decides about its sets.
 func (a *Agent) forgetFailedFirst(ctx context.Context, app, secrets string) {
 	if !manifest.ValidName(app) {
@@ -129,6 +129,15 @@ func (a *Agent) forgetFailedFirst(ctx context.Context, app, secrets string) {
 	if secrets != "" && proto.ValidSecretsHash(secrets) {
 		os.RemoveAll(SecretsDir(a.cfg.StateDir, app, secrets))
 	}
+	// With no generation to roll back to, none of the app's images is
+	// needed (one that a container uses stays).
+	if ir, ok := a.cfg.Runtime.(ImageRuntime); ok {
+		if err := ir.PruneImages(ctx, app, nil); err != nil {
+			a.log.Warn("removing images of a failed first deploy", "app", app, "error", err)
+		}
+	}
+	// Saved manifests are only of image-mode generations, and there is none.
+	os.RemoveAll(filepath.Dir(a.imageManifestPath(app, "x")))
 	// Only empty directories go: another push may have uploaded into them.
 	os.Remove(filepath.Join(a.appsDir(), app, "secrets"))
 	os.Remove(filepath.Join(a.appsDir(), app))

@@ -22,6 +22,7 @@ import (
 
 	"github.com/nd-project/nd/internal/agentclient"
 	"github.com/nd-project/nd/internal/fleet"
+	"github.com/nd-project/nd/internal/manifest"
 	"github.com/nd-project/nd/internal/proto"
 	"github.com/nd-project/nd/internal/testutil"
 )
@@ -372,8 +373,9 @@ func TestOperate(t *testing.T) {
 				t.Errorf("%s survived rm", p)
 			}
 		}
-		if v := e.docker(t, "volume", "ls", "-q"); !strings.Contains(v, "nd-upd-data") {
-			t.Errorf("volumes after rm: %q, want nd-upd-data kept", v)
+		vol := manifest.VolumeName("upd", "data")
+		if v := e.docker(t, "volume", "ls", "-q"); !strings.Contains(v, vol) {
+			t.Errorf("volumes after rm: %q, want %s kept", v, vol)
 		}
 		if !strings.Contains(get(t, "http://"+e.d.Addr+":8080/"), "hello from nd") {
 			t.Errorf("hello stopped answering after rm of upd")
@@ -388,8 +390,8 @@ func TestOperate(t *testing.T) {
 		if code, _, _ := run("rm", "--volumes", host, "upd"); code != 0 {
 			t.Fatalf("rm --volumes exited %d", code)
 		}
-		if v := e.docker(t, "volume", "ls", "-q"); strings.Contains(v, "nd-upd-data") {
-			t.Errorf("volumes after rm --volumes: %q, want nd-upd-data gone", v)
+		if v := e.docker(t, "volume", "ls", "-q"); strings.Contains(v, vol) {
+			t.Errorf("volumes after rm --volumes: %q, want %s gone", v, vol)
 		}
 		if code, _, errOut := run("rm", host, "upd"); code != 1 || !strings.Contains(errOut, "not deployed") {
 			t.Errorf("rm of a removed app exited %d: %q", code, errOut)

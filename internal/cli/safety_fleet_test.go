@@ -66,7 +66,13 @@ func TestBadInputsRefused(t *testing.T) {
 	host := e.d.Name
 	refused := func(t *testing.T, app, config string, wants ...string) {
 		t.Helper()
-		code, _, errOut := e.push(t, host, config)
+		var code int
+		var errOut string
+		if strings.HasSuffix(app, "-image") {
+			code, _, errOut = e.push(t, "-b", host, config)
+		} else {
+			code, _, errOut = e.push(t, host, config)
+		}
 		if code != 1 {
 			t.Fatalf("push of %s exited %d, want 1", app, code)
 		}
@@ -112,6 +118,15 @@ func TestBadInputsRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 		refused(t, "crash", cfg, "crash")
+	})
+	t.Run("failed first image-mode deploy", func(t *testing.T) {
+		cfg := writeConfig(t, "crash-image", fmt.Sprintf(webApp, 8209, "[ 8209 ]", `
+  docker.environmentFiles = [ "s.env" ];
+  supervisord.services.migrate = { command = "${pkgs.busybox}/bin/busybox false"; oneshot = true; };`))
+		if err := os.WriteFile(filepath.Join(filepath.Dir(cfg), "s.env"), []byte("TOKEN=s3cr3t\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		refused(t, "crash-image", cfg, "crash-image")
 	})
 	t.Run("port held by another app", func(t *testing.T) {
 		web := writeConfig(t, "web", fmt.Sprintf(webApp, 8208, "[ 8208 ]", ""))
