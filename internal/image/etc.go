@@ -48,6 +48,9 @@ type confined struct {
 	allowed func(storePath string) bool
 }
 
+// openat2 is unix.Openat2; tests replace it to run the fallback.
+var openat2 = unix.Openat2
+
 func openConfined(root string, allowed func(string) bool) (*confined, error) {
 	dir := root + manifest.StoreDir
 	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -79,8 +82,7 @@ func (c *confined) open(p string, flags int) (int, string, error) {
 			return -1, "", fmt.Errorf("%s leads to %s: %w", orig, sp, ErrOutsideClosure)
 		}
 		rel := strings.TrimPrefix(p, manifest.StoreDir+"/")
-		how := unix.OpenHow{Flags: unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC, Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS}
-		fd, err := unix.Openat2(c.store, rel, &how)
+		fd, err := openBeneath(c.store, rel, unix.O_PATH|unix.O_NOFOLLOW, false)
 		if err != nil {
 			if errors.Is(err, unix.EXDEV) || errors.Is(err, unix.ELOOP) {
 				return -1, "", fmt.Errorf("%s: a link on the way to %s leads out of the store or is absolute", orig, p)
@@ -119,14 +121,59 @@ func (c *confined) open(p string, flags int) (int, string, error) {
 		if sp := manifest.StorePathOf(p); !c.allowed(sp) {
 			return -1, "", fmt.Errorf("%s leads to %s: %w", orig, sp, ErrOutsideClosure)
 		}
-		how = unix.OpenHow{Flags: uint64(flags) | unix.O_NOFOLLOW | unix.O_CLOEXEC, Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_SYMLINKS}
-		fd, err = unix.Openat2(c.store, inStore, &how)
+		fd, err = openBeneath(c.store, inStore, flags|unix.O_NOFOLLOW, true)
 		if err != nil {
 			return -1, "", fmt.Errorf("opening %s: %w", p, err)
 		}
 		return fd, p, nil
 	}
 	return -1, "", fmt.Errorf("%s: more than %d links (a loop?)", orig, maxEtcHops)
+}
+
+// openBeneath opens rel below dirfd without ever leaving it: openat2 with
+// RESOLVE_BENEATH (and, with noLinks, RESOLVE_NO_SYMLINKS). Kernels before
+// 5.6 lack openat2; there it walks rel one component at a time with
+// O_NOFOLLOW, refusing "..", and links anywhere but at the end — stricter
+// than the kernel, never looser.
+func openBeneath(dirfd int, rel string, flags int, noLinks bool) (int, error) {
+	resolve := uint64(unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS)
+	if noLinks {
+		resolve |= unix.RESOLVE_NO_SYMLINKS
+	}
+	fd, err := openat2(dirfd, rel, &unix.OpenHow{Flags: uint64(flags) | unix.O_CLOEXEC, Resolve: resolve})
+	if !errors.Is(err, unix.ENOSYS) {
+		return fd, err
+	}
+	parts := strings.Split(rel, "/")
+	cur := dirfd
+	for i, part := range parts {
+		if part == "" || part == "." || part == ".." {
+			if cur != dirfd {
+				unix.Close(cur)
+			}
+			return -1, unix.EXDEV
+		}
+		f := unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC
+		if i == len(parts)-1 {
+			f = flags | unix.O_NOFOLLOW | unix.O_CLOEXEC
+		}
+		next, err := unix.Openat(cur, part, f, 0)
+		if cur != dirfd {
+			unix.Close(cur)
+		}
+		if err != nil {
+			return -1, err
+		}
+		if i < len(parts)-1 {
+			var st unix.Stat_t
+			if err := unix.Fstat(next, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+				unix.Close(next)
+				return -1, unix.ELOOP
+			}
+		}
+		cur = next
+	}
+	return cur, nil
 }
 
 func readlinkFd(fd int) (string, error) {
