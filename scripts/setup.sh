@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # setup.sh prepares a Debian 12 machine (as root) to build and test nd:
-# packages, offline Nix, and a running "laptop" dockerd. It is idempotent and
-# returns in well under a second when everything is already in place.
+# packages, offline Nix, the modern droplets' root filesystem, and a running
+# "laptop" dockerd. It is idempotent and returns in well under a second when
+# everything is already in place.
 set -euo pipefail
 
 log() { printf 'setup: %s\n' "$*" >&2; }
@@ -33,6 +34,8 @@ declare -A want=(
 	[ca-certificates]=/etc/ssl/certs/ca-certificates.crt
 	[sudo]=/usr/bin/sudo # non-root SSH logins in the fleet tests (sudo -n)
 	[systemd]=/usr/bin/systemd-analyze # verifies the nd-agent unit (nothing is started)
+	[systemd-container]=/usr/bin/systemd-nspawn # boots the fleet's modern droplets
+	[debootstrap]=/usr/sbin/debootstrap         # makes their root filesystem
 )
 missing=()
 for p in "${!want[@]}"; do
@@ -106,6 +109,11 @@ NIX
 	echo "$sum" >"$stamp"
 	log "nix-build works offline"
 fi
+
+# --- root filesystem of modern droplets ------------------------------------------
+# Debian sid (systemd, docker.io 28, nix-bin 2.34), built once and cached;
+# sid-rootfs.sh returns at once when its tarball and tree are in place.
+bash "$(dirname "$0")/sid-rootfs.sh"
 
 # --- laptop dockerd ------------------------------------------------------------
 if ! timeout 10 docker info >/dev/null 2>&1; then
