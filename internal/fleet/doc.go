@@ -1,7 +1,8 @@
 // Package fleet starts simulated droplets on this machine, for nd's tests and
 // the README demo. Only tests (through ForTest) and cmd/nd-fleet import it.
 //
-// A droplet is:
+// There are two kinds of droplet (Options.Kind). A Bookworm droplet runs this
+// machine's own Debian 12 programs as plain processes:
 //   - a network namespace (ndf-NAME) joined to the caller's by a veth pair
 //     (caller side ndfINDEX = HostAddr, droplet side eth0 = Addr, a /30 from
 //     10.213.0.0/16 allocated under a lock in /run/nd-fleet, so concurrent
@@ -16,8 +17,29 @@
 //     a generated client key only, internal-sftp, stream-local forwarding
 //     (unless Options.NoStreamLocalForwarding).
 //
-// The machine's process table is shared (no PID namespace): ps inside shows
-// everything. Processes run inside with Droplet.Exec, Droplet.Command (nsenter
+// A Modern droplet boots Debian sid (RootfsDir, made by scripts/sid-rootfs.sh)
+// with systemd 262 as PID 1 under systemd-nspawn, in the same kind of network
+// namespace and link:
+//   - its disk is an overlay of RootfsDir with an upper directory of its own,
+//     prepared before the first boot (host key, authorized_keys, hostname,
+//     machine-id, /etc/docker/daemon.json, the Nix variant) and kept across
+//     Reboot; /var/lib/docker, /var/lib/containerd and /nix are plain
+//     directories bound in (overlay2 and the containerd snapshotter cannot
+//     sit on overlayfs);
+//   - sshd, containerd, dockerd 28.5 (Options.ContainerdStore switches on the
+//     containerd image store) and nix-daemon (Nix 2.34, as Debian lays it out
+//     or, Options.NixLayout, as the official installer does) run as units;
+//   - a holder (/run/nd-fleet/NAME/holder.sh, in a private mount namespace
+//     that holds the overlay mount) moves itself into cgroups of its own on
+//     the unified hierarchy (systemd ≥ 258 refuses cgroup v1, which this
+//     machine mounts) and runs systemd-nspawn, again whenever the droplet
+//     reboots; SIGTERM to it powers the droplet off cleanly.
+//
+// Exec, Command and Start enter a modern droplet's PID 1's namespaces (mount,
+// network, PID, UTS, IPC); Systemctl and Reboot exist only there.
+//
+// A bookworm droplet shares the machine's process table (no PID namespace):
+// ps inside shows everything. Processes run inside with Droplet.Exec, Droplet.Command (nsenter
 // --target HOLDER --mount --net) or, in the background, Droplet.Start, whose
 // output goes to /run/nd-fleet/NAME/logs/PROCESS.log (dockerd.log and
 // sshd.log are there too). Droplet.SSHConfig is an ssh_config with a Host
@@ -32,5 +54,6 @@
 // and /var/lib/nd-fleet/NAME (the droplet's /nix, /var/lib, /tmp, overlays).
 //
 // Needs root, iproute2 (ip, tc), util-linux (nsenter, unshare, mount),
-// dockerd and sshd; scripts/setup.sh installs them.
+// dockerd and sshd (bookworm), systemd-nspawn and RootfsDir (modern);
+// scripts/setup.sh installs them.
 package fleet

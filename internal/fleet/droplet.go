@@ -30,6 +30,14 @@ type Droplet struct {
 	HasNix bool
 	// HasDocker says whether the droplet runs dockerd on /run/docker.sock.
 	HasDocker bool
+	// Kind is Bookworm or Modern.
+	Kind Kind
+	// ContainerdStore says whether the droplet's dockerd uses the
+	// containerd image store (modern droplets only).
+	ContainerdStore bool
+	// NixLayout is where a modern droplet's Nix lives ("" without Nix and
+	// on bookworm droplets).
+	NixLayout NixLayout
 
 	index    int
 	holder   proc
@@ -42,6 +50,7 @@ func newDroplet(s *state) *Droplet {
 	return &Droplet{
 		Name: s.Name, Addr: inner.String(), HostAddr: outer.String(),
 		HasNix: s.Nix, HasDocker: s.Docker,
+		Kind: s.kind(), ContainerdStore: s.ContainerdStore, NixLayout: s.NixLayout,
 		index: s.Index, holder: s.Holder, stateDir: stateDir(s.Name),
 	}
 }
@@ -105,10 +114,11 @@ func (d *Droplet) DockerSocket() string { return DockerSocket }
 func (d *Droplet) DockerSocketOutside() string { return d.Path(DockerSocket) }
 
 // Path maps a path inside the droplet to one the caller can open
-// (/proc/HOLDER/root/PATH). Reading droplet files this way is for checks
-// in tests; the code under test should go through SSH.
+// (/proc/PID/root/PATH, PID being HolderPID). Reading droplet files this way
+// is for checks in tests; the code under test should go through SSH. Paths
+// of a modern droplet change when it reboots.
 func (d *Droplet) Path(p string) string {
-	return fmt.Sprintf("/proc/%d/root%s", d.holder.PID, filepath.Join("/", p))
+	return fmt.Sprintf("/proc/%d/root%s", d.nsProc().PID, filepath.Join("/", p))
 }
 
 // CopyIn copies the file src of the caller into the droplet at dst (parent
@@ -152,24 +162,33 @@ func (d *Droplet) CopyIn(src, dst string) error {
 	return nil
 }
 
-// HolderPID is the PID of the process holding the droplet's namespaces
-// (nsenter --target PID --mount --net enters the droplet).
-func (d *Droplet) HolderPID() int { return d.holder.PID }
+// HolderPID is the PID of a process in the droplet's namespaces: the holder
+// of a bookworm droplet (nsenter --target PID --mount --net enters it), the
+// current PID 1 (systemd) of a modern one (nsenter --target PID --all).
+func (d *Droplet) HolderPID() int { return d.nsProc().PID }
 
 // LogFile is where the output of the background process name goes
-// (Start(ctx, name, ...)); dockerd and sshd log to LogFile("dockerd") and
-// LogFile("sshd").
+// (Start(ctx, name, ...)); a bookworm droplet's dockerd and sshd log to
+// LogFile("dockerd") and LogFile("sshd"), a modern droplet's units to its
+// journal and its console to LogFile("console").
 func (d *Droplet) LogFile(name string) string {
 	return filepath.Join(d.stateDir, dirLogs, name+".log")
 }
 
 func (d *Droplet) enter(argv []string) []string {
-	return append([]string{"nsenter", "--target", strconv.Itoa(d.holder.PID), "--mount", "--net", "--wd=/", "--"}, argv...)
+	pid := strconv.Itoa(d.nsProc().PID)
+	if d.Kind == Modern {
+		// Its own PID namespace too, so the droplet's ps and systemctl see
+		// the process and a reboot ends it.
+		return append([]string{"nsenter", "--target", pid, "--mount", "--net", "--pid", "--uts", "--ipc", "--wd=/", "--"}, argv...)
+	}
+	return append([]string{"nsenter", "--target", pid, "--mount", "--net", "--wd=/", "--"}, argv...)
 }
 
 // Command returns a command that runs argv inside the droplet (its mount and
-// network namespaces, cwd /, the caller's environment and credentials). The
-// caller wires stdin/stdout and runs it.
+// network namespaces, and a modern droplet's PID, UTS and IPC ones; cwd /,
+// the caller's environment and credentials; not a systemd unit). The caller
+// wires stdin/stdout and runs it.
 func (d *Droplet) Command(ctx context.Context, argv ...string) *exec.Cmd {
 	a := d.enter(argv)
 	return exec.CommandContext(ctx, a[0], a[1:]...)
@@ -305,10 +324,22 @@ func waitGone(ctx context.Context, ps []proc, limit time.Duration) bool {
 
 // RestartDocker stops the droplet's dockerd (which stops every container,
 // as a shutdown does) and starts it again, as the droplet's boot would: what
-// comes back by itself is what survives a reboot.
+// comes back by itself is what survives a reboot. On a modern droplet it is
+// systemctl restart docker.
 func (d *Droplet) RestartDocker(ctx context.Context) error {
 	if !d.HasDocker {
 		return fmt.Errorf("droplet %s has no dockerd", d.Name)
+	}
+	if d.Kind == Modern {
+		if _, err := d.Systemctl(ctx, "restart", "docker.service"); err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+		defer cancel()
+		if err := waitDocker(ctx, d); err != nil {
+			return fmt.Errorf("waiting for dockerd of droplet %s (journalctl -u docker): %w", d.Name, err)
+		}
+		return nil
 	}
 	if err := d.Stop(ctx, "dockerd"); err != nil {
 		return err

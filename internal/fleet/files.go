@@ -54,10 +54,64 @@ func writeKey(path, comment string) (ssh.PublicKey, error) {
 
 // writeFiles creates the droplet's directories, keys and configuration files.
 func writeFiles(s *state, streamLocal bool) (hostKey ssh.PublicKey, err error) {
+	if err := os.MkdirAll(filepath.Join(stateDir(s.Name), dirLogs), 0o755); err != nil {
+		return nil, err
+	}
+	hostKey, err = writeSSHFiles(s)
+	if err != nil {
+		return nil, err
+	}
+	if s.Kind == Modern {
+		return hostKey, writeModernFiles(s, streamLocal)
+	}
+	return hostKey, writeBookwormFiles(s, streamLocal)
+}
+
+// writeSSHFiles writes what both kinds share: the host and client keys,
+// authorized_keys, known_hosts and the ssh_config for the droplet.
+func writeSSHFiles(s *state) (ssh.PublicKey, error) {
+	sd := stateDir(s.Name)
+	_, inner := addrs(s.Index)
+	hostKey, err := writeKey(filepath.Join(sd, fileHostKey), "nd-fleet-host-"+s.Name)
+	if err != nil {
+		return nil, fmt.Errorf("writing host key: %w", err)
+	}
+	clientKey, err := writeKey(filepath.Join(sd, fileClientKey), "nd-fleet-client-"+s.Name)
+	if err != nil {
+		return nil, fmt.Errorf("writing client key: %w", err)
+	}
+	files := map[string]string{
+		fileAuthorized: string(ssh.MarshalAuthorizedKey(clientKey)),
+		fileKnownHosts: fmt.Sprintf("%s,%s %s", inner, s.Name, ssh.MarshalAuthorizedKey(hostKey)),
+		fileSSHConfig: fmt.Sprintf(`# ssh_config for fleet droplet %[1]s: ssh -F %[3]s/%[4]s %[1]s
+Host %[1]s %[2]s
+	HostName %[2]s
+	Port 22
+	User root
+	IdentityFile %[3]s/%[5]s
+	IdentitiesOnly yes
+	UserKnownHostsFile %[3]s/%[6]s
+	GlobalKnownHostsFile /dev/null
+	StrictHostKeyChecking yes
+	BatchMode yes
+	ConnectTimeout 10
+	LogLevel ERROR
+`, s.Name, inner, sd, fileSSHConfig, fileClientKey, fileKnownHosts),
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(sd, name), []byte(content), 0o644); err != nil {
+			return nil, fmt.Errorf("writing %s: %w", name, err)
+		}
+	}
+	return hostKey, nil
+}
+
+// writeBookwormFiles writes the data directories, sshd and dockerd
+// configuration and the holder script of a bookworm droplet.
+func writeBookwormFiles(s *state, streamLocal bool) error {
 	sd, dd := stateDir(s.Name), dataDir(s.Name)
 	_, inner := addrs(s.Index)
 	dirs := []string{
-		filepath.Join(sd, dirLogs),
 		filepath.Join(dd, "varlib", "docker"),
 		filepath.Join(dd, "varlib", "nd-agent"),
 		filepath.Join(dd, "tmp"),
@@ -69,30 +123,19 @@ func writeFiles(s *state, streamLocal bool) (hostKey ssh.PublicKey, err error) {
 	}
 	for _, d := range dirs {
 		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if err := os.Chmod(filepath.Join(dd, "tmp"), 0o1777|os.ModeSticky); err != nil {
-		return nil, err
+		return err
 	}
 	if s.Nix {
 		if err := os.Chmod(filepath.Join(dd, "nix", "store"), 0o1775|os.ModeSticky); err != nil {
-			return nil, err
+			return err
 		}
-	}
-
-	hostKey, err = writeKey(filepath.Join(sd, fileHostKey), "nd-fleet-host-"+s.Name)
-	if err != nil {
-		return nil, fmt.Errorf("writing host key: %w", err)
-	}
-	clientKey, err := writeKey(filepath.Join(sd, fileClientKey), "nd-fleet-client-"+s.Name)
-	if err != nil {
-		return nil, fmt.Errorf("writing client key: %w", err)
 	}
 	yesNo := map[bool]string{true: "yes", false: "no"}
 	files := map[string]string{
-		fileAuthorized: string(ssh.MarshalAuthorizedKey(clientKey)),
-		fileKnownHosts: fmt.Sprintf("%s,%s %s", inner, s.Name, ssh.MarshalAuthorizedKey(hostKey)),
 		fileSSHDConfig: fmt.Sprintf(`# sshd of fleet droplet %[1]s (runs inside the droplet's namespaces)
 ListenAddress %[2]s:22
 HostKey %[3]s/%[4]s
@@ -111,20 +154,6 @@ PrintMotd no
 UseDNS no
 LogLevel VERBOSE
 `, s.Name, inner, sd, fileHostKey, fileAuthorized, yesNo[streamLocal]),
-		fileSSHConfig: fmt.Sprintf(`# ssh_config for fleet droplet %[1]s: ssh -F %[3]s/%[4]s %[1]s
-Host %[1]s %[2]s
-	HostName %[2]s
-	Port 22
-	User root
-	IdentityFile %[3]s/%[5]s
-	IdentitiesOnly yes
-	UserKnownHostsFile %[3]s/%[6]s
-	GlobalKnownHostsFile /dev/null
-	StrictHostKeyChecking yes
-	BatchMode yes
-	ConnectTimeout 10
-	LogLevel ERROR
-`, s.Name, inner, sd, fileSSHConfig, fileClientKey, fileKnownHosts),
 	}
 	dj, _ := json.MarshalIndent(map[string]any{
 		"data-root": "/var/lib/docker",
@@ -137,30 +166,38 @@ Host %[1]s %[2]s
 	files[fileHolder] = holderScript(s)
 	for name, content := range files {
 		if err := os.WriteFile(filepath.Join(sd, name), []byte(content), 0o644); err != nil {
-			return nil, fmt.Errorf("writing %s: %w", name, err)
+			return fmt.Errorf("writing %s: %w", name, err)
 		}
 	}
 	if !s.Nix {
-		if err := writeWhiteouts(filepath.Join(sd, dirNoNixWhiteout)); err != nil {
-			return nil, fmt.Errorf("hiding nix tools: %w", err)
+		if err := writeWhiteouts(filepath.Join(sd, dirNoNixWhiteout), "/usr/bin"); err != nil {
+			return fmt.Errorf("hiding nix tools: %w", err)
 		}
 	}
-	return hostKey, nil
+	return nil
 }
 
 // writeWhiteouts fills dir with overlayfs whiteouts (0/0 character devices)
-// for every nix* program in /usr/bin, so an overlay of dir over /usr/bin
-// shows /usr/bin without Nix.
-func writeWhiteouts(dir string) error {
+// for every nix* program in bin, so an overlay of dir over bin (or dir as
+// the upper layer of bin) shows bin without Nix.
+func writeWhiteouts(dir, bin string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	matches, _ := filepath.Glob("/usr/bin/nix*")
+	matches, _ := filepath.Glob(filepath.Join(bin, "nix*"))
 	for _, m := range matches {
-		p := filepath.Join(dir, filepath.Base(m))
-		if err := syscall.Mknod(p, syscall.S_IFCHR|0o000, 0); err != nil && !os.IsExist(err) {
-			return fmt.Errorf("mknod %s: %w", p, err)
+		if err := whiteout(filepath.Join(dir, filepath.Base(m))); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// whiteout makes p an overlayfs whiteout: in an upper layer it hides the
+// lower layers' entry of that name.
+func whiteout(p string) error {
+	if err := syscall.Mknod(p, syscall.S_IFCHR|0o000, 0); err != nil && !os.IsExist(err) {
+		return fmt.Errorf("mknod %s: %w", p, err)
 	}
 	return nil
 }

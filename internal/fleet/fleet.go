@@ -11,15 +11,26 @@ import (
 	"sync"
 )
 
-// Options say what droplets Start makes. The zero value gives droplets
-// without Nix, with dockerd, unshaped links and stream-local forwarding on.
+// Options say what droplets Start makes. The zero value gives bookworm
+// droplets without Nix, with dockerd, unshaped links and stream-local
+// forwarding on.
 type Options struct {
+	// Kind is the droplet kind: Bookworm (the default) or Modern.
+	Kind Kind
+	// ContainerdStore switches on Docker's containerd image store
+	// ({"features": {"containerd-snapshotter": true}} in daemon.json), the
+	// default of fresh Docker Engine 29 installs. Modern droplets only.
+	ContainerdStore bool
+	// NixLayout says where a modern droplet with Nix has it: NixDebian (the
+	// default) or NixInstaller. Modern droplets with Nix only.
+	NixLayout NixLayout
 	// Prefix starts generated droplet names: PREFIX-RAND-I (lowercase
 	// letters, digits and '-'). Default "d".
 	Prefix string
 	// Nix gives each droplet its own, initially empty, Nix store at /nix
-	// (the machine's nix tools work inside). Without it /nix is an empty
-	// read-only tmpfs and no nix* program is on PATH inside.
+	// (bookworm: the machine's nix tools work inside; modern: Nix 2.34 with
+	// nix-daemon). Without it there is no /nix store to use and no nix*
+	// program on PATH inside.
 	Nix bool
 	// Rate, if set, shapes the caller→droplet direction of the link with
 	// tbf at this rate (tc syntax, e.g. "200mbit").
@@ -96,8 +107,16 @@ func StartNamed(ctx context.Context, names []string, opts Options) (*Fleet, erro
 		}
 		seen[n] = true
 	}
+	if err := opts.check(); err != nil {
+		return nil, fmt.Errorf("starting fleet: %w", err)
+	}
 	if os.Geteuid() != 0 {
 		return nil, errors.New("starting fleet: must run as root")
+	}
+	if opts.Kind == Modern {
+		if err := RootfsReady(); err != nil {
+			return nil, fmt.Errorf("starting fleet: %w", err)
+		}
 	}
 	states, err := allocate(names, opts)
 	if err != nil {
@@ -164,7 +183,8 @@ func allocate(names []string, opts Options) ([]*state, error) {
 			return nil, rollbackAlloc(out, errors.New("starting fleet: no free address block in 10.213.0.0/16"))
 		}
 		used[next] = true
-		s := &state{Name: name, Index: next, Nix: opts.Nix, Docker: !opts.NoDocker, Owner: owner}
+		s := &state{Name: name, Index: next, Nix: opts.Nix, Docker: !opts.NoDocker, Owner: owner,
+			Kind: opts.kind(), ContainerdStore: opts.ContainerdStore, NixLayout: opts.nixLayout()}
 		if err := os.MkdirAll(stateDir(name), 0o755); err != nil {
 			return nil, rollbackAlloc(out, fmt.Errorf("creating state of droplet %s: %w", name, err))
 		}
@@ -213,6 +233,7 @@ func cleanStaleLocked() error {
 			errs = append(errs, teardownNetns(ns))
 		}
 	}
+	removeOrphanCgroups(names)
 	ents, _ := os.ReadDir("/sys/class/net")
 	for _, e := range ents {
 		n := e.Name()
@@ -289,6 +310,7 @@ func DownAll() error {
 	for _, ns := range listNetns() {
 		errs = append(errs, teardownNetns(ns))
 	}
+	removeOrphanCgroups(nil)
 	ents, _ := os.ReadDir("/sys/class/net")
 	for _, e := range ents {
 		if n := e.Name(); strings.HasPrefix(n, "ndf") && !strings.HasSuffix(n, "i") {

@@ -24,12 +24,19 @@ import (
 func ForTest(t testing.TB, n int, opts Options) []*Droplet {
 	t.Helper()
 	testutil.RequireRoot(t)
-	need := []string{"ip", "tc", "nsenter", "unshare", "mount", "/usr/sbin/sshd"}
-	if !opts.NoDocker {
-		need = append(need, "dockerd", "docker")
-	}
-	if opts.Nix {
-		need = append(need, "nix-store")
+	need := []string{"ip", "tc", "nsenter", "unshare", "mount"}
+	if opts.Kind == Modern {
+		// The droplet brings its own sshd, dockerd and Nix.
+		err := RootfsReady()
+		testutil.Require(t, err == nil, fmt.Sprint(err))
+	} else {
+		need = append(need, "/usr/sbin/sshd")
+		if !opts.NoDocker {
+			need = append(need, "dockerd", "docker")
+		}
+		if opts.Nix {
+			need = append(need, "nix-store")
+		}
 	}
 	testutil.RequireCommands(t, need...)
 	if opts.Prefix == "" {

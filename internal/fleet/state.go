@@ -59,6 +59,22 @@ type state struct {
 	NetNS string `json:"netns,omitempty"`
 	MntNS string `json:"mntns,omitempty"`
 	Ready bool   `json:"ready"`
+
+	// Kind is "" for droplets recorded before kinds existed (bookworm).
+	Kind            Kind      `json:"kind,omitempty"`
+	ContainerdStore bool      `json:"containerd_store,omitempty"`
+	NixLayout       NixLayout `json:"nix_layout,omitempty"`
+	// Leader is a modern droplet's current PID 1 (systemd, seen from the
+	// machine); it changes with every boot. Boots counts the boots.
+	Leader proc `json:"leader,omitempty"`
+	Boots  int  `json:"boots,omitempty"`
+}
+
+func (s *state) kind() Kind {
+	if s.Kind == "" {
+		return Bookworm
+	}
+	return s.Kind
 }
 
 func stateDir(name string) string { return filepath.Join(StateRoot, name) }

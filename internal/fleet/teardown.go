@@ -63,13 +63,22 @@ func teardown(name string) error {
 	// stop timeouts; then sshd, Start()ed processes and dockerd get SIGTERM
 	// (dockerd unmounts its overlays and stops containerd).
 	killContainers(netID, mntID)
-	for _, p := range s.Procs {
+	stopping := s.Procs
+	if s.kind() == Modern {
+		// The holder passes SIGTERM on to systemd-nspawn, which has the
+		// droplet's systemd power off (units stopped, file systems synced).
+		stopping = append(stopping, s.Holder)
+	}
+	for _, p := range stopping {
 		p.signal(syscall.SIGTERM)
 	}
-	waitGone(ctx, s.Procs, gracefulStop)
+	waitGone(ctx, stopping, gracefulStop)
 
 	extra := append([]proc{s.Holder}, s.Procs...)
 	if err := killNamespaces(netID, mntID, extra); err != nil {
+		errs = append(errs, fmt.Errorf("tearing down droplet %s: %w", name, err))
+	}
+	if err := removeCgroups(name); err != nil {
 		errs = append(errs, fmt.Errorf("tearing down droplet %s: %w", name, err))
 	}
 	if s.Index >= 0 {
@@ -299,19 +308,24 @@ func Leftovers() []string {
 			out = append(out, "mount "+m)
 		}
 	}
+	out = append(out, cgroupLeftovers(live)...)
 	for _, pid := range allPIDs() {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 		if err != nil {
 			continue
 		}
 		cmd := strings.ReplaceAll(strings.TrimRight(string(b), "\x00"), "\x00", " ")
-		i := strings.Index(cmd, StateRoot+"/")
-		if i < 0 {
-			continue
-		}
-		name, _, _ := strings.Cut(cmd[i+len(StateRoot)+1:], "/")
-		if !live[name] {
-			out = append(out, fmt.Sprintf("process %d: %s", pid, cmd))
+		// Holders name the state directory, systemd-nspawn the data one.
+		for _, root := range []string{StateRoot, DataRoot} {
+			i := strings.Index(cmd, root+"/")
+			if i < 0 {
+				continue
+			}
+			name, _, _ := strings.Cut(cmd[i+len(root)+1:], "/")
+			if !live[name] {
+				out = append(out, fmt.Sprintf("process %d: %s", pid, cmd))
+			}
+			break
 		}
 	}
 	return out
@@ -337,6 +351,11 @@ func checkGone(d *Droplet, netID, mntID string, procs []proc) []string {
 	for _, p := range procs {
 		if p.alive() {
 			out = append(out, fmt.Sprintf("process %d (%s)", p.PID, p.Name))
+		}
+	}
+	for _, dir := range cgroupDirs(d.Name) {
+		if _, err := os.Stat(dir); err == nil {
+			out = append(out, "cgroup "+dir)
 		}
 	}
 	for _, pid := range allPIDs() {

@@ -20,8 +20,12 @@ const (
 	readyTimeout  = 90 * time.Second
 )
 
-// bringUp creates the droplet allocated as s: link, namespaces, dockerd, sshd.
+// bringUp creates the droplet allocated as s: link, namespaces, dockerd, sshd
+// (bookworm) or a booted systemd that runs them (modern).
 func bringUp(ctx context.Context, s *state, opts Options) (*Droplet, error) {
+	if s.Kind == Modern {
+		return bringUpModern(ctx, s, opts)
+	}
 	hostKey, err := writeFiles(s, !opts.NoStreamLocalForwarding)
 	if err != nil {
 		return nil, fmt.Errorf("preparing droplet %s: %w", s.Name, err)
