@@ -11,6 +11,8 @@ import (
 
 type upOptions struct {
 	noNix, noDocker, noStreamLocal bool
+	kind, nixLayout                string
+	containerdStore                bool
 	rate                           string
 	n                              int
 	names                          []string
@@ -23,6 +25,9 @@ func cmdUp(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.BoolVar(&o.noNix, "no-nix", false, "no Nix store in the droplets")
 	fs.BoolVar(&o.noDocker, "no-docker", false, "no dockerd in the droplets")
 	fs.BoolVar(&o.noStreamLocal, "no-streamlocal", false, "sshd refuses stream-local forwarding")
+	fs.StringVar(&o.kind, "kind", string(fleet.Bookworm), "droplet kind: bookworm or modern (Debian sid booted with systemd)")
+	fs.BoolVar(&o.containerdStore, "containerd-store", false, "modern: Docker's containerd image store")
+	fs.StringVar(&o.nixLayout, "nix-layout", "", "modern: where Nix is, debian (/usr/bin, the default) or installer (/nix/var/nix/profiles/default/bin)")
 	fs.StringVar(&o.rate, "rate", "", "shape the link to the droplets (tc rate, e.g. 200mbit)")
 	fs.IntVar(&o.n, "n", 0, "number of droplets (names NAME-1..N, or droplet-1..N without NAME)")
 	if err := fs.Parse(args); err != nil {
@@ -64,6 +69,9 @@ func runUp(ctx context.Context, o upOptions, stdout io.Writer) error {
 		return err
 	}
 	f, err := fleet.StartNamed(ctx, names, fleet.Options{
+		Kind:                    fleet.Kind(o.kind),
+		ContainerdStore:         o.containerdStore,
+		NixLayout:               fleet.NixLayout(o.nixLayout),
 		Nix:                     !o.noNix,
 		NoDocker:                o.noDocker,
 		NoStreamLocalForwarding: o.noStreamLocal,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -199,4 +200,60 @@ func cgroupLeftovers(live map[string]bool) []string {
 		}
 	}
 	return out
+}
+
+// startDetached starts argv in a modern droplet as a child of the droplet's
+// PID 1 (setsid -f inside, so nsenter exits at once) and returns it as seen
+// from the machine. A process left as nsenter's child would hang the
+// droplet's shutdown: systemd-shutdown stops every process with SIGSTOP
+// before it signals them, nsenter then stops itself too, and the stopped
+// nsenter, outside the droplet, never reaps its dead child, for which the
+// exiting PID 1 waits forever.
+func (d *Droplet) startDetached(ctx context.Context, name string, argv []string, logf *os.File) (proc, error) {
+	pidFile := "/run/nd-fleet-start-" + name + ".pid"
+	os.Remove(d.Path(pidFile))
+	wrapped := append([]string{"setsid", "-f", "sh", "-c", `echo $$ >"$0"; exec "$@"`, pidFile}, argv...)
+	cmd := d.Command(ctx, wrapped...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Run(); err != nil {
+		return proc{}, err
+	}
+	leader := d.nsProc()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		b, err := os.ReadFile(d.Path(pidFile))
+		if inner, cerr := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && cerr == nil {
+			if pid := hostPID(leader, inner); pid > 0 {
+				return procFor(pid, name), nil
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return proc{}, fmt.Errorf("no pid in %s after starting it", pidFile)
+}
+
+// hostPID maps PID inner of leader's PID namespace to its PID on the machine.
+func hostPID(leader proc, inner int) int {
+	ns, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", leader.PID))
+	if ns == "" {
+		return 0
+	}
+	want := strconv.Itoa(inner)
+	for _, pid := range allPIDs() {
+		if l, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid)); l != ns {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "NSpid:"); ok {
+				if f := strings.Fields(v); len(f) >= 2 && f[len(f)-1] == want {
+					return pid
+				}
+			}
+		}
+	}
+	return 0
 }

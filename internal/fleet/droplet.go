@@ -242,15 +242,23 @@ func (d *Droplet) Start(ctx context.Context, name string, argv ...string) error 
 			return fmt.Errorf("starting %s in droplet %s: already running as pid %d", name, d.Name, p.PID)
 		}
 	}
-	a := d.enter(argv)
-	cmd := exec.Command(a[0], a[1:]...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting %s in droplet %s: %w", name, d.Name, err)
+	var p proc
+	if d.Kind == Modern {
+		p, err = d.startDetached(ctx, name, argv, logf)
+		if err != nil {
+			return fmt.Errorf("starting %s in droplet %s: %w", name, d.Name, err)
+		}
+	} else {
+		a := d.enter(argv)
+		cmd := exec.Command(a[0], a[1:]...)
+		cmd.Stdout, cmd.Stderr = logf, logf
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("starting %s in droplet %s: %w", name, d.Name, err)
+		}
+		p = procFor(cmd.Process.Pid, name)
+		go cmd.Wait() // reap; the process outlives nothing of ours but this goroutine
 	}
-	p := procFor(cmd.Process.Pid, name)
-	go cmd.Wait() // reap; the process outlives nothing of ours but this goroutine
 	kept := s.Procs[:0]
 	for _, q := range s.Procs {
 		if q.Name != name {

@@ -203,12 +203,25 @@ type zeros struct{}
 func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 
 // TestTeardownLeavesNothing runs a container and a background process in a
-// droplet, tears it down and checks no process, namespace, link, mount or
-// directory of it is left.
+// droplet of each kind, tears it down and checks no process, namespace,
+// link, mount, cgroup or directory of it is left.
 func TestTeardownLeavesNothing(t *testing.T) {
+	for _, kind := range []Kind{Bookworm, Modern} {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			testTeardownLeavesNothing(t, kind)
+		})
+	}
+}
+
+func testTeardownLeavesNothing(t *testing.T, kind Kind) {
 	testutil.RequireRoot(t)
+	if kind == Modern {
+		err := RootfsReady()
+		testutil.Require(t, err == nil, fmt.Sprint(err))
+	}
 	ctx := testCtx(t)
-	f, err := Start(ctx, 1, Options{Prefix: "teardown"})
+	f, err := Start(ctx, 1, Options{Prefix: "teardown", Kind: kind})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,11 +279,24 @@ func busyboxTar(t *testing.T) io.Reader {
 }
 
 // TestStaleDropletRemovedByNextStart simulates a test binary that died
-// without teardown: its droplet is removed by the next Start.
+// without teardown: its droplet (of either kind) is removed by the next Start.
 func TestStaleDropletRemovedByNextStart(t *testing.T) {
+	for _, kind := range []Kind{Bookworm, Modern} {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			testStaleDropletRemoved(t, kind)
+		})
+	}
+}
+
+func testStaleDropletRemoved(t *testing.T, kind Kind) {
 	testutil.RequireRoot(t)
+	if kind == Modern {
+		err := RootfsReady()
+		testutil.Require(t, err == nil, fmt.Sprint(err))
+	}
 	ctx := testCtx(t)
-	f, err := Start(ctx, 1, Options{Prefix: "stale", NoDocker: true})
+	f, err := Start(ctx, 1, Options{Prefix: "stale", NoDocker: true, Kind: kind})
 	if err != nil {
 		t.Fatal(err)
 	}

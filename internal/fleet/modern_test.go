@@ -88,3 +88,116 @@ func TestModernImageStores(t *testing.T) {
 		})
 	}
 }
+
+// TestModernNixLayouts checks the three Nix variants of modern droplets:
+// Debian's in /usr/bin; the installer's only from its profile (not on the
+// default PATH of an ssh command, nix-daemon serving its socket); none.
+func TestModernNixLayouts(t *testing.T) {
+	t.Parallel()
+	t.Run("installer", func(t *testing.T) {
+		t.Parallel()
+		ctx := testCtx(t)
+		d := ForTest(t, 1, Options{Kind: Modern, Nix: true, NixLayout: NixInstaller})[0]
+		if d.NixLayout != NixInstaller || !d.HasNix {
+			t.Errorf("droplet Nix = %v %q, want installer layout", d.HasNix, d.NixLayout)
+		}
+		if out, err := sshRun(t, ctx, d, "command -v nix-store nix || echo none; ls /usr/bin | grep -c ^nix || true"); out != "none\n0" {
+			t.Errorf("over ssh, default PATH: %q (%v); want no nix tools found and none in /usr/bin", out, err)
+		}
+		out, err := sshRun(t, ctx, d, installerBin+"/nix-store --version")
+		if err != nil || !strings.Contains(out, "2.34") {
+			t.Errorf("%s/nix-store --version = %q (%v), want Nix 2.34", installerBin, out, err)
+		}
+		// The daemon runs from the profile and answers on its socket.
+		if got := mustExec(t, ctx, d, "sh", "-c", "systemctl start nix-daemon.service && readlink /proc/$(systemctl show -P MainPID nix-daemon.service)/exe"); !strings.HasPrefix(got, "/nix/var/nix/profiles/default/bin/") {
+			t.Errorf("nix-daemon runs %q, want the profile's binary", got)
+		}
+		p, err := sshRun(t, ctx, d, "echo hi >/tmp/f && NIX_REMOTE=daemon "+installerBin+"/nix-store --add /tmp/f")
+		if err != nil || !strings.HasPrefix(p, "/nix/store/") {
+			t.Errorf("nix-store --add through the daemon = %q (%v)", p, err)
+		}
+	})
+	t.Run("none", func(t *testing.T) {
+		t.Parallel()
+		ctx := testCtx(t)
+		d := ForTest(t, 1, Options{Kind: Modern})[0]
+		if d.HasNix || d.NixLayout != "" {
+			t.Errorf("droplet Nix = %v %q, want none", d.HasNix, d.NixLayout)
+		}
+		if out, err := sshRun(t, ctx, d, "command -v nix-store nix; ls -d /nix "+installerBin+"; ls /usr/bin | grep ^nix"); err == nil || out != "" && !strings.Contains(out, "No such file") {
+			t.Errorf("Nix traces in a droplet without Nix: %q", out)
+		}
+		if got, _ := d.Systemctl(ctx, "is-enabled", "nix-daemon.socket"); strings.TrimSpace(string(got)) != "masked" {
+			t.Errorf("nix-daemon.socket is %q, want masked", got)
+		}
+	})
+}
+
+// TestModernReboot reboots a droplet: systemd powers off and boots again on
+// the same disk, keeping files, Docker's images and a container with a
+// restart policy (a busybox sleep ignores SIGTERM: --stop-timeout keeps the
+// poweroff short), and the same host key.
+func TestModernReboot(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	d := ForTest(t, 1, Options{Kind: Modern, Nix: true})[0]
+	mustExec(t, ctx, d, "sh", "-c", "echo kept >/root/marker && echo gone >/run/marker && echo hi >/tmp/x && nix-store --add /tmp/x >/root/storepath")
+	imp := d.Command(ctx, "docker", "import", "-", "nd-fleet-bb")
+	imp.Stdin = busyboxTar(t)
+	if out, err := imp.CombinedOutput(); err != nil {
+		t.Fatalf("docker import: %v: %s", err, out)
+	}
+	mustExec(t, ctx, d, "docker", "run", "-d", "--name", "sleeper", "--restart", "always", "--stop-timeout", "1", "--network", "none", "nd-fleet-bb", "/bin/busybox", "sleep", "1000")
+	if err := d.Start(ctx, "bg", "sleep", "1000"); err != nil {
+		t.Fatal(err)
+	}
+	oldPID := d.HolderPID()
+
+	start := time.Now()
+	if err := d.Reboot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("reboot (poweroff, boot, sshd and dockerd answering) took %v", time.Since(start).Round(time.Millisecond))
+	if d.Boots() != 2 || d.HolderPID() == oldPID {
+		t.Errorf("after Reboot: boots %d, PID 1 %d (was %d); want 2 boots and a new PID 1", d.Boots(), d.HolderPID(), oldPID)
+	}
+	if d.Running("bg") {
+		t.Errorf("a process started before the reboot survived it")
+	}
+	if got := mustExec(t, ctx, d, "cat", "/root/marker"); got != "kept" {
+		t.Errorf("/root/marker after reboot = %q, want kept", got)
+	}
+	if _, err := d.Exec(ctx, "test", "-e", "/run/marker"); err == nil {
+		t.Errorf("/run kept a file across the reboot")
+	}
+	if _, err := d.Exec(ctx, "sh", "-c", "nix-store --check-validity $(cat /root/storepath)"); err != nil {
+		t.Errorf("store path lost in the reboot: %v", err)
+	}
+	if got := mustExec(t, ctx, d, "docker", "inspect", "-f", "{{.State.Running}}", "sleeper"); got != "true" {
+		t.Errorf("container with --restart always after reboot: running = %s", got)
+	}
+	if out, err := sshRun(t, ctx, d, "cat /root/marker"); err != nil || out != "kept" {
+		t.Errorf("ssh after reboot (same known_hosts): %q %v", out, err)
+	}
+}
+
+// TestModernStartThree boots three modern droplets in parallel (the boot
+// time it logs is the figure the README quotes).
+func TestModernStartThree(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	start := time.Now()
+	ds := ForTest(t, 3, Options{Kind: Modern, Nix: true})
+	t.Logf("three modern droplets up in parallel in %v", time.Since(start).Round(time.Millisecond))
+	ids := map[string]bool{}
+	for _, d := range ds {
+		id := mustExec(t, ctx, d, "cat", "/etc/machine-id")
+		if ids[id] {
+			t.Errorf("machine-id %s given twice", id)
+		}
+		ids[id] = true
+		if out, err := sshRun(t, ctx, d, "hostname"); err != nil || out != d.Name {
+			t.Errorf("ssh %s hostname = %q, %v", d.Name, out, err)
+		}
+	}
+}
