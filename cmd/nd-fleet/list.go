@@ -22,10 +22,22 @@ func runList(_ context.Context, stdout io.Writer) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tADDR\tNIX\tDOCKER\tSSH_CONFIG")
-	yn := map[bool]string{true: "yes", false: "no"}
+	fmt.Fprintln(tw, "NAME\tKIND\tADDR\tNIX\tDOCKER\tSSH_CONFIG")
 	for _, d := range ds {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.Name, d.Addr, yn[d.HasNix], yn[d.HasDocker], d.SSHConfig())
+		nix, docker := "no", "no"
+		if d.HasNix {
+			nix = "yes"
+			if d.NixLayout != "" {
+				nix = string(d.NixLayout)
+			}
+		}
+		if d.HasDocker {
+			docker = "yes"
+			if d.ContainerdStore {
+				docker = "containerd-store"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.Name, d.Kind, d.Addr, nix, docker, d.SSHConfig())
 	}
 	return tw.Flush()
 }

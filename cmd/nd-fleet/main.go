@@ -1,9 +1,11 @@
 // Command nd-fleet starts and manages simulated droplets (see internal/fleet)
 // for people and the README demo:
 //
-//	nd-fleet up [--no-nix] [--no-docker] [--no-streamlocal] [--rate R] [-n N] [NAME...]
+//	nd-fleet up [--kind bookworm|modern] [--containerd-store] [--nix-layout debian|installer]
+//	            [--no-nix] [--no-docker] [--no-streamlocal] [--rate R] [-n N] [NAME...]
 //	nd-fleet down NAME... | --all | --stale
 //	nd-fleet list
+//	nd-fleet reboot NAME...        (modern droplets: systemd reboots them)
 //	nd-fleet exec NAME -- CMD...
 //	nd-fleet start [--name P] NAME -- CMD...
 //	nd-fleet stop NAME P
@@ -36,9 +38,11 @@ type exitError struct{ code int }
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 const usage = `usage:
-  nd-fleet up [--no-nix] [--no-docker] [--no-streamlocal] [--rate R] [-n N] [NAME...]
+  nd-fleet up [--kind bookworm|modern] [--containerd-store] [--nix-layout debian|installer]
+              [--no-nix] [--no-docker] [--no-streamlocal] [--rate R] [-n N] [NAME...]
   nd-fleet down NAME... | --all | --stale
   nd-fleet list
+  nd-fleet reboot NAME...
   nd-fleet exec NAME -- CMD...
   nd-fleet start [--name P] NAME -- CMD...
   nd-fleet stop NAME P
@@ -85,6 +89,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdStop(ctx, rest)
 	case "shape":
 		return cmdShape(ctx, rest)
+	case "reboot":
+		return cmdReboot(ctx, rest)
 	case "leftovers":
 		return cmdLeftovers(ctx, rest, stdout)
 	case "help", "-h", "--help":

@@ -40,7 +40,7 @@ func TestDropletNames(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
-	for _, args := range [][]string{nil, {"bogus"}, {"down"}, {"down", "--all", "x"}, {"down", "--stale", "--all"}, {"exec", "x"}, {"exec", "x", "--"}, {"stop", "x"}} {
+	for _, args := range [][]string{nil, {"bogus"}, {"down"}, {"down", "--all", "x"}, {"down", "--stale", "--all"}, {"exec", "x"}, {"exec", "x", "--"}, {"stop", "x"}, {"reboot"}} {
 		err := run(context.Background(), args, nil, &bytes.Buffer{}, &bytes.Buffer{})
 		var ue usageError
 		if !errors.As(err, &ue) {
@@ -94,6 +94,65 @@ func TestUpExecDown(t *testing.T) {
 	}
 	if out, _ := cli("list"); strings.Contains(out, name+" ") {
 		t.Errorf("list after down still shows %s: %q", name, out)
+	}
+	for _, l := range fleet.Leftovers() {
+		if strings.Contains(l, name) {
+			t.Errorf("left behind after down: %s", l)
+		}
+	}
+}
+
+// TestUpModernRebootDown drives a modern droplet through the CLI: the
+// variant flags, list, reboot, exec of systemctl, down. Bad variant flags
+// fail before anything is made.
+func TestUpModernRebootDown(t *testing.T) {
+	testutil.RequireRoot(t)
+	err := fleet.RootfsReady()
+	testutil.Require(t, err == nil, fmt.Sprint(err))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	name := fmt.Sprintf("cli-modern-%d", os.Getpid())
+	cli := func(args ...string) (string, error) {
+		var out, errOut bytes.Buffer
+		err := run(ctx, args, strings.NewReader(""), &out, &errOut)
+		if err != nil {
+			err = fmt.Errorf("nd-fleet %s: %w (stderr %q)", strings.Join(args, " "), err, errOut.String())
+		}
+		return out.String(), err
+	}
+	for _, bad := range [][]string{{"--containerd-store"}, {"--kind", "modern", "--no-nix", "--nix-layout", "installer"}, {"--kind", "sid"}} {
+		if _, err := cli(append(append([]string{"up"}, bad...), name)...); err == nil {
+			t.Errorf("up %q succeeded, want an error", bad)
+		}
+		if _, err := os.Stat("/run/nd-fleet/" + name); err == nil {
+			t.Fatalf("up %q left droplet state behind", bad)
+		}
+	}
+	if _, err := cli("up", "--kind", "modern", "--containerd-store", "--nix-layout", "installer", name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fleet.Down(name) })
+	out, err := cli("list")
+	var row []string
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) == 6 && f[0] == name {
+			row = f
+		}
+	}
+	if err != nil || len(row) != 6 || row[1] != "modern" || row[3] != "installer" || row[4] != "containerd-store" {
+		t.Errorf("list = %q, %v; want %s as modern, installer Nix, containerd store", out, err, name)
+	}
+	if _, err := cli("exec", name, "--", "sh", "-c", "echo kept >/root/m"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli("reboot", name); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := cli("exec", name, "--", "sh", "-c", "cat /root/m && systemctl is-active docker"); err != nil || out != "kept\nactive\n" {
+		t.Errorf("after reboot: %q, %v", out, err)
+	}
+	if _, err := cli("down", name); err != nil {
+		t.Fatal(err)
 	}
 	for _, l := range fleet.Leftovers() {
 		if strings.Contains(l, name) {
