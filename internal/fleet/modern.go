@@ -223,7 +223,9 @@ func modernHolderScript(s *state) string {
 	for _, dir := range cgroupDirs(s.Name) {
 		fmt.Fprintf(&cg, "mkdir -p %[1]s\necho $$ >%[1]s/cgroup.procs\n", dir)
 	}
-	binds := fmt.Sprintf("--bind=%[1]s/%[2]s:/var/lib/docker --bind=%[1]s/%[3]s:/var/lib/containerd", dd, dirDocker, dirContainerd)
+	// The state directory at the same path, as in bookworm droplets.
+	binds := fmt.Sprintf("--bind=%[1]s/%[2]s:/var/lib/docker --bind=%[1]s/%[3]s:/var/lib/containerd --bind=%[4]s",
+		dd, dirDocker, dirContainerd, sd)
 	if s.Nix {
 		binds += fmt.Sprintf(" --bind=%s/%s:/nix", dd, dirNix)
 	}

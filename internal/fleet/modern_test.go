@@ -120,7 +120,7 @@ func TestModernNixLayouts(t *testing.T) {
 	t.Run("none", func(t *testing.T) {
 		t.Parallel()
 		ctx := testCtx(t)
-		d := ForTest(t, 1, Options{Kind: Modern})[0]
+		d := ForTest(t, 1, Options{Kind: Modern, NoStreamLocalForwarding: true})[0]
 		if d.HasNix || d.NixLayout != "" {
 			t.Errorf("droplet Nix = %v %q, want none", d.HasNix, d.NixLayout)
 		}
@@ -129,6 +129,13 @@ func TestModernNixLayouts(t *testing.T) {
 		}
 		if got, _ := d.Systemctl(ctx, "is-enabled", "nix-daemon.socket"); strings.TrimSpace(string(got)) != "masked" {
 			t.Errorf("nix-daemon.socket is %q, want masked", got)
+		}
+		// Options other than the Nix variant work too.
+		if got := strings.ToLower(mustExec(t, ctx, d, "sh", "-c", "sshd -T | grep -i '^allowstreamlocalforwarding '")); got != "allowstreamlocalforwarding no" {
+			t.Errorf("sshd with NoStreamLocalForwarding: %q", got)
+		}
+		if _, err := d.Exec(ctx, "test", "-f", d.SSHConfig()); err != nil {
+			t.Errorf("state directory not visible inside: %v", err)
 		}
 	})
 }
