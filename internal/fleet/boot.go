@@ -106,17 +106,19 @@ func waitBoot(ctx context.Context, d *Droplet, old proc) error {
 	return nil
 }
 
-// consoleTail is the end of the droplet's console log, for errors.
+// consoleTail is the end of the droplet's console log, and where its
+// journal is, for errors.
 func (d *Droplet) consoleTail() string {
 	b, _ := os.ReadFile(d.LogFile("console"))
 	s := strings.TrimSpace(string(b))
 	if len(s) > 1500 {
 		s = "…" + s[len(s)-1500:]
 	}
+	journal := "its journal: journalctl -D " + filepath.Join(dataDir(d.Name), dirUpper, "var/log/journal")
 	if s == "" {
-		return "console log " + d.LogFile("console") + " is empty"
+		return "console log " + d.LogFile("console") + " is empty; " + journal
 	}
-	return "console: " + s
+	return journal + "; console: " + s
 }
 
 // Systemctl runs systemctl with args inside a modern droplet and returns its
