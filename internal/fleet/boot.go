@@ -96,29 +96,39 @@ func waitBoot(ctx context.Context, d *Droplet, old proc) error {
 		return err
 	}
 	if err := waitSSH(ctx, d.Addr); err != nil {
-		return fmt.Errorf("waiting for sshd of droplet %s (journalctl -u ssh): %w", d.Name, err)
+		return fmt.Errorf("waiting for sshd of droplet %s: %w\n%s", d.Name, err, d.journalTail(ctx, "ssh.service"))
 	}
 	if d.HasDocker {
 		if err := waitDocker(ctx, d); err != nil {
-			return fmt.Errorf("waiting for dockerd of droplet %s (journalctl -u docker): %w", d.Name, err)
+			return fmt.Errorf("waiting for dockerd of droplet %s: %w\n%s", d.Name, err, d.journalTail(ctx, "docker.service"))
 		}
 	}
 	return nil
 }
 
-// consoleTail is the end of the droplet's console log, and where its
-// journal is, for errors.
+// journalTail is the end of unit's journal in the droplet, for errors (the
+// droplet's data, journal included, is gone once a failed Start returns).
+func (d *Droplet) journalTail(ctx context.Context, unit string) string {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	out, err := d.Exec(ctx, "journalctl", "-b", "-u", unit, "-n", "30", "--no-pager")
+	if err != nil {
+		return fmt.Sprintf("journalctl -u %s: %v", unit, err)
+	}
+	return "journalctl -u " + unit + ":\n" + strings.TrimSpace(string(out))
+}
+
+// consoleTail is the end of the droplet's console log, for errors.
 func (d *Droplet) consoleTail() string {
 	b, _ := os.ReadFile(d.LogFile("console"))
 	s := strings.TrimSpace(string(b))
 	if len(s) > 1500 {
 		s = "…" + s[len(s)-1500:]
 	}
-	journal := "its journal: journalctl -D " + filepath.Join(dataDir(d.Name), dirUpper, "var/log/journal")
 	if s == "" {
-		return "console log " + d.LogFile("console") + " is empty; " + journal
+		return "console log " + d.LogFile("console") + " is empty"
 	}
-	return journal + "; console: " + s
+	return "console: " + s
 }
 
 // Systemctl runs systemctl with args inside a modern droplet and returns its

@@ -345,7 +345,7 @@ func (d *Droplet) RestartDocker(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 		defer cancel()
 		if err := waitDocker(ctx, d); err != nil {
-			return fmt.Errorf("waiting for dockerd of droplet %s (journalctl -u docker): %w", d.Name, err)
+			return fmt.Errorf("waiting for dockerd of droplet %s: %w\n%s", d.Name, err, d.journalTail(ctx, "docker.service"))
 		}
 		return nil
 	}
