@@ -47,6 +47,13 @@ func TestModernBoots(t *testing.T) {
 		}
 	}
 	checkCommon(t, ctx, d)
+	// A live droplet (nspawn's command line names its state and data
+	// directories) is nobody's leftover.
+	for _, l := range Leftovers() {
+		if strings.Contains(l, d.Name) {
+			t.Errorf("Leftovers lists the live droplet: %s", l)
+		}
+	}
 	if got := mustExec(t, ctx, d, "hostname"); got != d.Name {
 		t.Errorf("hostname = %q, want %q", got, d.Name)
 	}

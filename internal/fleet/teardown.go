@@ -321,7 +321,8 @@ func Leftovers() []string {
 			if i < 0 {
 				continue
 			}
-			name, _, _ := strings.Cut(cmd[i+len(root)+1:], "/")
+			rest := cmd[i+len(root)+1:]
+			name := rest[:len(rest)-len(strings.TrimLeft(rest, "abcdefghijklmnopqrstuvwxyz0123456789-"))]
 			if !live[name] {
 				out = append(out, fmt.Sprintf("process %d: %s", pid, cmd))
 			}
