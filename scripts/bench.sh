@@ -6,16 +6,20 @@
 #   scripts/bench.sh            both tables
 #   scripts/bench.sh hoststore  nd-push vs nix-copy-closure and ssh true (droplets with Nix)
 #   scripts/bench.sh image      image mode vs docker save | ssh docker load (droplets without Nix)
+#   scripts/bench.sh fleet      test droplets: modern (systemd) boot, teardown, reboot vs bookworm
 #
 # Needs root, Nix, dockerd, sshd (scripts/setup.sh). These are benchmarks, not
 # tests: they print figures and judge nothing.
 set -eu
 cd "$(dirname "$0")/.."
+pkg=./internal/cli
+benchtime=1x
 case "${1:-all}" in
 hoststore) pat=BenchmarkHostStore ;;
 image) pat=BenchmarkImageMode ;;
+fleet) pat=BenchmarkFleet pkg=./internal/fleet benchtime=3x ;;
 all) pat='BenchmarkHostStore|BenchmarkImageMode' ;;
-*) echo "usage: scripts/bench.sh [hoststore|image]" >&2; exit 2 ;;
+*) echo "usage: scripts/bench.sh [hoststore|image|fleet]" >&2; exit 2 ;;
 esac
 bash scripts/setup.sh >&2
-exec go test -run XXX -bench "$pat" -benchtime 1x -timeout 40m ./internal/cli
+exec go test -run XXX -bench "$pat" -benchtime "$benchtime" -timeout 40m "$pkg"
