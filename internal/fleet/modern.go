@@ -169,6 +169,15 @@ func writeNixVariant(s *state, up func(string) string) error {
 	if err := writeWhiteouts(up("usr/bin"), filepath.Join(RootfsDir, "usr/bin")); err != nil {
 		return err
 	}
+	// Login shells find it, as the installer's /etc/profile.d/nix.sh
+	// arranges; the commands ssh runs (no login shell) do not.
+	if err := os.MkdirAll(up("etc/profile.d"), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(up("etc/profile.d/nix.sh"), []byte(
+		"# Nix (fleet droplet, installer layout)\nexport PATH=\"$HOME/.nix-profile/bin:"+installerBin+":$PATH\"\n"), 0o644); err != nil {
+		return err
+	}
 	dropIn := up("etc/systemd/system/nix-daemon.service.d")
 	if err := os.MkdirAll(dropIn, 0o755); err != nil {
 		return err

@@ -98,7 +98,8 @@ func TestModernImageStores(t *testing.T) {
 
 // TestModernNixLayouts checks the three Nix variants of modern droplets:
 // Debian's in /usr/bin; the installer's only from its profile (not on the
-// default PATH of an ssh command, nix-daemon serving its socket); none.
+// default PATH of an ssh command, only a login shell's; nix-daemon serving
+// its socket); none.
 func TestModernNixLayouts(t *testing.T) {
 	t.Parallel()
 	t.Run("installer", func(t *testing.T) {
@@ -110,6 +111,9 @@ func TestModernNixLayouts(t *testing.T) {
 		}
 		if out, err := sshRun(t, ctx, d, "command -v nix-store nix || echo none; ls /usr/bin | grep -c ^nix || true"); out != "none\n0" {
 			t.Errorf("over ssh, default PATH: %q (%v); want no nix tools found and none in /usr/bin", out, err)
+		}
+		if out, err := sshRun(t, ctx, d, "bash -lc 'command -v nix-store'"); out != installerBin+"/nix-store" {
+			t.Errorf("a login shell finds nix-store at %q (%v), want %s/nix-store", out, err, installerBin)
 		}
 		out, err := sshRun(t, ctx, d, installerBin+"/nix-store --version")
 		if err != nil || !strings.Contains(out, "2.34") {
