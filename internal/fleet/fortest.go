@@ -21,9 +21,16 @@ import (
 // (namespaces, links, processes, mounts, directories). Without root or the
 // needed programs it skips t, or fails it under ND_TEST_REQUIRE_ALL=1.
 // An empty opts.Prefix is derived from the test's name.
+//
+// ND_FLEET_KIND=modern makes droplets of tests that ask for no kind modern,
+// to see how the existing tests fare there (some test bookworm's lack of
+// systemd on purpose).
 func ForTest(t testing.TB, n int, opts Options) []*Droplet {
 	t.Helper()
 	testutil.RequireRoot(t)
+	if k := os.Getenv(KindEnv); opts.Kind == "" && k != "" {
+		opts.Kind = Kind(k)
+	}
 	need := []string{"ip", "tc", "nsenter", "unshare", "mount"}
 	if opts.Kind == Modern {
 		// The droplet brings its own sshd, dockerd and Nix.
@@ -58,6 +65,10 @@ func ForTest(t testing.TB, n int, opts Options) []*Droplet {
 	})
 	return f.Droplets()
 }
+
+// KindEnv names the environment variable that sets the droplet kind of
+// tests that ask for none.
+const KindEnv = "ND_FLEET_KIND"
 
 var nonName = regexp.MustCompile(`[^a-z0-9]+`)
 

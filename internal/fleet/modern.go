@@ -87,11 +87,20 @@ func writeModernFiles(s *state, streamLocal bool) error {
 		{"etc/ssh/ssh_host_ed25519_key", 0o600, hostKey},
 		{"etc/ssh/ssh_host_ed25519_key.pub", 0o644, hostPub},
 		{"root/.ssh/authorized_keys", 0o600, authorized},
+		// The client key logs in as any user, as on bookworm droplets
+		// (tests add non-root users).
+		{"etc/ssh/nd-fleet-authorized_keys", 0o644, authorized},
 		{"etc/hostname", 0o644, []byte(s.Name + "\n")},
+		// The droplet's own name resolves without DNS (sudo looks it up),
+		// and there is no name server to ask: the machine's resolver,
+		// which debootstrap copied, is not for droplets' traffic.
+		{"etc/hosts", 0o644, []byte("127.0.0.1\tlocalhost\n127.0.1.1\t" + s.Name + "\n::1\t\tlocalhost ip6-localhost ip6-loopback\n")},
+		{"etc/resolv.conf", 0o644, []byte("# fleet droplet: no name server\n")},
 		{"etc/machine-id", 0o444, []byte(hex.EncodeToString(mid[:]) + "\n")},
 		{"etc/docker/daemon.json", 0o644, append(dj, '\n')},
 		{"etc/ssh/sshd_config.d/20-nd-fleet-droplet.conf", 0o644, []byte(
-			"# fleet droplet " + s.Name + "\nAllowStreamLocalForwarding " + yesNo[streamLocal] + "\nLogLevel VERBOSE\n")},
+			"# fleet droplet " + s.Name + "\nAllowStreamLocalForwarding " + yesNo[streamLocal] + "\nLogLevel VERBOSE\n" +
+				"AuthorizedKeysFile .ssh/authorized_keys /etc/ssh/nd-fleet-authorized_keys\n")},
 	}
 	for _, f := range files {
 		if err := os.WriteFile(up(f.path), f.data, f.mode); err != nil {

@@ -57,6 +57,13 @@ func TestModernBoots(t *testing.T) {
 	if got := mustExec(t, ctx, d, "hostname"); got != d.Name {
 		t.Errorf("hostname = %q, want %q", got, d.Name)
 	}
+	// Its name resolves locally, and no name server outside is asked.
+	if got := mustExec(t, ctx, d, "getent", "hosts", d.Name); !strings.HasPrefix(got, "127.0.1.1") {
+		t.Errorf("getent hosts %s = %q, want 127.0.1.1", d.Name, got)
+	}
+	if got := mustExec(t, ctx, d, "sh", "-c", "grep -c ^nameserver /etc/resolv.conf || true"); got != "0" {
+		t.Errorf("/etc/resolv.conf names %s name servers, want none", got)
+	}
 
 	got, err := sshRun(t, ctx, d, "id -un; cat /proc/1/comm; docker version --format '{{.Server.Version}}'; nix-store --version")
 	if err != nil {
