@@ -269,3 +269,20 @@ func hostPID(leader proc, inner int) int {
 	}
 	return 0
 }
+
+// ownUnits maps the names of a bookworm droplet's own processes to the
+// systemd units that run them on a modern droplet, so Stop("sshd") and
+// Running("dockerd") work on either kind. Stopping dockerd stops its socket
+// first, or the next client would start it again.
+func (d *Droplet) ownUnits(name string) []string {
+	if d.Kind != Modern {
+		return nil
+	}
+	switch name {
+	case "sshd":
+		return []string{"ssh.service"}
+	case "dockerd":
+		return []string{"docker.socket", "docker.service"}
+	}
+	return nil
+}

@@ -271,6 +271,10 @@ func (d *Droplet) Start(ctx context.Context, name string, argv ...string) error 
 
 // Stop ends the background process name: SIGTERM, then SIGKILL after 10s.
 func (d *Droplet) Stop(ctx context.Context, name string) error {
+	if units := d.ownUnits(name); units != nil {
+		_, err := d.Systemctl(ctx, append([]string{"stop"}, units...)...)
+		return err
+	}
 	s, err := readState(d.Name)
 	if err != nil {
 		return fmt.Errorf("stopping %s in droplet %s: %w", name, d.Name, err)
@@ -290,6 +294,10 @@ func (d *Droplet) Stop(ctx context.Context, name string) error {
 
 // Running reports whether the background process name is alive.
 func (d *Droplet) Running(name string) bool {
+	if units := d.ownUnits(name); units != nil {
+		_, err := d.Systemctl(context.Background(), "is-active", "--quiet", units[len(units)-1])
+		return err == nil
+	}
 	s, err := readState(d.Name)
 	if err != nil {
 		return false

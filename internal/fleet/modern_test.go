@@ -204,6 +204,19 @@ func TestModernReboot(t *testing.T) {
 	if out, err := sshRun(t, ctx, d, "cat /root/marker"); err != nil || out != "kept" {
 		t.Errorf("ssh after reboot (same known_hosts): %q %v", out, err)
 	}
+
+	// Stop and Running of the droplet's own daemons map to their units.
+	if !d.Running("dockerd") || !d.Running("sshd") {
+		t.Errorf("Running: dockerd %v, sshd %v; want both", d.Running("dockerd"), d.Running("sshd"))
+	}
+	for _, name := range []string{"dockerd", "sshd"} {
+		if err := d.Stop(ctx, name); err != nil || d.Running(name) {
+			t.Errorf("Stop(%s) = %v, still running: %v", name, err, d.Running(name))
+		}
+	}
+	if err := sshBanner(ctx, d.Addr); err == nil {
+		t.Errorf("sshd answers after Stop(sshd)")
+	}
 }
 
 // TestModernStartThree boots three modern droplets in parallel (the boot
