@@ -54,6 +54,21 @@ timeout --signal=INT --kill-after=60 17m \
 rc=${PIPESTATUS[0]}
 set -e
 [ "$rc" = 0 ] || status=1
+
+# The deploy core again, on modern droplets (Debian sid booted with systemd,
+# Docker 28.5 with the classic image store, Debian's Nix 2.34): tests that
+# ask for no droplet kind get modern ones. Only on a full run; ~3 min.
+if [ "$#" = 0 ]; then
+	step "go test: the deploy core on modern droplets"
+	set +e
+	ND_FLEET_KIND=modern timeout --signal=INT --kill-after=60 12m \
+		go test ./internal/cli -count=1 -timeout 10m -v \
+		-run '^(TestPushHostStore|TestPushUpdateKeepsVolumeAndSurvivesBadDeploy|TestPushImageModeNoNix|TestOperate)$' 2>&1 |
+		tee -a "$log" | grep -Ev '^(=== (RUN|PAUSE|CONT|NAME)|[[:space:]]*--- PASS)'
+	rc=${PIPESTATUS[0]}
+	set -e
+	[ "$rc" = 0 ] || status=1
+fi
 # Skips are listed, never counted as passes. A test that skips because a
 # component is missing (testutil.Require) already failed under CI; what is
 # left are opt-in tests (benchmarks, nixpkgs comparisons).
