@@ -33,6 +33,12 @@ const (
 	NixInstaller NixLayout = "installer"
 )
 
+// nspawnPropagate holds the directory systemd-nspawn makes for each machine
+// on the machine's /run; nspawn removes it when it exits, unless killed.
+// Teardown removes a droplet's; nothing else here is touched, as other
+// users of nspawn on the machine keep theirs there too.
+const nspawnPropagate = "/run/systemd/nspawn/propagate"
+
 // RootfsDir is the Debian sid tree modern droplets boot (read-only; each
 // droplet writes to an overlay of it). scripts/sid-rootfs.sh makes it.
 const RootfsDir = "/var/cache/nd-fleet/sid-rootfs"
@@ -146,9 +152,9 @@ func rmdirTree(dir string) error {
 	return nil
 }
 
-// removeOrphanCgroups removes fleet cgroups of droplets not in keep whose
-// droplets are gone. rmdir refuses a cgroup that still has processes, so a
-// live droplet's cgroup is never lost.
+// removeOrphanCgroups removes fleet cgroups of droplets not in keep, whose
+// state is gone. rmdir refuses a cgroup that
+// still has processes, so a live droplet's cgroup is never lost.
 func removeOrphanCgroups(keep []string) {
 	k := map[string]bool{}
 	for _, n := range keep {

@@ -81,6 +81,9 @@ func teardown(name string) error {
 	if err := removeCgroups(name); err != nil {
 		errs = append(errs, fmt.Errorf("tearing down droplet %s: %w", name, err))
 	}
+	if err := removeTree(filepath.Join(nspawnPropagate, name)); err != nil {
+		errs = append(errs, fmt.Errorf("tearing down droplet %s: %w", name, err))
+	}
 	if s.Index >= 0 {
 		runQuiet("ip", "link", "del", outerIf(s.Index))
 	}
@@ -358,6 +361,9 @@ func checkGone(d *Droplet, netID, mntID string, procs []proc) []string {
 		if _, err := os.Stat(dir); err == nil {
 			out = append(out, "cgroup "+dir)
 		}
+	}
+	if _, err := os.Stat(filepath.Join(nspawnPropagate, d.Name)); err == nil {
+		out = append(out, "directory "+filepath.Join(nspawnPropagate, d.Name))
 	}
 	for _, pid := range allPIDs() {
 		if isZombie(pid) {
