@@ -36,7 +36,11 @@
 //     reboots; SIGTERM to it powers the droplet off cleanly.
 //
 // Exec, Command and Start enter a modern droplet's PID 1's namespaces (mount,
-// network, PID, UTS, IPC); Systemctl and Reboot exist only there.
+// network, PID, UTS, IPC; Start leaves its process a child of that PID 1);
+// Stop and Running of "sshd" and "dockerd" act on their units; Systemctl and
+// Reboot exist only there. Matrix and RunMatrix run a test over the
+// variants; ND_FLEET_KIND=modern makes ForTest's droplets modern where a
+// test asks for no kind.
 //
 // A bookworm droplet shares the machine's process table (no PID namespace):
 // ps inside shows everything. Processes run inside with Droplet.Exec, Droplet.Command (nsenter
