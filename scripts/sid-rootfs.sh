@@ -31,10 +31,18 @@ key="$(printf '%s\n' "$suite" "$recipe" "${pkgs[@]}" | sha256sum | cut -c1-12)"
 tree="$cache/sid-rootfs"
 tarball="$cache/sid-rootfs-$key.tar.zst"
 
-if [ "$(cat "$tree/.nd-ready" 2>/dev/null)" = "$key" ] && [ -f "$tarball" ]; then
+ready() { [ "$(cat "$tree/.nd-ready" 2>/dev/null)" = "$key" ] && [ -f "$tarball" ]; }
+if ready; then
 	exit 0
 fi
 mkdir -p "$cache" "$debs/partial"
+# One builder at a time (setup.sh may run in several places at once); the
+# others wait and then find the tree ready.
+exec 9>"$cache/.sid-rootfs.lock"
+flock -n 9 || { log "another sid-rootfs.sh is building; waiting for it"; flock 9; }
+if ready; then
+	exit 0
+fi
 
 # Ready trees are never changed in place: droplets may have overlays on one.
 # A tree of another recipe is moved aside and removed when nothing uses it.
