@@ -239,6 +239,10 @@ for d in /etc /root /usr/local /opt /srv; do
 	mkdir -p "$o/upper" "$o/work"
 	mount -t overlay nd-fleet-overlay -o "lowerdir=$d,upperdir=$o/upper,workdir=$o/work" "$d"
 done
+# No name server: the machine's resolver is outside it, and droplet traffic
+# must stay on this machine (names the tests use are in /etc/hosts).
+rm -f /etc/resolv.conf
+echo '# fleet droplet: no name server' >/etc/resolv.conf
 dropunder /var/lib
 mount --bind %[3]s/varlib /var/lib
 # A tmpfs /run, with the droplet's own state directory bound back at the same
