@@ -456,7 +456,8 @@ useradd -M -d /var/lib/member -s /bin/sh -p '*' -G ndops member`
 }
 
 var (
-	storeHash = regexp.MustCompile(`/nix/store/[0-9a-z]{32}-`)
+	storeHash     = regexp.MustCompile(`/nix/store/[0-9a-z]{32}-`)
+	containerAddr = regexp.MustCompile(`\d+\.\d+\.\d+\.\d+:`)
 )
 
 // normalizeStatus replaces what differs between runs.
@@ -475,6 +476,9 @@ func normalizeStatus(st *StatusJSON) {
 		if c := a.Container; c != nil {
 			c.ID = "ID"
 			t(&c.StartedAt)
+			for k := range c.Routes {
+				c.Routes[k] = containerAddr.ReplaceAllString(c.Routes[k], "ADDR:")
+			}
 		}
 		for j := range a.Generations {
 			g := &a.Generations[j]

@@ -74,6 +74,10 @@ type DeploySpec struct {
 	EnvFiles []string
 	// Force replaces the container even if it already runs this spec.
 	Force bool
+	// DrainTime is how long an overlap deploy leaves the old container its
+	// established connections before stopping it; 0 means the manifest's
+	// drainTime, else DefaultDrainTime.
+	DrainTime time.Duration
 	// Progress, if set, hears about each step (stage, message).
 	Progress func(stage, message string)
 }
@@ -93,6 +97,12 @@ type DeployResult struct {
 	Previous string
 	// PreviousPackage is the package the replaced container ran.
 	PreviousPackage string
+	// Strategy is how the previous container was replaced (a
+	// manifest.Strategy* constant; "" when nothing changed).
+	Strategy string
+	// Drained is the previous container when it served beside the new one
+	// and was stopped after its drain period.
+	Drained string
 }
 
 // DeployError is a failed deploy of a new container. If RolledBack, the
@@ -106,6 +116,9 @@ type DeployError struct {
 	Logs       string // last log lines of the failed container
 	// RollbackErr is set when restoring the previous container failed too.
 	RollbackErr error
+	// Overlapped says the previous container served throughout: the new one
+	// failed beside it, before any connection went to it.
+	Overlapped bool
 }
 
 func (e *DeployError) Error() string {
@@ -114,6 +127,8 @@ func (e *DeployError) Error() string {
 	switch {
 	case e.RollbackErr != nil:
 		fmt.Fprintf(&b, "; restoring the previous container failed: %v", e.RollbackErr)
+	case e.RolledBack && e.Overlapped:
+		fmt.Fprintf(&b, "; the previous container %.12s kept serving", e.Previous)
 	case e.RolledBack:
 		fmt.Fprintf(&b, "; rolled back: the previous container %.12s runs again", e.Previous)
 	case e.Previous == "":
@@ -131,12 +146,17 @@ func (e *DeployError) Unwrap() error { return e.Cause }
 var ErrNotManaged = errors.New("container is not managed by nd")
 
 // Deploy makes the app's container run spec. The same spec again changes
-// nothing. Otherwise the new container is created under a temporary name, the
-// old one is renamed and stopped (it holds the published ports), the new one
-// started and awaited (running for SettleTime, and healthy if the image has a
-// healthcheck); then the old one is removed and the new one takes the name
-// nd-<app>. If the new one fails it is removed and the old one restored, and
-// a *DeployError says why. Named volumes are created if missing and never
+// nothing. Otherwise the new container is created under a temporary name and,
+// with the overlap strategy (see overlap), started beside the old one, which
+// serves until the new one is ready. With the recreate strategy — the
+// manifest's choice, or forced when there is no PortSwitch and the app
+// publishes ports, since Docker lets one container hold a host port — the old
+// one is renamed and stopped first, the new one started and awaited (running
+// for SettleTime, and healthy if the image has a healthcheck); then the old
+// one is removed and the new one takes the name nd-<app>. If the new one
+// fails it is removed and the old one restored, and a *DeployError says why.
+// With a PortSwitch the app's host ports always lead to the container named
+// nd-<app> once a deploy ends. Named volumes are created if missing and never
 // removed here.
 func (r *Runtime) Deploy(ctx context.Context, spec DeploySpec) (res DeployResult, err error) {
 	if spec.Manifest == nil || !manifest.ValidName(spec.App) || spec.ImageID == "" {
@@ -156,12 +176,19 @@ func (r *Runtime) Deploy(ctx context.Context, spec DeploySpec) (res DeployResult
 	if err != nil {
 		return res, err
 	}
-	cfg, hc := containerConfig(spec, env, r.opts.StoreRoot, vols)
+	cfg, hc := containerConfig(spec, env, r.opts.StoreRoot, vols, r.ports != nil)
 	if !spec.Force && cur != nil && cur.Config.Labels[LabelSpec] == cfg.Labels[LabelSpec] && cur.Image == spec.ImageID && cur.State.Running && !cur.State.Restarting {
 		if cur.HostConfig != nil && cur.HostConfig.RestartPolicy != hc.RestartPolicy {
 			// A deploy was interrupted at the end of its probation.
 			if _, err := r.c.ContainerUpdate(ctx, cur.ID, container.UpdateConfig{RestartPolicy: hc.RestartPolicy}); err != nil {
 				return res, fmt.Errorf("setting restart policy of %s: %w", ContainerName(spec.App), err)
+			}
+		}
+		if r.ports != nil {
+			// Routes follow the name nd-<app>; an interrupted deploy may
+			// have left them elsewhere.
+			if err := r.routeLive(ctx, spec.App, cur.ID); err != nil {
+				return res, err
 			}
 		}
 		log.Info("unchanged", "container", cur.ID[:12])
@@ -201,7 +228,10 @@ func (r *Runtime) Deploy(ctx context.Context, spec DeploySpec) (res DeployResult
 		return res, fmt.Errorf("creating container for %s: %w", spec.App, err)
 	}
 	newID := created.ID
-	res = DeployResult{ContainerID: newID, Changed: true}
+	res = DeployResult{ContainerID: newID, Changed: true, Strategy: r.strategy(spec)}
+	if res.Strategy == manifest.StrategyOverlap {
+		return r.overlap(ctx, spec, hc, cur, res)
+	}
 
 	var oldRunning bool
 	if cur != nil {
@@ -235,6 +265,9 @@ func (r *Runtime) Deploy(ctx context.Context, spec DeploySpec) (res DeployResult
 	// next deploy finds nd-<app> plus a stale .prev and removes the latter.
 	if err := r.c.ContainerRename(ctx, newID, ContainerName(spec.App)); err != nil {
 		return res, r.rollback(ctx, spec, newID, res.Previous, oldRunning, fmt.Errorf("renaming new container: %w", err))
+	}
+	if err := r.routeLive(ctx, spec.App, newID); err != nil {
+		return res, r.rollback(ctx, spec, newID, res.Previous, oldRunning, err)
 	}
 	if cur != nil {
 		if err := r.c.ContainerRemove(ctx, cur.ID, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
@@ -275,6 +308,9 @@ func (r *Runtime) tidy(ctx context.Context, app string) (*container.InspectRespo
 				if err := r.c.ContainerStart(ctx, prev.ID, container.StartOptions{}); err != nil {
 					return nil, fmt.Errorf("restarting %s: %w", ContainerName(app), err)
 				}
+			}
+			if err := r.routeLive(ctx, app, prev.ID); err != nil {
+				return nil, err
 			}
 			continue
 		}
@@ -317,6 +353,10 @@ func (r *Runtime) rollback(ctx context.Context, spec DeploySpec, newID, oldID st
 			de.RollbackErr = fmt.Errorf("previous container: %w", err)
 			return de
 		}
+		if err := r.routeLive(ctx, spec.App, oldID); err != nil {
+			de.RollbackErr = err
+			return de
+		}
 	}
 	de.RolledBack = true
 	return de
@@ -325,7 +365,10 @@ func (r *Runtime) rollback(ctx context.Context, spec DeploySpec, newID, oldID st
 // containerConfig derives the container's settings. The image carries
 // entrypoint, env, user, workdir and healthcheck; here come secrets, mounts,
 // ports, labels and the restart policy.
-func containerConfig(spec DeploySpec, env []string, storeRoot string, vols map[string]appVolume) (*container.Config, *container.HostConfig) {
+//
+// With routed the container publishes no host port: the agent's PortSwitch
+// routes them, and the nd.ports label says which.
+func containerConfig(spec DeploySpec, env []string, storeRoot string, vols map[string]appVolume, routed bool) (*container.Config, *container.HostConfig) {
 	m := spec.Manifest
 	labels := map[string]string{}
 	for k, v := range spec.Labels {
@@ -363,7 +406,12 @@ func containerConfig(spec DeploySpec, env []string, storeRoot string, vols map[s
 	for _, p := range m.Ports {
 		k := nat.Port(image.PortKey(p))
 		cfg.ExposedPorts[k] = struct{}{}
-		hc.PortBindings[k] = append(hc.PortBindings[k], nat.PortBinding{HostIP: p.HostIP, HostPort: strconv.Itoa(p.Host)})
+		if !routed {
+			hc.PortBindings[k] = append(hc.PortBindings[k], nat.PortBinding{HostIP: p.HostIP, HostPort: strconv.Itoa(p.Host)})
+		}
+	}
+	if routed && len(m.Ports) > 0 {
+		labels[LabelPorts] = encodePorts(m.Ports)
 	}
 	if spec.HostStore {
 		hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeBind, Source: storeRoot + "/nix/store", Target: "/nix/store", ReadOnly: true})

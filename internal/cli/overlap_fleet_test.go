@@ -1,0 +1,172 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nd-project/nd/internal/fleet"
+)
+
+// probeRate is the request rate of issue 11's figures, and probeMax bounds
+// every probe loop (a minute at that rate).
+const (
+	probeRate = 50
+	probeMax  = 3000
+)
+
+// bootingApp writes the config of a web app that, like issue 11's, takes 2 s
+// to listen and answers its version behind an HTTP healthcheck; broken
+// releases fail before they listen (a oneshot that exits 1).
+func bootingApp(t testing.TB, dir, name string, port int, strategy, version string, broken bool) string {
+	t.Helper()
+	extra := ""
+	if broken {
+		extra = `supervisord.services.migrate = { command = "${pkgs.busybox}/bin/busybox false"; oneshot = true; };`
+	}
+	cfg := fmt.Sprintf(`{ pkgs, ... }:
+let
+  www = pkgs.runCommand "%[1]s-www" { } ''
+    mkdir -p $out
+    echo %[3]s > $out/index.html
+  '';
+in
+{
+  docker.name = "%[1]s";
+  docker.deployStrategy = "%[4]s";
+  docker.env.PATH = "${pkgs.busybox}/bin";
+  supervisord.services.web.command = "${pkgs.runtimeShell} -c 'sleep 2; exec ${pkgs.busybox}/bin/busybox httpd -f -p %[2]d -h ${www}'";
+  docker.ports = [ %[2]d ];
+  docker.healthcheck = { http = { port = %[2]d; path = "/"; }; interval = 1; timeout = 1; retries = 3; };
+  %[5]s
+}
+`, name, port, version, strategy, extra)
+	sub := filepath.Join(dir, fmt.Sprintf("%s-%s", name, version))
+	if broken {
+		sub += "-broken"
+	}
+	os.MkdirAll(sub, 0o755)
+	p := filepath.Join(sub, "config.nix")
+	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestOverlapDeployLosesNoRequest probes an app at 50 requests/s from
+// outside the droplet while it is updated, sent a broken release, and
+// rolled back: no request may fail. Then the ports answer from the droplet
+// itself (localhost) and from another container, show in status and labels, and
+// come back after the rules, dockerd and the agent are all gone, as after
+// a reboot.
+func TestOverlapDeployLosesNoRequest(t *testing.T) {
+	e := newDeployEnv(t, fleet.Options{Nix: true})
+	ctx := context.Background()
+	dir := t.TempDir()
+	host := e.d.Name
+	const port = 8095
+	url := fmt.Sprintf("http://%s:%d/", e.d.Addr, port)
+	app := func(v string, broken bool) string { return bootingApp(t, dir, "zd", port, "overlap", v, broken) }
+
+	if code, _, _ := e.push(t, host, app("v1", false)); code != 0 {
+		t.Fatalf("deploying v1 exited %d", code)
+	}
+	if err := waitAnswer(ctx, url, "v1", 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	probe := func(name, want string, f func()) {
+		t.Helper()
+		p := startProbe(url, probeRate, probeMax)
+		time.Sleep(500 * time.Millisecond) // service before the deploy starts
+		f()
+		time.Sleep(500 * time.Millisecond)
+		res := p.Stop()
+		t.Logf("%s: %v", name, res)
+		if res.Failed != 0 {
+			t.Errorf("%s: %d of %d requests failed (first: %s), want 0", name, res.Failed, res.Sent, res.FirstError)
+		}
+		if got := res.Answers[len(res.Answers)-1]; got != want {
+			t.Errorf("%s: the app answers %q at the end, want %q", name, got, want)
+		}
+	}
+	probe("update", "v2", func() {
+		code, out, _ := e.push(t, host, app("v2", false))
+		if code != 0 {
+			t.Fatalf("deploying v2 exited %d", code)
+		}
+		mustContain(t, "update output", out, "generation 2")
+	})
+	probe("broken release", "v2", func() {
+		code, _, errOut := e.push(t, host, app("v3", true))
+		if code != 1 {
+			t.Fatalf("deploying a broken v3 exited %d, want 1", code)
+		}
+		mustContain(t, "broken release error", errOut, "kept serving", "last log lines")
+	})
+	probe("rollback", "v1", func() {
+		code, out, _ := e.nd(t, ctx, "rollback", host, "zd", "1")
+		if code != 0 {
+			t.Fatalf("rollback exited %d", code)
+		}
+		mustContain(t, "rollback output", out, "generation 3")
+	})
+
+	// The live container is the one named nd-zd; it alone is left, it
+	// publishes nothing through Docker and its label lists the ports.
+	if names := e.docker(t, "ps", "-a", "--filter", "label=nd.app=zd", "--format", "{{.Names}} {{.Label \"nd.ports\"}} {{.Ports}}"); names != fmt.Sprintf("nd-zd :%d:%d/tcp %d/tcp", port, port, port) {
+		t.Errorf("docker ps says %q, want only nd-zd with label nd.ports and no published port", names)
+	}
+	code, out, _ := e.nd(t, ctx, "status", "--json", host, "zd")
+	var st StatusJSON
+	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || len(st.Apps) != 1 || st.Apps[0].Container == nil {
+		t.Fatalf("status --json exited %d: %q", code, out)
+	}
+	c := st.Apps[0].Container
+	addr := e.docker(t, "inspect", "-f", "{{.NetworkSettings.IPAddress}}", "nd-zd")
+	if want := fmt.Sprintf("%d->%s:%d/tcp", port, addr, port); c.PortsBy != "nd-agent" || len(c.Routes) != 1 || c.Routes[0] != want {
+		t.Errorf("status says ports by %q, routes %q; want nd-agent, [%s]", c.PortsBy, c.Routes, want)
+	}
+
+	// From the droplet itself, by localhost and by its address.
+	for _, u := range []string{fmt.Sprintf("http://127.0.0.1:%d/", port), url} {
+		if out, err := e.d.Exec(ctx, "curl", "-sS", "-m", "5", u); err != nil || strings.TrimSpace(string(out)) != "v1" {
+			t.Errorf("curl %s on the droplet: %v %q, want v1", u, err, out)
+		}
+	}
+	// Another container on the bridge: the app's image with the host's
+	// store, running busybox wget.
+	wget := e.docker(t, "exec", "nd-zd", "sh", "-c", "command -v wget")
+	img := e.docker(t, "inspect", "-f", "{{.Image}}", "nd-zd")
+	if out, err := e.d.Exec(ctx, "docker", "-H", "unix:///run/docker.sock", "run", "--rm", "-v", "/nix/store:/nix/store:ro",
+		"--entrypoint", filepath.Join(filepath.Dir(wget), "timeout"), img, "10", wget, "-q", "-O-", url); err != nil || strings.TrimSpace(string(out)) != "v1" {
+		rules, _ := e.d.Exec(ctx, "iptables-save", "-c")
+		t.Errorf("wget %s in another container: %v %q, want v1; rules:\n%s", url, err, out, rules)
+	}
+
+	// As after a reboot: the agent down, its rules gone, dockerd restarted
+	// (containers restart, maybe on new addresses), then the agent starts
+	// and routes the ports to the live container again.
+	if err := e.d.Stop(ctx, "nd-agent"); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"-t", "nat", "-F", "ND-DNAT"}, {"-t", "nat", "-F", "ND-SNAT"}, {"-F", "ND-FORWARD"}} {
+		if out, err := e.d.Exec(ctx, append([]string{"iptables", "-w"}, args...)...); err != nil {
+			t.Fatalf("iptables %v: %v %s", args, err, out)
+		}
+	}
+	if err := e.d.RestartDocker(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.d.Start(ctx, "nd-agent", e.bins["nd-agent@droplet"], "serve"); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitAnswer(ctx, url, "v1", 30*time.Second); err != nil {
+		t.Errorf("after the rules, dockerd and the agent were gone: %v", err)
+	}
+}

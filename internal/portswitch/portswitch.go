@@ -1,0 +1,433 @@
+package portswitch
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// Chains of nd-agent's own.
+const (
+	ChainDNAT    = "ND-DNAT"    // nat, from PREROUTING and OUTPUT
+	ChainSNAT    = "ND-SNAT"    // nat, from POSTROUTING
+	ChainForward = "ND-FORWARD" // filter, from DOCKER-USER
+)
+
+// Binding is one published host port routed to a container.
+type Binding struct {
+	Protocol   string // "tcp" or "udp"
+	HostIP     string // "" for every local address
+	HostPort   int
+	Target     netip.Addr // the container's address
+	TargetPort int
+}
+
+func (b Binding) String() string {
+	h := strconv.Itoa(b.HostPort)
+	if b.HostIP != "" {
+		h = b.HostIP + ":" + h
+	}
+	return fmt.Sprintf("%s->%s/%s", h, netip.AddrPortFrom(b.Target, uint16(b.TargetPort)), b.Protocol)
+}
+
+// Route is where an app's published ports go.
+type Route struct {
+	// Bridge is the host interface of the target's network (docker0): the
+	// host's own connections to it need route_localnet there.
+	Bridge string
+	// Subnet is the target's network: connections from it are masqueraded
+	// so the reply comes back through the host (hairpin).
+	Subnet   netip.Prefix
+	Bindings []Binding
+}
+
+// Runner runs an external command with stdin (may be nil) and returns its
+// standard output; an error carries its standard error.
+type Runner func(ctx context.Context, stdin io.Reader, name string, args ...string) ([]byte, error)
+
+// Options configure a Switch; the zero value uses `iptables` and /proc/sys.
+type Options struct {
+	// Command is the iptables program (default "iptables"); Command+"-restore"
+	// must exist beside it. Use the one Docker uses.
+	Command string
+	Run     Runner
+	// ProcSys is where sysctls are written (default /proc/sys).
+	ProcSys string
+}
+
+// Switch owns nd's port rules on one host. It is safe for concurrent use:
+// apps deploy in parallel, and each Set rewrites a shared chain.
+type Switch struct {
+	mu   sync.Mutex
+	opts Options
+}
+
+// New makes a Switch.
+func New(opts Options) *Switch {
+	if opts.Command == "" {
+		opts.Command = "iptables"
+	}
+	if opts.Run == nil {
+		opts.Run = runCommand
+	}
+	if opts.ProcSys == "" {
+		opts.ProcSys = "/proc/sys"
+	}
+	return &Switch{opts: opts}
+}
+
+func runCommand(ctx context.Context, stdin io.Reader, name string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, &out, &errb
+	if err := cmd.Run(); err != nil {
+		return out.Bytes(), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(errb.String()))
+	}
+	return out.Bytes(), nil
+}
+
+func comment(app string) string { return "nd:" + app }
+
+// jumps are the rules that send traffic into nd's chains; each is inserted
+// first in its chain, so Docker's rules (which it appends, or inserts when it
+// restarts) never see a connection nd routes.
+var jumps = []struct {
+	table, chain string
+	rule         []string
+}{
+	{"nat", "PREROUTING", []string{"-m", "addrtype", "--dst-type", "LOCAL", "-j", ChainDNAT}},
+	{"nat", "OUTPUT", []string{"-m", "addrtype", "--dst-type", "LOCAL", "-j", ChainDNAT}},
+	{"nat", "POSTROUTING", []string{"-j", ChainSNAT}},
+	{"filter", "DOCKER-USER", []string{"-j", ChainForward}},
+}
+
+// ensure creates nd's chains and jumps if missing. It runs on every change:
+// a reboot or someone's `iptables -F` may have removed them. DOCKER-USER is
+// created if Docker has not made it yet (Docker keeps an existing one and
+// jumps to it from FORWARD).
+func (s *Switch) ensure(ctx context.Context) error {
+	chains := [][2]string{{"nat", ChainDNAT}, {"nat", ChainSNAT}, {"filter", ChainForward}, {"filter", "DOCKER-USER"}}
+	for _, c := range chains {
+		if _, err := s.ipt(ctx, "-t", c[0], "-S", c[1], "1"); err == nil {
+			continue
+		}
+		if _, err := s.ipt(ctx, "-t", c[0], "-N", c[1]); err != nil {
+			return fmt.Errorf("creating chain %s/%s: %w", c[0], c[1], err)
+		}
+	}
+	for _, j := range jumps {
+		if _, err := s.ipt(ctx, append([]string{"-t", j.table, "-C", j.chain}, j.rule...)...); err == nil {
+			continue
+		}
+		if _, err := s.ipt(ctx, append([]string{"-t", j.table, "-I", j.chain, "1"}, j.rule...)...); err != nil {
+			return fmt.Errorf("jumping from %s/%s to nd's chain: %w", j.table, j.chain, err)
+		}
+	}
+	return nil
+}
+
+func (s *Switch) ipt(ctx context.Context, args ...string) ([]byte, error) {
+	return s.opts.Run(ctx, nil, s.opts.Command, append([]string{"-w"}, args...)...)
+}
+
+// chainRules lists a chain's rules as iptables -S prints them ("-A CHAIN ..."),
+// split into the app's and the others'.
+func (s *Switch) chainRules(ctx context.Context, table, chain, app string) (mine, others []string, err error) {
+	out, err := s.ipt(ctx, "-t", table, "-S", chain)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing %s/%s: %w", table, chain, err)
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		if !strings.HasPrefix(l, "-A ") {
+			continue
+		}
+		if ruleApp(l) == app {
+			mine = append(mine, l)
+		} else {
+			others = append(others, l)
+		}
+	}
+	return mine, others, nil
+}
+
+// ruleApp is the app named by a rule's nd:APP comment, "" if none.
+func ruleApp(rule string) string {
+	f := fields(rule)
+	for i := 0; i+1 < len(f); i++ {
+		if f[i] == "--comment" {
+			if app, ok := strings.CutPrefix(f[i+1], "nd:"); ok {
+				return app
+			}
+		}
+	}
+	return ""
+}
+
+// fields splits an iptables -S line; comments nd writes have no spaces,
+// but iptables-nft prints them quoted.
+func fields(rule string) []string {
+	f := strings.Fields(rule)
+	for i := range f {
+		f[i] = strings.Trim(f[i], `"`)
+	}
+	return f
+}
+
+// rules are the app's rules for r, per chain.
+func rules(app string, r Route) (dnat, snat, fwd []string) {
+	c := comment(app)
+	seen := map[string]bool{}
+	for _, b := range r.Bindings {
+		d := []string{"-A", ChainDNAT, "-p", b.Protocol}
+		if b.HostIP != "" {
+			d = append(d, "-d", b.HostIP+"/32")
+		}
+		to := netip.AddrPortFrom(b.Target, uint16(b.TargetPort)).String()
+		d = append(d, "--dport", strconv.Itoa(b.HostPort), "-m", "comment", "--comment", c, "-j", "DNAT", "--to-destination", to)
+		dnat = append(dnat, strings.Join(d, " "))
+		// One SNAT and one accept per target, however many host ports lead there.
+		key := b.Protocol + " " + to
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		dst := fmt.Sprintf("-d %s/32 -p %s --dport %d", b.Target, b.Protocol, b.TargetPort)
+		snat = append(snat, fmt.Sprintf("-A %s %s -m addrtype --src-type LOCAL -m conntrack --ctstate DNAT -m comment --comment %s -j MASQUERADE", ChainSNAT, dst, c))
+		if r.Subnet.IsValid() {
+			snat = append(snat, fmt.Sprintf("-A %s -s %s %s -m conntrack --ctstate DNAT -m comment --comment %s -j MASQUERADE", ChainSNAT, r.Subnet.Masked(), dst, c))
+		}
+		fwd = append(fwd, fmt.Sprintf("-A %s %s -m conntrack --ctstate DNAT -m comment --comment %s -j ACCEPT", ChainForward, dst, c))
+	}
+	return dnat, snat, fwd
+}
+
+// Set makes the app's published ports lead to r (replacing what they led
+// to). New connections go to r from the moment it returns; established ones
+// stay on their container. An empty r.Bindings removes the app's rules.
+func (s *Switch) Set(ctx context.Context, app string, r Route) error {
+	for _, b := range r.Bindings {
+		if (b.Protocol != "tcp" && b.Protocol != "udp") || !b.Target.Is4() || b.HostPort < 1 || b.HostPort > 65535 || b.TargetPort < 1 || b.TargetPort > 65535 {
+			return fmt.Errorf("routing ports of %s: bad binding %v", app, b)
+		}
+		if b.HostIP != "" {
+			if a, err := netip.ParseAddr(b.HostIP); err != nil || !a.Is4() {
+				return fmt.Errorf("routing ports of %s: host address %q is not IPv4", app, b.HostIP)
+			}
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.ensure(ctx); err != nil {
+		return fmt.Errorf("routing ports of %s: %w", app, err)
+	}
+	if len(r.Bindings) > 0 && r.Bridge != "" {
+		if err := s.routeLocalnet(r.Bridge); err != nil {
+			return fmt.Errorf("routing ports of %s: %w", app, err)
+		}
+	}
+	oldD, othersD, err := s.chainRules(ctx, "nat", ChainDNAT, app)
+	if err != nil {
+		return err
+	}
+	_, othersS, err := s.chainRules(ctx, "nat", ChainSNAT, app)
+	if err != nil {
+		return err
+	}
+	oldF, othersF, err := s.chainRules(ctx, "filter", ChainForward, app)
+	if err != nil {
+		return err
+	}
+	for _, o := range othersD {
+		ob, err := parseDNAT(o)
+		if err != nil {
+			continue // not nd's form; iptables will keep it first-come
+		}
+		for _, b := range r.Bindings {
+			if ob.Protocol == b.Protocol && ob.HostPort == b.HostPort && (ob.HostIP == b.HostIP || ob.HostIP == "" || b.HostIP == "") {
+				return fmt.Errorf("routing ports of %s: host port %d/%s is already published by app %s", app, b.HostPort, b.Protocol, ruleApp(o))
+			}
+		}
+	}
+	newD, newS, newF := rules(app, r)
+	if equalRules(oldD, newD) && len(oldF) == len(newF) {
+		return nil
+	}
+	// The accept for the new target is committed before the nat switch and
+	// the old one dropped after it: iptables-restore commits table by table.
+	var in bytes.Buffer
+	writeTable(&in, "filter", map[string][]string{ChainForward: concat(othersF, union(oldF, newF))})
+	writeTable(&in, "nat", map[string][]string{ChainDNAT: concat(othersD, newD), ChainSNAT: concat(othersS, newS)})
+	if err := s.restore(ctx, &in); err != nil {
+		return fmt.Errorf("switching ports of %s: %w", app, err)
+	}
+	in.Reset()
+	writeTable(&in, "filter", map[string][]string{ChainForward: concat(othersF, newF)})
+	if err := s.restore(ctx, &in); err != nil {
+		return fmt.Errorf("dropping old accepts of %s: %w", app, err)
+	}
+	return nil
+}
+
+// Clear removes the app's rules.
+func (s *Switch) Clear(ctx context.Context, app string) error {
+	return s.Set(ctx, app, Route{})
+}
+
+// Bindings reads back the app's routed ports, sorted by host port.
+func (s *Switch) Bindings(ctx context.Context, app string) ([]Binding, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.ipt(ctx, "-t", "nat", "-S", ChainDNAT, "1"); err != nil {
+		return nil, nil // no chain: nothing routed yet
+	}
+	mine, _, err := s.chainRules(ctx, "nat", ChainDNAT, app)
+	if err != nil {
+		return nil, err
+	}
+	var bs []Binding
+	for _, l := range mine {
+		b, err := parseDNAT(l)
+		if err != nil {
+			return nil, fmt.Errorf("reading port rules of %s: %w", app, err)
+		}
+		bs = append(bs, b)
+	}
+	sort.Slice(bs, func(i, j int) bool { return bs[i].HostPort < bs[j].HostPort })
+	return bs, nil
+}
+
+// parseDNAT reads a rule nd wrote, as iptables -S prints it.
+func parseDNAT(rule string) (Binding, error) {
+	var b Binding
+	f := fields(rule)
+	for i := 0; i+1 < len(f); i++ {
+		switch v := f[i+1]; f[i] {
+		case "-p":
+			b.Protocol = v
+		case "-d":
+			b.HostIP = strings.TrimSuffix(v, "/32")
+		case "--dport":
+			b.HostPort, _ = strconv.Atoi(v)
+		case "--to-destination":
+			ap, err := netip.ParseAddrPort(v)
+			if err != nil {
+				return b, fmt.Errorf("rule %q: %w", rule, err)
+			}
+			b.Target, b.TargetPort = ap.Addr(), int(ap.Port())
+		}
+	}
+	if b.Protocol == "" || b.HostPort == 0 || !b.Target.IsValid() {
+		return b, fmt.Errorf("rule %q is not one of nd's", rule)
+	}
+	return b, nil
+}
+
+// routeLocalnet lets packets from 127.0.0.0/8 leave on the bridge: the host's
+// own connections to localhost:PORT are DNATed there (and masqueraded on
+// the way out).
+func (s *Switch) routeLocalnet(bridge string) error {
+	if bridge == "" || strings.ContainsAny(bridge, "/") || bridge == "." || bridge == ".." {
+		return fmt.Errorf("bad bridge name %q", bridge)
+	}
+	p := filepath.Join(s.opts.ProcSys, "net/ipv4/conf", bridge, "route_localnet")
+	if cur, err := os.ReadFile(p); err == nil && strings.TrimSpace(string(cur)) == "1" {
+		return nil
+	}
+	if err := os.WriteFile(p, []byte("1\n"), 0o644); err != nil {
+		return fmt.Errorf("setting route_localnet on %s: %w", bridge, err)
+	}
+	return nil
+}
+
+func (s *Switch) restore(ctx context.Context, in io.Reader) error {
+	_, err := s.opts.Run(ctx, in, s.opts.Command+"-restore", "-w", "--noflush")
+	return err
+}
+
+// writeTable writes one iptables-restore table section; a declared user
+// chain is flushed under --noflush, then refilled with rules.
+func writeTable(w io.Writer, table string, chains map[string][]string) {
+	fmt.Fprintf(w, "*%s\n", table)
+	names := make([]string, 0, len(chains))
+	for c := range chains {
+		names = append(names, c)
+	}
+	sort.Strings(names)
+	for _, c := range names {
+		fmt.Fprintf(w, ":%s - [0:0]\n", c)
+	}
+	for _, c := range names {
+		for _, r := range chains[c] {
+			fmt.Fprintln(w, r)
+		}
+	}
+	fmt.Fprintln(w, "COMMIT")
+}
+
+func concat(a, b []string) []string { return append(append([]string{}, a...), b...) }
+
+func union(a, b []string) []string {
+	out := append([]string{}, a...)
+	have := map[string]bool{}
+	for _, r := range a {
+		have[normalize(r)] = true
+	}
+	for _, r := range b {
+		if !have[normalize(r)] {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// equalRules compares the app's current DNAT rules (as printed) with the
+// wanted ones (as written) by what they route.
+func equalRules(cur, want []string) bool {
+	if len(cur) != len(want) {
+		return false
+	}
+	a, b := map[string]bool{}, map[string]bool{}
+	for _, r := range cur {
+		if bd, err := parseDNAT(r); err == nil {
+			a[bd.String()] = true
+		}
+	}
+	for _, r := range want {
+		if bd, err := parseDNAT(r); err == nil {
+			b[bd.String()] = true
+		}
+	}
+	if len(a) != len(b) {
+		return false
+	}
+	for k := range a {
+		if !b[k] {
+			return false
+		}
+	}
+	return true
+}
+
+// normalize makes a printed rule and a written one comparable enough for
+// union: iptables -S adds "-m tcp" and quotes.
+func normalize(r string) string {
+	f := fields(r)
+	out := f[:0]
+	for i := 0; i < len(f); i++ {
+		if f[i] == "-m" && i+1 < len(f) && (f[i+1] == "tcp" || f[i+1] == "udp") {
+			i++
+			continue
+		}
+		out = append(out, f[i])
+	}
+	return strings.Join(out, " ")
+}
