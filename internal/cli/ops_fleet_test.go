@@ -30,7 +30,7 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // nd runs `nd-push SUB [ssh flags] ARGS...` against the droplet.
-func (e *deployEnv) nd(t *testing.T, ctx context.Context, sub string, args ...string) (int, string, string) {
+func (e *deployEnv) nd(t testing.TB, ctx context.Context, sub string, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	all := append([]string{sub, "-F", e.d.SSHConfig(), "--agent-path", e.bins["nd-agent@droplet"]}, args...)

@@ -24,7 +24,7 @@ type deployEnv struct {
 	root string
 }
 
-func newDeployEnv(t *testing.T, opts fleet.Options) *deployEnv {
+func newDeployEnv(t testing.TB, opts fleet.Options) *deployEnv {
 	t.Helper()
 	testutil.RequireRoot(t)
 	testutil.RequireCommands(t, "nix-build", "nix-store", "dockerd", "sshd")
@@ -49,7 +49,7 @@ func newDeployEnv(t *testing.T, opts fleet.Options) *deployEnv {
 	return e
 }
 
-func (e *deployEnv) waitAgent(t *testing.T) {
+func (e *deployEnv) waitAgent(t testing.TB) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -66,7 +66,7 @@ func (e *deployEnv) waitAgent(t *testing.T) {
 
 // push runs nd-push as a user would (through Run), returning its exit code,
 // stdout and stderr.
-func (e *deployEnv) push(t *testing.T, args ...string) (int, string, string) {
+func (e *deployEnv) push(t testing.TB, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	all := append([]string{"-F", e.d.SSHConfig(), "--agent-path", e.bins["nd-agent@droplet"]}, args...)
@@ -79,7 +79,7 @@ func (e *deployEnv) example(name string) string {
 	return filepath.Join(e.root, "examples", name, "config.nix")
 }
 
-func (e *deployEnv) docker(t *testing.T, args ...string) string {
+func (e *deployEnv) docker(t testing.TB, args ...string) string {
 	t.Helper()
 	out, err := e.d.Exec(context.Background(), append([]string{"docker", "-H", "unix:///run/docker.sock"}, args...)...)
 	if err != nil {
@@ -164,7 +164,7 @@ func TestPushHostStore(t *testing.T) {
 	}
 }
 
-func copyFile(t *testing.T, src, dst string, mode os.FileMode) {
+func copyFile(t testing.TB, src, dst string, mode os.FileMode) {
 	t.Helper()
 	data, err := os.ReadFile(src)
 	if err != nil {
