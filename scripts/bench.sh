@@ -4,7 +4,7 @@
 # ~500 MB / 200-path closure of real files (compiler, libraries), and the
 # request gaps of deploys:
 #
-#   scripts/bench.sh            both tables
+#   scripts/bench.sh            every table
 #   scripts/bench.sh hoststore  nd-push vs nix-copy-closure and ssh true (droplets with Nix)
 #   scripts/bench.sh image      image mode vs docker save | ssh docker load (droplets without Nix)
 #   scripts/bench.sh deploy     failed requests and gaps during deploys at 50 req/s: overlap vs recreate

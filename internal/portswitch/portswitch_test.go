@@ -301,3 +301,49 @@ func ask(t *testing.T, c net.Conn, r *bufio.Reader) string {
 	}
 	return strings.TrimSpace(l)
 }
+
+// TestUDP routes a UDP port and checks a datagram reaches the target and
+// its answer comes back from the published address.
+func TestUDP(t *testing.T) {
+	ns := netns(t)
+	ctx := context.Background()
+	s, _ := switchIn(t, ns, "iptables")
+	var srv, cl net.PacketConn
+	inNs(t, ns, func() {
+		var err error
+		if srv, err = net.ListenPacket("udp", "10.99.0.2:5353"); err != nil {
+			t.Fatal(err)
+		}
+		if cl, err = net.ListenPacket("udp", "10.99.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	defer srv.Close()
+	defer cl.Close()
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			n, from, err := srv.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			srv.WriteTo(append([]byte("echo "), buf[:n]...), from)
+		}
+	}()
+	if err := s.Set(ctx, "dns", Route{Bindings: []Binding{{Protocol: "udp", HostPort: 53, Target: addr("10.99.0.2"), TargetPort: 5353}}}); err != nil {
+		t.Fatal(err)
+	}
+	published := &net.UDPAddr{IP: net.ParseIP("10.99.0.1"), Port: 53}
+	if _, err := cl.WriteTo([]byte("hi"), published); err != nil {
+		t.Fatal(err)
+	}
+	cl.SetReadDeadline(time.Now().Add(2 * time.Second))
+	buf := make([]byte, 64)
+	n, from, err := cl.ReadFrom(buf)
+	if err != nil {
+		t.Fatalf("no answer through the routed UDP port: %v", err)
+	}
+	if string(buf[:n]) != "echo hi" || from.String() != published.String() {
+		t.Errorf("answer %q from %v, want \"echo hi\" from %v", buf[:n], from, published)
+	}
+}
