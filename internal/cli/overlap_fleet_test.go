@@ -169,4 +169,13 @@ func TestOverlapDeployLosesNoRequest(t *testing.T) {
 	if err := waitAnswer(ctx, url, "v1", 30*time.Second); err != nil {
 		t.Errorf("after the rules, dockerd and the agent were gone: %v", err)
 	}
+
+	// rm takes the app's rules with it.
+	e.waitAgent(t)
+	if code, _, _ := e.nd(t, ctx, "rm", host, "zd"); code != 0 {
+		t.Fatalf("rm exited %d", code)
+	}
+	if rules, err := e.d.Exec(ctx, "iptables-save"); err != nil || strings.Contains(string(rules), "nd:zd") {
+		t.Errorf("after rm the rules are (%v):\n%s", err, rules)
+	}
 }
