@@ -64,8 +64,18 @@ in
 // itself (localhost) and from another container, show in status and labels, and
 // come back after the rules, dockerd and the agent are all gone, as after
 // a reboot.
+//
+// It runs on bookworm (Docker 20.10, iptables-nft with Docker's classic
+// chains) and modern (Docker 28.5, whose FORWARD rules drop traffic to
+// unpublished container ports) droplets, in parallel.
 func TestOverlapDeployLosesNoRequest(t *testing.T) {
-	e := newDeployEnv(t, fleet.Options{Nix: true})
+	bins, root := deployBins(t)
+	fleet.RunMatrix(t, fleet.Only(fleet.Matrix(fleet.Options{Nix: true}), "bookworm", "modern"), func(t *testing.T, v fleet.Variant) {
+		testOverlap(t, startDeployEnv(t, v.Options, bins, root))
+	})
+}
+
+func testOverlap(t *testing.T, e *deployEnv) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	host := e.d.Name

@@ -26,6 +26,15 @@ type deployEnv struct {
 
 func newDeployEnv(t testing.TB, opts fleet.Options) *deployEnv {
 	t.Helper()
+	bins, root := deployBins(t)
+	return startDeployEnv(t, opts, bins, root)
+}
+
+// deployBins builds nd-agent and nd-init and points ND_INIT at the latter;
+// tests running droplets in parallel subtests call it once in the parent
+// (Go forbids Setenv in parallel tests).
+func deployBins(t testing.TB) (map[string]string, string) {
+	t.Helper()
 	testutil.RequireRoot(t)
 	testutil.RequireCommands(t, "nix-build", "nix-store", "dockerd", "sshd")
 	bins := testutil.BuildBinaries(t, "nd-agent", "nd-init")
@@ -33,6 +42,16 @@ func newDeployEnv(t testing.TB, opts fleet.Options) *deployEnv {
 	root, err := testutil.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
+	}
+	return bins, root
+}
+
+// startDeployEnv starts a droplet with the built nd-agent running in it.
+func startDeployEnv(t testing.TB, opts fleet.Options, built map[string]string, root string) *deployEnv {
+	t.Helper()
+	bins := map[string]string{}
+	for k, v := range built {
+		bins[k] = v
 	}
 	d := fleet.ForTest(t, 1, opts)[0]
 	ctx := context.Background()
