@@ -270,6 +270,9 @@ func (r *Runtime) Deploy(ctx context.Context, spec DeploySpec) (res DeployResult
 		return res, r.rollback(ctx, spec, newID, res.Previous, oldRunning, err)
 	}
 	if cur != nil {
+		r.forgetUDP(ctx, cur)
+	}
+	if cur != nil {
 		if err := r.c.ContainerRemove(ctx, cur.ID, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
 			// The deploy worked; the next one removes the leftover.
 			log.Warn("removing previous container", "container", cur.ID[:12], "error", err)

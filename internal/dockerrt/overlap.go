@@ -89,7 +89,7 @@ func (r *Runtime) overlap(ctx context.Context, spec DeploySpec, hc *container.Ho
 	res.Drained = cur.ID
 	d := drainTime(spec)
 	spec.progress("container", "%s runs container %.12s; the old one %.12s drains for %s", app, newID, cur.ID, d)
-	r.drain(ctx, cur.ID, d)
+	r.drain(ctx, cur, d)
 	return res, nil
 }
 
@@ -97,7 +97,8 @@ func (r *Runtime) overlap(ctx context.Context, spec DeploySpec, hc *container.Ho
 // then stops and removes it. It runs even if ctx is cancelled (a left-over
 // .prev would be removed by the next deploy anyway, but without its stop
 // grace). Failures only log: the deploy has worked.
-func (r *Runtime) drain(ctx context.Context, id string, d time.Duration) {
+func (r *Runtime) drain(ctx context.Context, old *container.InspectResponse, d time.Duration) {
+	id := old.ID
 	select {
 	case <-ctx.Done():
 	case <-time.After(d):
@@ -107,6 +108,7 @@ func (r *Runtime) drain(ctx context.Context, id string, d time.Duration) {
 	if err := r.c.ContainerStop(ctx, id, container.StopOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
 		r.log.Warn("stopping drained container", "container", id[:12], "error", err)
 	}
+	r.forgetUDP(ctx, old)
 	if err := r.c.ContainerRemove(ctx, id, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
 		r.log.Warn("removing drained container", "container", id[:12], "error", err)
 	}

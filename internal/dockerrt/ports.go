@@ -30,6 +30,7 @@ const LabelPorts = "nd.ports"
 type PortSwitch interface {
 	Set(ctx context.Context, app string, r portswitch.Route) error
 	Bindings(ctx context.Context, app string) ([]portswitch.Binding, error)
+	Forget(ctx context.Context, target netip.Addr) (int, error)
 }
 
 var _ PortSwitch = (*portswitch.Switch)(nil)
@@ -113,6 +114,29 @@ func (r *Runtime) routeTo(ctx context.Context, ci *container.InspectResponse) (p
 		})
 	}
 	return rt, nil
+}
+
+// forgetUDP drops the UDP flows still pinned to a stopped container ci (as
+// inspected while it ran), so its clients' next datagrams meet the current
+// rules. Best effort: a failure only logs.
+func (r *Runtime) forgetUDP(ctx context.Context, ci *container.InspectResponse) {
+	if r.ports == nil || !routed(ci) || !strings.Contains(ci.Config.Labels[LabelPorts], "/udp") || ci.NetworkSettings == nil {
+		return
+	}
+	for _, ep := range ci.NetworkSettings.Networks {
+		if ep == nil {
+			continue
+		}
+		a, err := netip.ParseAddr(ep.IPAddress)
+		if err != nil {
+			continue
+		}
+		if n, err := r.ports.Forget(ctx, a); err != nil {
+			r.log.Warn("dropping UDP flows of the old container", "container", ci.ID[:12], "error", err)
+		} else if n > 0 {
+			r.log.Debug("dropped UDP flows of the old container", "container", ci.ID[:12], "flows", n)
+		}
+	}
 }
 
 // clearPorts removes the app's port rules.

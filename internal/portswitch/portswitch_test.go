@@ -302,48 +302,81 @@ func ask(t *testing.T, c net.Conn, r *bufio.Reader) string {
 	return strings.TrimSpace(l)
 }
 
-// TestUDP routes a UDP port and checks a datagram reaches the target and
-// its answer comes back from the published address.
+// TestUDP routes a UDP port, checks a datagram reaches the target and its
+// answer comes back from the published address, then switches the port: the
+// client's flow stays on the old target (its conntrack entry) until Forget
+// drops it, and then reaches the new one.
 func TestUDP(t *testing.T) {
 	ns := netns(t)
 	ctx := context.Background()
 	s, _ := switchIn(t, ns, "iptables")
-	var srv, cl net.PacketConn
+	var oldSrv, newSrv, cl net.PacketConn
 	inNs(t, ns, func() {
 		var err error
-		if srv, err = net.ListenPacket("udp", "10.99.0.2:5353"); err != nil {
+		if oldSrv, err = net.ListenPacket("udp", "10.99.0.2:5353"); err != nil {
+			t.Fatal(err)
+		}
+		if newSrv, err = net.ListenPacket("udp", "10.99.0.3:5353"); err != nil {
 			t.Fatal(err)
 		}
 		if cl, err = net.ListenPacket("udp", "10.99.0.1:0"); err != nil {
 			t.Fatal(err)
 		}
 	})
-	defer srv.Close()
+	defer oldSrv.Close()
+	defer newSrv.Close()
 	defer cl.Close()
-	go func() {
-		buf := make([]byte, 64)
-		for {
-			n, from, err := srv.ReadFrom(buf)
-			if err != nil {
-				return
+	for name, srv := range map[string]net.PacketConn{"old": oldSrv, "new": newSrv} {
+		go func() {
+			buf := make([]byte, 64)
+			for {
+				_, from, err := srv.ReadFrom(buf)
+				if err != nil {
+					return
+				}
+				srv.WriteTo([]byte(name), from)
 			}
-			srv.WriteTo(append([]byte("echo "), buf[:n]...), from)
-		}
-	}()
-	if err := s.Set(ctx, "dns", Route{Bindings: []Binding{{Protocol: "udp", HostPort: 53, Target: addr("10.99.0.2"), TargetPort: 5353}}}); err != nil {
-		t.Fatal(err)
+		}()
+	}
+	route := func(target string) Route {
+		return Route{Bindings: []Binding{{Protocol: "udp", HostPort: 53, Target: addr(target), TargetPort: 5353}}}
 	}
 	published := &net.UDPAddr{IP: net.ParseIP("10.99.0.1"), Port: 53}
-	if _, err := cl.WriteTo([]byte("hi"), published); err != nil {
+	ask := func() string {
+		t.Helper()
+		if _, err := cl.WriteTo([]byte("who"), published); err != nil {
+			t.Fatal(err)
+		}
+		cl.SetReadDeadline(time.Now().Add(2 * time.Second))
+		buf := make([]byte, 64)
+		n, from, err := cl.ReadFrom(buf)
+		if err != nil {
+			t.Fatalf("no answer through the routed UDP port: %v", err)
+		}
+		if from.String() != published.String() {
+			t.Errorf("answer from %v, want %v", from, published)
+		}
+		return string(buf[:n])
+	}
+	if err := s.Set(ctx, "dns", route("10.99.0.2")); err != nil {
 		t.Fatal(err)
 	}
-	cl.SetReadDeadline(time.Now().Add(2 * time.Second))
-	buf := make([]byte, 64)
-	n, from, err := cl.ReadFrom(buf)
-	if err != nil {
-		t.Fatalf("no answer through the routed UDP port: %v", err)
+	if got := ask(); got != "old" {
+		t.Fatalf("first datagram reached %q, want old", got)
 	}
-	if string(buf[:n]) != "echo hi" || from.String() != published.String() {
-		t.Errorf("answer %q from %v, want \"echo hi\" from %v", buf[:n], from, published)
+	if err := s.Set(ctx, "dns", route("10.99.0.3")); err != nil {
+		t.Fatal(err)
+	}
+	if got := ask(); got != "old" {
+		t.Errorf("after the switch the same flow reached %q, want old (its conntrack entry)", got)
+	}
+	var n int
+	var err error
+	inNs(t, ns, func() { n, err = s.Forget(ctx, addr("10.99.0.2")) })
+	if err != nil || n != 1 {
+		t.Fatalf("Forget = %d, %v; want 1 entry", n, err)
+	}
+	if got := ask(); got != "new" {
+		t.Errorf("after Forget the flow reached %q, want new", got)
 	}
 }
