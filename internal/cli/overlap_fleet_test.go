@@ -61,7 +61,8 @@ in
 // TestOverlapDeployLosesNoRequest probes an app at 50 requests/s from
 // outside the droplet while it is updated, sent a broken release, and
 // rolled back: no request may fail. Then the ports answer from the droplet
-// itself (localhost) and from another container, show in status and labels, and
+// itself (localhost), from the app's own container and from another
+// container, show in status and labels, and
 // come back after the rules, dockerd and the agent are all gone, as after
 // a reboot.
 //
@@ -148,6 +149,11 @@ func testOverlap(t *testing.T, e *deployEnv) {
 		if out, err := e.d.Exec(ctx, "curl", "-sS", "-m", "5", u); err != nil || strings.TrimSpace(string(out)) != "v1" {
 			t.Errorf("curl %s on the droplet: %v %q, want v1", u, err, out)
 		}
+	}
+	// The app's own container through the host's address (a hairpin: the
+	// bridge must send the frame back out of the port it came in by).
+	if out, err := e.d.Exec(ctx, "docker", "-H", "unix:///run/docker.sock", "exec", "nd-zd", "timeout", "10", "wget", "-q", "-O-", url); err != nil || strings.TrimSpace(string(out)) != "v1" {
+		t.Errorf("wget %s in the app's own container: %v %q, want v1", url, err, out)
 	}
 	// Another container on the bridge: the app's image with the host's
 	// store, running busybox wget.

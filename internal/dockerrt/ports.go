@@ -100,6 +100,9 @@ func (r *Runtime) routeTo(ctx context.Context, ci *container.InspectResponse) (p
 		return rt, fmt.Errorf("container %.12s address %q: %w", ci.ID, ep.IPAddress, err)
 	}
 	rt.Subnet = netip.PrefixFrom(addr, ep.IPPrefixLen).Masked()
+	if ci.State != nil {
+		rt.PID = ci.State.Pid
+	}
 	rt.Bridge = "docker0"
 	if nw, err := r.c.NetworkInspect(ctx, ep.NetworkID, network.InspectOptions{}); err != nil {
 		return rt, fmt.Errorf("inspecting network %s: %w", name, err)

@@ -46,7 +46,13 @@ type Route struct {
 	Bridge string
 	// Subnet is the target's network: connections from it are masqueraded
 	// so the reply comes back through the host (hairpin).
-	Subnet   netip.Prefix
+	Subnet netip.Prefix
+	// PID is a process in the target's network namespace (the container's
+	// init), 0 if unknown. Its bridge ports get hairpin mode, so the target
+	// reaches its own published ports through the host: with br_netfilter
+	// (which Docker loads) such a DNATed frame is bridged back out of the
+	// port it came in by, which a bridge refuses otherwise.
+	PID      int
 	Bindings []Binding
 }
 
@@ -60,8 +66,12 @@ type Options struct {
 	// must exist beside it. Use the one Docker uses.
 	Command string
 	Run     Runner
-	// ProcSys is where sysctls are written (default /proc/sys).
+	// ProcSys is where sysctls are written (default /proc/sys), Proc where
+	// processes are found (default /proc).
 	ProcSys string
+	Proc    string
+	// LookPath says whether a program exists (default exec.LookPath).
+	LookPath func(name string) error
 }
 
 // Switch owns nd's port rules on one host. It is safe for concurrent use:
@@ -81,6 +91,12 @@ func New(opts Options) *Switch {
 	}
 	if opts.ProcSys == "" {
 		opts.ProcSys = "/proc/sys"
+	}
+	if opts.Proc == "" {
+		opts.Proc = "/proc"
+	}
+	if opts.LookPath == nil {
+		opts.LookPath = lookPath
 	}
 	return &Switch{opts: opts}
 }
@@ -231,6 +247,11 @@ func (s *Switch) Set(ctx context.Context, app string, r Route) error {
 	}
 	if len(r.Bindings) > 0 && r.Bridge != "" {
 		if err := s.routeLocalnet(r.Bridge); err != nil {
+			return fmt.Errorf("routing ports of %s: %w", app, err)
+		}
+	}
+	if len(r.Bindings) > 0 && r.PID > 0 {
+		if err := s.hairpin(ctx, r.PID); err != nil {
 			return fmt.Errorf("routing ports of %s: %w", app, err)
 		}
 	}
