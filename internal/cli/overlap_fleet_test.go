@@ -186,8 +186,28 @@ func testOverlap(t *testing.T, e *deployEnv) {
 		t.Errorf("after the rules, dockerd and the agent were gone: %v", err)
 	}
 
-	// rm takes the app's rules with it.
+	// A host port a program on the droplet holds is refused before anything
+	// changes.
 	e.waitAgent(t)
+	if err := e.d.Start(ctx, "blocker", "busybox", "nc", "-l", "-p", "8096"); err != nil {
+		t.Fatal(err)
+	}
+	waitListen := time.Now().Add(5 * time.Second)
+	for {
+		if out, _ := e.d.Exec(ctx, "sh", "-c", "ss -Hltn 'sport = :8096' || true"); strings.Contains(string(out), "8096") || time.Now().After(waitListen) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code, _, errOut := e.push(t, host, bootingApp(t, dir, "zd-taken", 8096, "overlap", "v1", false)); code != 1 || !strings.Contains(errOut, "8096/tcp is in use by a program on the host") {
+		t.Errorf("deploying onto a taken host port exited %d (%q), want 1 and the port named", code, errOut)
+	}
+	if got := e.docker(t, "ps", "-aq", "--filter", "label=nd.app=zd-taken"); got != "" {
+		t.Errorf("the refused deploy left containers %q", got)
+	}
+	e.d.Stop(ctx, "blocker")
+
+	// rm takes the app's rules with it.
 	if code, _, _ := e.nd(t, ctx, "rm", host, "zd"); code != 0 {
 		t.Fatalf("rm exited %d", code)
 	}

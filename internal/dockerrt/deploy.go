@@ -198,6 +198,9 @@ func (r *Runtime) Deploy(ctx context.Context, spec DeploySpec) (res DeployResult
 	if err := r.checkPortsFree(ctx, spec.App, spec.Manifest.Ports); err != nil {
 		return res, err
 	}
+	if err := r.checkPorts(spec.App, spec.Manifest.Ports, cur); err != nil {
+		return res, err
+	}
 	for _, v := range vols {
 		if v.Note != "" && !v.Exists {
 			spec.progress("volume", "%s", v.Note)

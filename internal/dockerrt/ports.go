@@ -31,6 +31,7 @@ type PortSwitch interface {
 	Set(ctx context.Context, app string, r portswitch.Route) error
 	Bindings(ctx context.Context, app string) ([]portswitch.Binding, error)
 	Forget(ctx context.Context, target netip.Addr) (int, error)
+	CheckFree(bs []portswitch.Binding) error
 }
 
 var _ PortSwitch = (*portswitch.Switch)(nil)
@@ -140,6 +141,38 @@ func (r *Runtime) forgetUDP(ctx context.Context, ci *container.InspectResponse) 
 			r.log.Debug("dropped UDP flows of the old container", "container", ci.ID[:12], "flows", n)
 		}
 	}
+}
+
+// checkPorts refuses, before anything changes, host ports a program on the
+// host holds, except those the app holds itself: routed ports have no
+// socket, and a container deployed before the PortSwitch holds its own
+// through Docker's proxy until it stops.
+func (r *Runtime) checkPorts(app string, ports []manifest.Port, cur *container.InspectResponse) error {
+	if r.ports == nil || len(ports) == 0 {
+		return nil
+	}
+	own := map[string]bool{}
+	if cur != nil && !routed(cur) && cur.HostConfig != nil {
+		for p, bs := range cur.HostConfig.PortBindings {
+			for _, b := range bs {
+				own[b.HostPort+"/"+p.Proto()] = true
+			}
+		}
+	}
+	var bs []portswitch.Binding
+	for _, p := range ports {
+		proto := p.Protocol
+		if proto == "" {
+			proto = "tcp"
+		}
+		if !own[strconv.Itoa(p.Host)+"/"+proto] {
+			bs = append(bs, portswitch.Binding{Protocol: proto, HostIP: p.HostIP, HostPort: p.Host})
+		}
+	}
+	if err := r.ports.CheckFree(bs); err != nil {
+		return fmt.Errorf("deploying %s: %w", app, err)
+	}
+	return nil
 }
 
 // clearPorts removes the app's port rules.

@@ -3,8 +3,10 @@ package portswitch
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -13,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 )
 
 // Chains of nd-agent's own.
@@ -259,7 +262,7 @@ func (s *Switch) Set(ctx context.Context, app string, r Route) error {
 	if err != nil {
 		return err
 	}
-	_, othersS, err := s.chainRules(ctx, "nat", ChainSNAT, app)
+	oldS, othersS, err := s.chainRules(ctx, "nat", ChainSNAT, app)
 	if err != nil {
 		return err
 	}
@@ -279,7 +282,7 @@ func (s *Switch) Set(ctx context.Context, app string, r Route) error {
 		}
 	}
 	newD, newS, newF := rules(app, r)
-	if equalRules(oldD, newD) && len(oldF) == len(newF) {
+	if equalRules(oldD, newD) && len(oldF) == len(newF) && len(oldS) == len(newS) {
 		return nil
 	}
 	// The accept for the new target is committed before the nat switch and
@@ -451,4 +454,35 @@ func normalize(r string) string {
 		out = append(out, f[i])
 	}
 	return strings.Join(out, " ")
+}
+
+// CheckFree returns an error naming the first binding whose host port a
+// program on this host (the caller's network namespace) holds a socket on.
+// nd's rules would take such a port from it unannounced, as Docker's
+// userland proxy would have refused to start; routed ports have no socket,
+// so they pass.
+func (s *Switch) CheckFree(bs []Binding) error {
+	for _, b := range bs {
+		ip := b.HostIP
+		if ip == "" {
+			ip = "0.0.0.0"
+		}
+		addr := net.JoinHostPort(ip, strconv.Itoa(b.HostPort))
+		var err error
+		if b.Protocol == "udp" {
+			var pc net.PacketConn
+			if pc, err = net.ListenPacket("udp4", addr); err == nil {
+				pc.Close()
+			}
+		} else {
+			var l net.Listener
+			if l, err = net.Listen("tcp4", addr); err == nil {
+				l.Close()
+			}
+		}
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("host port %s/%s is in use by a program on the host; free it or publish another port", addr, b.Protocol)
+		}
+	}
+	return nil
 }
