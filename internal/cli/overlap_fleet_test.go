@@ -59,8 +59,9 @@ in
 }
 
 // TestOverlapDeployLosesNoRequest probes an app at 50 requests/s from
-// outside the droplet while it is updated, sent a broken release, and
-// rolled back: no request may fail. Then the ports answer from the droplet
+// outside the droplet while it is updated (from a container whose port
+// Docker publishes, as agents before the switch left it), sent a broken
+// release, and rolled back: no request may fail. Then the ports answer from the droplet
 // itself (localhost), from the app's own container and from another
 // container, show in status and labels, and
 // come back after the rules, dockerd and the agent are all gone, as after
@@ -84,12 +85,30 @@ func testOverlap(t *testing.T, e *deployEnv) {
 	url := fmt.Sprintf("http://%s:%d/", e.d.Addr, port)
 	app := func(v string, broken bool) string { return bootingApp(t, dir, "zd", port, "overlap", v, broken) }
 
+	// v1 comes from an agent that cannot route ports (no iptables-restore
+	// on its PATH), as from nd before the switch: Docker publishes the
+	// port. The update to v2 below is then also the upgrade path.
+	restartAgent := func(argv ...string) {
+		t.Helper()
+		if err := e.d.Stop(ctx, "nd-agent"); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.d.Start(ctx, "nd-agent", append(argv, e.bins["nd-agent@droplet"], "serve")...); err != nil {
+			t.Fatal(err)
+		}
+		e.waitAgent(t)
+	}
+	restartAgent("env", "PATH=/usr/local/bin:/usr/bin:/bin")
 	if code, _, _ := e.push(t, host, app("v1", false)); code != 0 {
 		t.Fatalf("deploying v1 exited %d", code)
 	}
 	if err := waitAnswer(ctx, url, "v1", 20*time.Second); err != nil {
 		t.Fatal(err)
 	}
+	if got := e.docker(t, "ps", "--filter", "label=nd.app=zd", "--format", "{{.Ports}}"); !strings.Contains(got, fmt.Sprintf(":%d->%d/tcp", port, port)) {
+		t.Errorf("without iptables-restore the port is %q, want it published by Docker", got)
+	}
+	restartAgent()
 
 	probe := func(name, want string, f func()) {
 		t.Helper()
