@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -205,9 +206,43 @@ func testOverlap(t *testing.T, e *deployEnv) {
 		t.Errorf("after the rules, dockerd and the agent were gone: %v", err)
 	}
 
+	// While the old container drains, status and docker ps show both: the
+	// live one as nd-zd, the draining one as nd-zd.prev.
+	e.waitAgent(t)
+	cfg := app("v4", false)
+	src, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, bytes.Replace(src, []byte("docker.name"), []byte("docker.drainTime = 8;\n  docker.name"), 1), 0o644)
+	pushed := make(chan int, 1)
+	go func() { code, _, _ := e.push(t, host, cfg); pushed <- code }()
+	sawDraining := false
+	for deadline := time.Now().Add(60 * time.Second); !sawDraining && time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
+		code, out, _ := e.nd(t, ctx, "status", "--json", host, "zd")
+		var st StatusJSON
+		if code != 0 || json.Unmarshal([]byte(out), &st) != nil || len(st.Apps) != 1 || st.Apps[0].Container == nil || st.Apps[0].Container.Draining == nil {
+			continue
+		}
+		sawDraining = true
+		c := st.Apps[0].Container
+		if c.Draining.Generation != 3 || c.Generation != 4 {
+			t.Errorf("status: live generation %d, draining %d; want 4 and 3", c.Generation, c.Draining.Generation)
+		}
+		_, text, _ := e.nd(t, ctx, "status", host)
+		mustContain(t, "status while draining", text, "draining "+c.Draining.ID[:12])
+		names := e.docker(t, "ps", "--filter", "label=nd.app=zd", "--format", "{{.Names}} {{.Label \"nd.generation\"}}")
+		mustContain(t, "docker ps while draining", names, "nd-zd 4", "nd-zd.prev 3")
+	}
+	if !sawDraining {
+		t.Errorf("status never showed a draining container during an 8 s drain")
+	}
+	if code := <-pushed; code != 0 {
+		t.Fatalf("deploying v4 exited %d", code)
+	}
+	if err := waitAnswer(ctx, url, "v4", 10*time.Second); err != nil {
+		t.Error(err)
+	}
+
 	// A host port a program on the droplet holds is refused before anything
 	// changes.
-	e.waitAgent(t)
 	if err := e.d.Start(ctx, "blocker", "busybox", "nc", "-l", "-p", "8096"); err != nil {
 		t.Fatal(err)
 	}
