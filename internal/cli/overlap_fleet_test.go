@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -211,7 +212,7 @@ func testOverlap(t *testing.T, e *deployEnv) {
 	e.waitAgent(t)
 	cfg := app("v4", false)
 	src, _ := os.ReadFile(cfg)
-	os.WriteFile(cfg, bytes.Replace(src, []byte("docker.name"), []byte("docker.drainTime = 8;\n  docker.name"), 1), 0o644)
+	os.WriteFile(cfg, bytes.Replace(src, []byte("docker.name"), []byte("docker.drainTime = 60;\n  docker.name"), 1), 0o644)
 	pushed := make(chan int, 1)
 	go func() { code, _, _ := e.push(t, host, cfg); pushed <- code }()
 	sawDraining := false
@@ -232,10 +233,27 @@ func testOverlap(t *testing.T, e *deployEnv) {
 		mustContain(t, "docker ps while draining", names, "nd-zd 4", "nd-zd.prev 3")
 	}
 	if !sawDraining {
-		t.Errorf("status never showed a draining container during an 8 s drain")
+		t.Errorf("status never showed a draining container during a 60 s drain")
 	}
-	if code := <-pushed; code != 0 {
-		t.Fatalf("deploying v4 exited %d", code)
+	// The agent dies mid-drain (kill -9, found by its socket); the next one
+	// finishes the drain when it starts.
+	ssOut, err := e.d.Exec(ctx, "ss", "-Hxlp", "src", "/run/nd-agent/agent.sock")
+	pid := regexp.MustCompile(`pid=(\d+)`).FindStringSubmatch(string(ssOut))
+	if err != nil || pid == nil {
+		t.Fatalf("finding nd-agent's pid: %v %q", err, ssOut)
+	}
+	if out, err := e.d.Exec(ctx, "kill", "-9", pid[1]); err != nil {
+		t.Fatalf("kill -9 %s: %v %s", pid[1], err, out)
+	}
+	<-pushed // it fails: the agent is gone
+	restartAgent()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(300 * time.Millisecond) {
+		if e.docker(t, "ps", "-aq", "--filter", "name=^nd-zd.prev$") == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("30 s after the agent restarted, nd-zd.prev is still there")
+		}
 	}
 	if err := waitAnswer(ctx, url, "v4", 10*time.Second); err != nil {
 		t.Error(err)

@@ -193,6 +193,7 @@ func (r *Runtime) KeepPorts(ctx context.Context) {
 	if r.ports == nil {
 		return
 	}
+	first := true
 	for ctx.Err() == nil {
 		msgs, errs := r.c.Events(ctx, events.ListOptions{Filters: filters.NewArgs(
 			filters.Arg("type", string(events.ContainerEventType)),
@@ -201,7 +202,8 @@ func (r *Runtime) KeepPorts(ctx context.Context) {
 		)})
 		// Subscribed first, then the sweep: a start between the two is
 		// seen by one of them.
-		r.syncAllPorts(ctx)
+		r.syncAllPorts(ctx, first)
+		first = false
 	loop:
 		for {
 			select {
@@ -224,18 +226,39 @@ func (r *Runtime) KeepPorts(ctx context.Context) {
 	}
 }
 
-// syncAllPorts routes every app with a running live container.
-func (r *Runtime) syncAllPorts(ctx context.Context) {
+// syncAllPorts routes every app with a running live container. At the
+// agent's start (finishDrains) it also ends drains an earlier agent process
+// left unfinished: no deploy of this process can be draining yet.
+func (r *Runtime) syncAllPorts(ctx context.Context, finishDrains bool) {
 	cs, err := r.c.ContainerList(ctx, container.ListOptions{Filters: filters.NewArgs(filters.Arg("label", LabelManaged+"=true"))})
 	if err != nil {
 		r.log.Debug("listing containers for port routes", "error", err)
 		return
 	}
 	for _, c := range cs {
-		if app := c.Labels[LabelApp]; containsName(c.Names, ContainerName(app)) {
+		app := c.Labels[LabelApp]
+		if containsName(c.Names, ContainerName(app)) {
 			r.syncPorts(ctx, app)
 		}
+		if finishDrains && containsName(c.Names, prevName(app)) {
+			go r.finishDrain(ctx, app, c.ID) // a stop takes its grace period; routes must not wait
+		}
 	}
+}
+
+// finishDrain stops and removes a draining container whose app's live
+// container runs (the switch happened; the agent that drained it died).
+func (r *Runtime) finishDrain(ctx context.Context, app, id string) {
+	live, err := r.c.ContainerInspect(ctx, ContainerName(app))
+	if err != nil || live.State == nil || !live.State.Running || live.Config == nil || live.Config.Labels[LabelManaged] != "true" {
+		return // an interrupted deploy before the switch: the next deploy's tidy decides
+	}
+	old, err := r.c.ContainerInspect(ctx, id)
+	if err != nil {
+		return
+	}
+	r.log.Info("finishing the drain of a replaced container", "app", app, "container", id[:12])
+	r.drain(ctx, &old, 0)
 }
 
 // syncPorts routes the app's ports to its live container if that runs and

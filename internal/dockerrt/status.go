@@ -118,7 +118,9 @@ func (r *Runtime) Status(ctx context.Context, app string) (*AppStatus, error) {
 			return a.Host < b.Host
 		})
 	}
-	if prev, err := r.c.ContainerInspect(ctx, prevName(app)); err == nil && prev.Config != nil &&
+	// The names swap between the two inspects during a deploy: the same
+	// container under both is not draining yet.
+	if prev, err := r.c.ContainerInspect(ctx, prevName(app)); err == nil && prev.ID != ci.ID && prev.Config != nil &&
 		prev.Config.Labels[LabelManaged] == "true" && prev.State != nil && prev.State.Running {
 		d := &DrainingStatus{ContainerID: prev.ID, Package: prev.Config.Labels[LabelPackage], State: string(prev.State.Status)}
 		d.Generation, _ = strconv.Atoi(prev.Config.Labels[LabelGeneration])
