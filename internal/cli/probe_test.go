@@ -35,7 +35,7 @@ type prober struct {
 func startProbe(url string, rate int, max int) *prober {
 	p := &prober{stop: make(chan struct{}), done: make(chan probeResult, 1)}
 	client := &http.Client{
-		Timeout:   2 * time.Second,
+		Timeout:   5 * time.Second, // a slow answer under load is not a failed one
 		Transport: &http.Transport{DisableKeepAlives: true},
 	}
 	type answer struct {
