@@ -31,6 +31,8 @@
 // re-creates them from its containers' nd.ports labels when it starts and
 // whenever a live container starts (see dockerrt's KeepPorts).
 //
-// Only IPv4: Docker publishes IPv6 only with ipv6 enabled in daemon.json, and
-// nd does not route those yet.
+// A Switch is of one family (Options.IPv6: ip6tables). Docker publishes
+// IPv6 only with ipv6 on in daemon.json, when containers have IPv6
+// addresses; IPv6 has no route_localnet, so ::1 is not routed (the host's
+// other addresses are).
 package portswitch

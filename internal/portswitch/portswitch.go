@@ -65,7 +65,12 @@ type Runner func(ctx context.Context, stdin io.Reader, name string, args ...stri
 
 // Options configure a Switch; the zero value uses `iptables` and /proc/sys.
 type Options struct {
-	// Command is the iptables program (default "iptables"); Command+"-restore"
+	// IPv6 makes a Switch of IPv6 bindings (targets and host addresses),
+	// with ip6tables by default. Docker publishes IPv6 only with ipv6 on in
+	// daemon.json; then the containers have an address of that family.
+	IPv6 bool
+	// Command is the iptables program (default "iptables", or "ip6tables"
+	// with IPv6); Command+"-restore"
 	// must exist beside it. Use the one Docker uses.
 	Command string
 	Run     Runner
@@ -88,6 +93,9 @@ type Switch struct {
 func New(opts Options) *Switch {
 	if opts.Command == "" {
 		opts.Command = "iptables"
+		if opts.IPv6 {
+			opts.Command = "ip6tables"
+		}
 	}
 	if opts.Run == nil {
 		opts.Run = runCommand
@@ -119,14 +127,27 @@ func comment(app string) string { return "nd:" + app }
 // jumps are the rules that send traffic into nd's chains; each is inserted
 // first in its chain, so Docker's rules (which it appends, or inserts when it
 // restarts) never see a connection nd routes.
-var jumps = []struct {
+// IPv6 has no route_localnet: ::1 cannot leave the host, so the host's own
+// IPv6 connections are routed only when they use one of its other
+// addresses.
+func (s *Switch) jumps() []struct {
 	table, chain string
 	rule         []string
-}{
-	{"nat", "PREROUTING", []string{"-m", "addrtype", "--dst-type", "LOCAL", "-j", ChainDNAT}},
-	{"nat", "OUTPUT", []string{"-m", "addrtype", "--dst-type", "LOCAL", "-j", ChainDNAT}},
-	{"nat", "POSTROUTING", []string{"-j", ChainSNAT}},
-	{"filter", "DOCKER-USER", []string{"-j", ChainForward}},
+} {
+	local := []string{"-m", "addrtype", "--dst-type", "LOCAL", "-j", ChainDNAT}
+	output := local
+	if s.opts.IPv6 {
+		output = append([]string{"!", "-d", "::1/128"}, local...)
+	}
+	return []struct {
+		table, chain string
+		rule         []string
+	}{
+		{"nat", "PREROUTING", local},
+		{"nat", "OUTPUT", output},
+		{"nat", "POSTROUTING", []string{"-j", ChainSNAT}},
+		{"filter", "DOCKER-USER", []string{"-j", ChainForward}},
+	}
 }
 
 // ensure creates nd's chains and jumps if missing. It runs on every change:
@@ -143,7 +164,7 @@ func (s *Switch) ensure(ctx context.Context) error {
 			return fmt.Errorf("creating chain %s/%s: %w", c[0], c[1], err)
 		}
 	}
-	for _, j := range jumps {
+	for _, j := range s.jumps() {
 		if _, err := s.ipt(ctx, append([]string{"-t", j.table, "-C", j.chain}, j.rule...)...); err == nil {
 			continue
 		}
@@ -203,12 +224,18 @@ func fields(rule string) []string {
 
 // rules are the app's rules for r, per chain.
 func rules(app string, r Route) (dnat, snat, fwd []string) {
+	host := func(a string) string {
+		if strings.Contains(a, ":") {
+			return a + "/128"
+		}
+		return a + "/32"
+	}
 	c := comment(app)
 	seen := map[string]bool{}
 	for _, b := range r.Bindings {
 		d := []string{"-A", ChainDNAT, "-p", b.Protocol}
 		if b.HostIP != "" {
-			d = append(d, "-d", b.HostIP+"/32")
+			d = append(d, "-d", host(b.HostIP))
 		}
 		to := netip.AddrPortFrom(b.Target, uint16(b.TargetPort)).String()
 		d = append(d, "--dport", strconv.Itoa(b.HostPort), "-m", "comment", "--comment", c, "-j", "DNAT", "--to-destination", to)
@@ -219,7 +246,7 @@ func rules(app string, r Route) (dnat, snat, fwd []string) {
 			continue
 		}
 		seen[key] = true
-		dst := fmt.Sprintf("-d %s/32 -p %s --dport %d", b.Target, b.Protocol, b.TargetPort)
+		dst := fmt.Sprintf("-d %s -p %s --dport %d", host(b.Target.String()), b.Protocol, b.TargetPort)
 		snat = append(snat, fmt.Sprintf("-A %s %s -m addrtype --src-type LOCAL -m conntrack --ctstate DNAT -m comment --comment %s -j MASQUERADE", ChainSNAT, dst, c))
 		if r.Subnet.IsValid() {
 			snat = append(snat, fmt.Sprintf("-A %s -s %s %s -m conntrack --ctstate DNAT -m comment --comment %s -j MASQUERADE", ChainSNAT, r.Subnet.Masked(), dst, c))
@@ -233,13 +260,19 @@ func rules(app string, r Route) (dnat, snat, fwd []string) {
 // to). New connections go to r from the moment it returns; established ones
 // stay on their container. An empty r.Bindings removes the app's rules.
 func (s *Switch) Set(ctx context.Context, app string, r Route) error {
+	family := func(a netip.Addr) bool {
+		if s.opts.IPv6 {
+			return a.Is6() && !a.Is4In6()
+		}
+		return a.Is4()
+	}
 	for _, b := range r.Bindings {
-		if (b.Protocol != "tcp" && b.Protocol != "udp") || !b.Target.Is4() || b.HostPort < 1 || b.HostPort > 65535 || b.TargetPort < 1 || b.TargetPort > 65535 {
+		if (b.Protocol != "tcp" && b.Protocol != "udp") || !family(b.Target) || b.HostPort < 1 || b.HostPort > 65535 || b.TargetPort < 1 || b.TargetPort > 65535 {
 			return fmt.Errorf("routing ports of %s: bad binding %v", app, b)
 		}
 		if b.HostIP != "" {
-			if a, err := netip.ParseAddr(b.HostIP); err != nil || !a.Is4() {
-				return fmt.Errorf("routing ports of %s: host address %q is not IPv4", app, b.HostIP)
+			if a, err := netip.ParseAddr(b.HostIP); err != nil || !family(a) {
+				return fmt.Errorf("routing ports of %s: host address %q is not of the switch's family", app, b.HostIP)
 			}
 		}
 	}
@@ -248,7 +281,7 @@ func (s *Switch) Set(ctx context.Context, app string, r Route) error {
 	if err := s.ensure(ctx); err != nil {
 		return fmt.Errorf("routing ports of %s: %w", app, err)
 	}
-	if len(r.Bindings) > 0 && r.Bridge != "" {
+	if len(r.Bindings) > 0 && r.Bridge != "" && !s.opts.IPv6 {
 		if err := s.routeLocalnet(r.Bridge); err != nil {
 			return fmt.Errorf("routing ports of %s: %w", app, err)
 		}
@@ -338,7 +371,7 @@ func parseDNAT(rule string) (Binding, error) {
 		case "-p":
 			b.Protocol = v
 		case "-d":
-			b.HostIP = strings.TrimSuffix(v, "/32")
+			b.HostIP = strings.TrimSuffix(strings.TrimSuffix(v, "/32"), "/128")
 		case "--dport":
 			b.HostPort, _ = strconv.Atoi(v)
 		case "--to-destination":
@@ -463,20 +496,23 @@ func normalize(r string) string {
 // so they pass.
 func (s *Switch) CheckFree(bs []Binding) error {
 	for _, b := range bs {
-		ip := b.HostIP
+		ip, fam := b.HostIP, "4"
+		if s.opts.IPv6 {
+			fam = "6"
+		}
 		if ip == "" {
-			ip = "0.0.0.0"
+			ip = map[string]string{"4": "0.0.0.0", "6": "::"}[fam]
 		}
 		addr := net.JoinHostPort(ip, strconv.Itoa(b.HostPort))
 		var err error
 		if b.Protocol == "udp" {
 			var pc net.PacketConn
-			if pc, err = net.ListenPacket("udp4", addr); err == nil {
+			if pc, err = net.ListenPacket("udp"+fam, addr); err == nil {
 				pc.Close()
 			}
 		} else {
 			var l net.Listener
-			if l, err = net.Listen("tcp4", addr); err == nil {
+			if l, err = net.Listen("tcp"+fam, addr); err == nil {
 				l.Close()
 			}
 		}

@@ -380,3 +380,74 @@ func TestUDP(t *testing.T) {
 		t.Errorf("after Forget the flow reached %q, want new", got)
 	}
 }
+
+// TestIPv6 routes a port with ip6tables, switches it, and checks that a new
+// connection reaches the new target and an established one stays.
+func TestIPv6(t *testing.T) {
+	ns := netns(t)
+	testutil.RequireCommands(t, "ip6tables", "ip6tables-restore")
+	for _, c := range [][]string{
+		{"ip", "addr", "add", "fd00:99::1/64", "dev", "nd0", "nodad"},
+		{"ip", "addr", "add", "fd00:99::2/64", "dev", "nd0", "nodad"},
+		{"ip", "addr", "add", "fd00:99::3/64", "dev", "nd0", "nodad"},
+	} {
+		if out, err := inNetns(ns, c...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v: %s", c, err, out)
+		}
+	}
+	ctx := context.Background()
+	s, _ := switchIn(t, ns, "ip6tables")
+	s.opts.IPv6 = true
+	var lnOld, lnNew net.Listener
+	inNs(t, ns, func() {
+		var err error
+		if lnOld, err = net.Listen("tcp", "[fd00:99::2]:80"); err != nil {
+			t.Fatal(err)
+		}
+		if lnNew, err = net.Listen("tcp", "[fd00:99::3]:80"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Cleanup(func() { lnOld.Close(); lnNew.Close() })
+	go serveName(lnOld, "old")
+	go serveName(lnNew, "new")
+	dial := func() (c net.Conn, err error) {
+		inNs(t, ns, func() { c, err = net.DialTimeout("tcp", "[fd00:99::1]:8080", 2*time.Second) })
+		return c, err
+	}
+	route := func(target string) Route {
+		return Route{Subnet: netip.MustParsePrefix("fd00:99::/64"), Bindings: []Binding{{Protocol: "tcp", HostPort: 8080, Target: addr(target), TargetPort: 80}}}
+	}
+	if err := s.Set(ctx, "app", Route{Bindings: []Binding{{Protocol: "tcp", HostPort: 8080, Target: addr("10.0.0.1"), TargetPort: 80}}}); err == nil {
+		t.Errorf("an IPv6 switch took an IPv4 target")
+	}
+	if err := s.Set(ctx, "app", route("fd00:99::2")); err != nil {
+		t.Fatal(err)
+	}
+	first, err := dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	r1 := bufio.NewReader(first)
+	if got := ask(t, first, r1); got != "old" {
+		t.Fatalf("first connection reached %q, want old", got)
+	}
+	if err := s.Set(ctx, "app", route("fd00:99::3")); err != nil {
+		t.Fatal(err)
+	}
+	second, err := dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	if got := ask(t, second, bufio.NewReader(second)); got != "new" {
+		t.Errorf("a connection after the switch reached %q, want new", got)
+	}
+	if got := ask(t, first, r1); got != "old" {
+		t.Errorf("the established connection now reaches %q, want old", got)
+	}
+	if got, _ := s.Bindings(ctx, "app"); fmt.Sprint(got) != "[8080->[fd00:99::3]:80/tcp]" {
+		t.Errorf("Bindings = %v", got)
+	}
+}
