@@ -25,6 +25,9 @@ func newRuntime(ctx context.Context, cfg agent.RuntimeConfig) (agent.Runtime, er
 	opts := dockerrt.Options{Log: cfg.Log, StoreRoot: cfg.StoreRoot}
 	if _, err := exec.LookPath("iptables-restore"); err == nil {
 		opts.Ports = portswitch.New(portswitch.Options{})
+		if _, err := exec.LookPath("ip6tables-restore"); err == nil {
+			opts.Ports6 = portswitch.New(portswitch.Options{IPv6: true})
+		}
 	} else {
 		cfg.Log.Warn("no iptables-restore: Docker publishes ports, and apps with ports deploy by recreate")
 	}

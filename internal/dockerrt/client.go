@@ -53,10 +53,11 @@ var _ Client = (*client.Client)(nil)
 
 // Runtime deploys and manages nd apps on one dockerd.
 type Runtime struct {
-	c     Client
-	log   hclog.Logger
-	opts  Options
-	ports PortSwitch // nil: Docker publishes ports itself
+	c      Client
+	log    hclog.Logger
+	opts   Options
+	ports  PortSwitch // nil: Docker publishes ports itself
+	ports6 PortSwitch // IPv6; nil: containers' IPv6 addresses are not routed
 }
 
 // Options configure a Runtime; the zero value is fine.
@@ -72,6 +73,9 @@ type Options struct {
 	// one. Without it Docker publishes them, and apps with ports deploy by
 	// recreating their container.
 	Ports PortSwitch
+	// Ports6, with Ports, routes the ports to containers' IPv6 addresses
+	// (Docker with ipv6 on): portswitch.Options.IPv6.
+	Ports6 PortSwitch
 }
 
 // New wraps a Docker client.
@@ -79,7 +83,11 @@ func New(c Client, opts Options) *Runtime {
 	if opts.Log == nil {
 		opts.Log = hclog.NewNullLogger()
 	}
-	return &Runtime{c: c, log: opts.Log, opts: opts, ports: opts.Ports}
+	r := &Runtime{c: c, log: opts.Log, opts: opts, ports: opts.Ports}
+	if opts.Ports != nil {
+		r.ports6 = opts.Ports6
+	}
+	return r
 }
 
 // Ping reports whether dockerd answers.

@@ -171,9 +171,19 @@ func (r *Runtime) routeLive(ctx context.Context, app, id string) error {
 	if !routed(&ci) {
 		return r.clearPorts(ctx, app)
 	}
-	rt, err := r.routeTo(ctx, &ci)
+	rt, err := r.routeTo(ctx, &ci, false)
 	if err != nil {
 		return fmt.Errorf("routing ports of %s: %w", app, err)
+	}
+	if r.ports6 != nil {
+		rt6, err := r.routeTo(ctx, &ci, true)
+		if err != nil {
+			return fmt.Errorf("routing IPv6 ports of %s: %w", app, err)
+		}
+		// IPv6 first: the IPv4 rules are the ones every client has.
+		if err := r.ports6.Set(ctx, app, rt6); err != nil {
+			return err
+		}
 	}
 	return r.ports.Set(ctx, app, rt)
 }

@@ -76,8 +76,10 @@ func routed(ci *container.InspectResponse) bool {
 }
 
 // routeTo works out where the app's ports must lead for container ci: its
-// address on its (first) network, that network's bridge and subnet.
-func (r *Runtime) routeTo(ctx context.Context, ci *container.InspectResponse) (portswitch.Route, error) {
+// address on its (first) network, that network's bridge and subnet. With v6
+// it is the route for the IPv6 switch: the container's global IPv6 address
+// (none: an empty route) and the ports published on every address.
+func (r *Runtime) routeTo(ctx context.Context, ci *container.InspectResponse, v6 bool) (portswitch.Route, error) {
 	var rt portswitch.Route
 	ports, err := decodePorts(ci.Config.Labels[LabelPorts])
 	if err != nil {
@@ -96,11 +98,18 @@ func (r *Runtime) routeTo(ctx context.Context, ci *container.InspectResponse) (p
 	if ep == nil {
 		return rt, fmt.Errorf("container %.12s has no IPv4 address (network mode %q)", ci.ID, ci.HostConfig.NetworkMode)
 	}
-	addr, err := netip.ParseAddr(ep.IPAddress)
-	if err != nil {
-		return rt, fmt.Errorf("container %.12s address %q: %w", ci.ID, ep.IPAddress, err)
+	ip, plen := ep.IPAddress, ep.IPPrefixLen
+	if v6 {
+		if ep.GlobalIPv6Address == "" {
+			return portswitch.Route{}, nil
+		}
+		ip, plen = ep.GlobalIPv6Address, ep.GlobalIPv6PrefixLen
 	}
-	rt.Subnet = netip.PrefixFrom(addr, ep.IPPrefixLen).Masked()
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return rt, fmt.Errorf("container %.12s address %q: %w", ci.ID, ip, err)
+	}
+	rt.Subnet = netip.PrefixFrom(addr, plen).Masked()
 	if ci.State != nil {
 		rt.PID = ci.State.Pid
 	}
@@ -113,6 +122,9 @@ func (r *Runtime) routeTo(ctx context.Context, ci *container.InspectResponse) (p
 		rt.Bridge = "br-" + nw.ID[:12] // Docker's name for a user-defined bridge
 	}
 	for _, p := range ports {
+		if v6 && p.HostIP != "" {
+			continue // a host address of the other family
+		}
 		rt.Bindings = append(rt.Bindings, portswitch.Binding{
 			Protocol: p.Protocol, HostIP: p.HostIP, HostPort: p.Host, Target: addr, TargetPort: p.Container,
 		})
@@ -131,14 +143,17 @@ func (r *Runtime) forgetUDP(ctx context.Context, ci *container.InspectResponse) 
 		if ep == nil {
 			continue
 		}
-		a, err := netip.ParseAddr(ep.IPAddress)
-		if err != nil {
-			continue
-		}
-		if n, err := r.ports.Forget(ctx, a); err != nil {
-			r.log.Warn("dropping UDP flows of the old container", "container", ci.ID[:12], "error", err)
-		} else if n > 0 {
-			r.log.Debug("dropped UDP flows of the old container", "container", ci.ID[:12], "flows", n)
+		for _, ip := range []string{ep.IPAddress, ep.GlobalIPv6Address} {
+			a, err := netip.ParseAddr(ip)
+			if err != nil {
+				continue
+			}
+			// Forget reads conntrack of both families.
+			if n, err := r.ports.Forget(ctx, a); err != nil {
+				r.log.Warn("dropping UDP flows of the old container", "container", ci.ID[:12], "error", err)
+			} else if n > 0 {
+				r.log.Debug("dropped UDP flows of the old container", "container", ci.ID[:12], "flows", n)
+			}
 		}
 	}
 }
@@ -172,6 +187,17 @@ func (r *Runtime) checkPorts(app string, ports []manifest.Port, cur *container.I
 	if err := r.ports.CheckFree(bs); err != nil {
 		return fmt.Errorf("deploying %s: %w", app, err)
 	}
+	if r.ports6 != nil {
+		var bs6 []portswitch.Binding
+		for _, b := range bs {
+			if b.HostIP == "" {
+				bs6 = append(bs6, b)
+			}
+		}
+		if err := r.ports6.CheckFree(bs6); err != nil {
+			return fmt.Errorf("deploying %s: %w", app, err)
+		}
+	}
 	return nil
 }
 
@@ -179,6 +205,11 @@ func (r *Runtime) checkPorts(app string, ports []manifest.Port, cur *container.I
 func (r *Runtime) clearPorts(ctx context.Context, app string) error {
 	if r.ports == nil {
 		return nil
+	}
+	if r.ports6 != nil {
+		if err := r.ports6.Set(ctx, app, portswitch.Route{}); err != nil {
+			return err
+		}
 	}
 	return r.ports.Set(ctx, app, portswitch.Route{})
 }

@@ -99,6 +99,13 @@ func (r *Runtime) Status(ctx context.Context, app string) (*AppStatus, error) {
 			if err != nil {
 				return nil, fmt.Errorf("reading port routes of %s: %w", app, err)
 			}
+			if r.ports6 != nil {
+				bs6, err := r.ports6.Bindings(ctx, app)
+				if err != nil {
+					return nil, fmt.Errorf("reading IPv6 port routes of %s: %w", app, err)
+				}
+				bs = append(bs, bs6...)
+			}
 			for _, b := range bs {
 				st.RoutedTo = append(st.RoutedTo, b.String())
 			}

@@ -278,6 +278,11 @@ func (s *Switch) Set(ctx context.Context, app string, r Route) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if len(r.Bindings) == 0 {
+		if _, err := s.ipt(ctx, "-t", "nat", "-S", ChainDNAT, "1"); err != nil {
+			return nil // nothing was ever routed here (nor could be: no nat table?)
+		}
+	}
 	if err := s.ensure(ctx); err != nil {
 		return fmt.Errorf("routing ports of %s: %w", app, err)
 	}
