@@ -287,3 +287,44 @@ func testOverlap(t *testing.T, e *deployEnv) {
 		t.Errorf("after rm the rules are (%v):\n%s", err, rules)
 	}
 }
+
+// TestOverlapIPv6 turns on Docker's IPv6 on a modern droplet (Docker 28.5):
+// containers then have IPv6 addresses, and the app's port must answer on
+// the host's IPv6 address through the agent's ip6tables rules, and follow
+// an update to the new container.
+func TestOverlapIPv6(t *testing.T) {
+	bins, root := deployBins(t)
+	e := startDeployEnv(t, fleet.Options{Kind: fleet.Modern, Nix: true}, bins, root)
+	ctx := context.Background()
+	dj := `{"ipv6": true, "fixed-cidr-v6": "fd00:d0c::/64", "log-level": "warn"}`
+	if out, err := e.d.Exec(ctx, "sh", "-c", "echo '"+dj+"' > /etc/docker/daemon.json"); err != nil {
+		t.Fatalf("writing daemon.json: %v %s", err, out)
+	}
+	if err := e.d.RestartDocker(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	const port = 8097
+	url := fmt.Sprintf("http://[fd00:d0c::1]:%d/", port) // docker0's address: the host's own
+	curl := func() string {
+		out, _ := e.d.Exec(ctx, "curl", "-sS", "-g", "-m", "5", url)
+		return strings.TrimSpace(string(out))
+	}
+	for _, v := range []string{"v1", "v2"} {
+		if code, _, _ := e.push(t, e.d.Name, bootingApp(t, dir, "zd6", port, "overlap", v, false)); code != 0 {
+			t.Fatalf("deploying %s exited %d", v, code)
+		}
+		if got := curl(); got != v {
+			t.Errorf("after deploying %s, %s answered %q", v, url, got)
+		}
+	}
+	addr6 := e.docker(t, "inspect", "-f", "{{.NetworkSettings.GlobalIPv6Address}}", "nd-zd6")
+	code, out, _ := e.nd(t, ctx, "status", "--json", e.d.Name, "zd6")
+	var st StatusJSON
+	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || len(st.Apps) != 1 || st.Apps[0].Container == nil {
+		t.Fatalf("status --json exited %d: %q", code, out)
+	}
+	if want := fmt.Sprintf("%d->[%s]:%d/tcp", port, addr6, port); addr6 == "" || !strings.Contains(strings.Join(st.Apps[0].Container.Routes, " "), want) {
+		t.Errorf("routes %q, want one to %s", st.Apps[0].Container.Routes, want)
+	}
+}
