@@ -208,7 +208,7 @@ func testOverlap(t *testing.T, e *deployEnv) {
 	}
 
 	// While the old container drains, status and docker ps show both: the
-	// live one as nd-zd, the draining one as nd-zd.prev.
+	// live one as nd-zd, the draining one as nd.prev-zd.
 	e.waitAgent(t)
 	cfg := app("v4", false)
 	src, _ := os.ReadFile(cfg)
@@ -230,7 +230,7 @@ func testOverlap(t *testing.T, e *deployEnv) {
 		_, text, _ := e.nd(t, ctx, "status", host)
 		mustContain(t, "status while draining", text, "draining "+c.Draining.ID[:12])
 		names := e.docker(t, "ps", "--filter", "label=nd.app=zd", "--format", "{{.Names}} {{.Label \"nd.generation\"}}")
-		mustContain(t, "docker ps while draining", names, "nd-zd 4", "nd-zd.prev 3")
+		mustContain(t, "docker ps while draining", names, "nd-zd 4", "nd.prev-zd 3")
 	}
 	if !sawDraining {
 		t.Errorf("status never showed a draining container during a 60 s drain")
@@ -248,11 +248,11 @@ func testOverlap(t *testing.T, e *deployEnv) {
 	<-pushed // it fails: the agent is gone
 	restartAgent()
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(300 * time.Millisecond) {
-		if e.docker(t, "ps", "-aq", "--filter", "name=^nd-zd.prev$") == "" {
+		if e.docker(t, "ps", "-aq", "--filter", "name=^nd.prev-zd$") == "" {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("30 s after the agent restarted, nd-zd.prev is still there")
+			t.Fatalf("30 s after the agent restarted, nd.prev-zd is still there")
 		}
 	}
 	if err := waitAnswer(ctx, url, "v4", 10*time.Second); err != nil {

@@ -41,7 +41,7 @@ func drainTime(spec DeploySpec) time.Duration {
 // overlap runs the created container res.ContainerID beside cur (nil if the
 // app has none), which serves every request until the new one is ready:
 // started, awaited, given its restart policy. Then the names swap (the old
-// becomes nd-<app>.prev, the new nd-<app>), the host ports switch to the new
+// becomes nd.prev-<app>, the new nd-<app>), the host ports switch to the new
 // one in one step (new connections only; established ones stay), and the old
 // one drains for the drain time before the usual stop. A new container that
 // fails is removed and the old one never noticed.
@@ -69,7 +69,7 @@ func (r *Runtime) overlap(ctx context.Context, spec DeploySpec, hc *container.Ho
 	}
 	// Names before routes: routes follow the name nd-<app>, so an
 	// interruption anywhere here is repaired by routing to whatever holds
-	// the name (tidy keeps nd-<app> and drops .prev).
+	// the name (tidy keeps nd-<app> and drops nd.prev-<app>).
 	if cur != nil {
 		if err := r.c.ContainerRename(ctx, cur.ID, prevName(app)); err != nil {
 			return res, r.discard(ctx, spec, newID, cur, fmt.Errorf("renaming old container: %w", err))
@@ -95,7 +95,7 @@ func (r *Runtime) overlap(ctx context.Context, spec DeploySpec, hc *container.Ho
 
 // drain lets the old container finish its established connections for d,
 // then stops and removes it. It runs even if ctx is cancelled (a left-over
-// .prev would be removed by the next deploy anyway, but without its stop
+// nd.prev-<app> would be removed by the next deploy anyway, but without its stop
 // grace). Failures only log: the deploy has worked.
 func (r *Runtime) drain(ctx context.Context, old *container.InspectResponse, d time.Duration) {
 	id := old.ID
