@@ -164,6 +164,21 @@ in
       default = 10;
       description = "Seconds between SIGTERM and SIGKILL when stopping.";
     };
+    deployStrategy = mkOption {
+      type = types.enum [ "overlap" "recreate" ];
+      default = "overlap";
+      description = ''
+        How a new release replaces the running one. "overlap": the new container becomes ready
+        beside the old one, then takes every new connection while the old one drains (no request
+        fails). "recreate": the old container stops before the new one starts, for apps that must
+        not run twice (two processes on one volume, like a database).
+      '';
+    };
+    drainTime = mkOption {
+      type = types.int;
+      default = 2;
+      description = "Seconds an overlap deploy leaves the old container its open connections before stopping it.";
+    };
   };
 
   # Internal, computed forms used by package.nix.
@@ -220,6 +235,10 @@ in
       ++ optional (cfg.healthcheck != null && !builtins.isList cfg.healthcheck) {
         assertion = (cfg.healthcheck.command == null) != (cfg.healthcheck.http == null);
         message = "docker.healthcheck: set exactly one of command and http.";
-      };
+      }
+      ++ [{
+        assertion = cfg.drainTime >= 0 && cfg.drainTime <= 3600;
+        message = "docker.drainTime = ${toString cfg.drainTime}: want 0 to 3600 seconds.";
+      }];
   };
 }

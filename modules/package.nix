@@ -58,6 +58,10 @@ let
     etc = "${config.nd.etc}";
     environmentFiles = map (f: if hasPrefix "/" f then f else "${config.nd.configDir}/${f}") cfg.environmentFiles;
     stopGracePeriod = cfg.stopGracePeriod;
+    # Left out at their defaults, so packages built before these options
+    # existed keep their store paths.
+    deployStrategy = if cfg.deployStrategy == "overlap" then null else cfg.deployStrategy;
+    drainTime = if cfg.drainTime == 2 then null else cfg.drainTime;
   };
 in
 {

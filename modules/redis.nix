@@ -48,6 +48,8 @@ in
 
     users.users.${cfg.user} = { isSystemUser = true; home = cfg.dataDir; };
     docker.volumes.redis = cfg.dataDir;
+    # Two redis processes on one data volume would overwrite each other's dump.
+    docker.deployStrategy = mkDefault "recreate";
 
     systemd.services.redis-init = {
       serviceConfig.Type = "oneshot";

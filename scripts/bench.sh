@@ -1,11 +1,13 @@
 #!/bin/sh
 # bench.sh prints nd's performance figures side by side with their baselines,
 # each table from one run, over a 200 Mbit/s link to simulated droplets with a
-# ~500 MB / 200-path closure of real files (compiler, libraries):
+# ~500 MB / 200-path closure of real files (compiler, libraries), and the
+# request gaps of deploys:
 #
-#   scripts/bench.sh            both tables
+#   scripts/bench.sh            every table
 #   scripts/bench.sh hoststore  nd-push vs nix-copy-closure and ssh true (droplets with Nix)
 #   scripts/bench.sh image      image mode vs docker save | ssh docker load (droplets without Nix)
+#   scripts/bench.sh deploy     failed requests and gaps during deploys at 50 req/s: overlap vs recreate
 #   scripts/bench.sh fleet      test droplets: modern (systemd) boot, teardown, reboot vs bookworm
 #
 # Needs root, Nix, dockerd, sshd (scripts/setup.sh). These are benchmarks, not
@@ -17,9 +19,10 @@ benchtime=1x
 case "${1:-all}" in
 hoststore) pat=BenchmarkHostStore ;;
 image) pat=BenchmarkImageMode ;;
+deploy) pat=BenchmarkDeployGaps ;;
 fleet) pat=BenchmarkFleet pkg=./internal/fleet benchtime=3x ;;
-all) pat='BenchmarkHostStore|BenchmarkImageMode' ;;
-*) echo "usage: scripts/bench.sh [hoststore|image|fleet]" >&2; exit 2 ;;
+all) pat='BenchmarkHostStore|BenchmarkImageMode|BenchmarkDeployGaps' ;;
+*) echo "usage: scripts/bench.sh [hoststore|image|deploy|fleet]" >&2; exit 2 ;;
 esac
 bash scripts/setup.sh >&2
 exec go test -run XXX -bench "$pat" -benchtime "$benchtime" -timeout 40m "$pkg"

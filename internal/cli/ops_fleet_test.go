@@ -30,7 +30,7 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // nd runs `nd-push SUB [ssh flags] ARGS...` against the droplet.
-func (e *deployEnv) nd(t *testing.T, ctx context.Context, sub string, args ...string) (int, string, string) {
+func (e *deployEnv) nd(t testing.TB, ctx context.Context, sub string, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	all := append([]string{sub, "-F", e.d.SSHConfig(), "--agent-path", e.bins["nd-agent@droplet"]}, args...)
@@ -456,7 +456,8 @@ useradd -M -d /var/lib/member -s /bin/sh -p '*' -G ndops member`
 }
 
 var (
-	storeHash = regexp.MustCompile(`/nix/store/[0-9a-z]{32}-`)
+	storeHash     = regexp.MustCompile(`/nix/store/[0-9a-z]{32}-`)
+	containerAddr = regexp.MustCompile(`\d+\.\d+\.\d+\.\d+:`)
 )
 
 // normalizeStatus replaces what differs between runs.
@@ -475,6 +476,9 @@ func normalizeStatus(st *StatusJSON) {
 		if c := a.Container; c != nil {
 			c.ID = "ID"
 			t(&c.StartedAt)
+			for k := range c.Routes {
+				c.Routes[k] = containerAddr.ReplaceAllString(c.Routes[k], "ADDR:")
+			}
 		}
 		for j := range a.Generations {
 			g := &a.Generations[j]

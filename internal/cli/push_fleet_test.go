@@ -24,7 +24,16 @@ type deployEnv struct {
 	root string
 }
 
-func newDeployEnv(t *testing.T, opts fleet.Options) *deployEnv {
+func newDeployEnv(t testing.TB, opts fleet.Options) *deployEnv {
+	t.Helper()
+	bins, root := deployBins(t)
+	return startDeployEnv(t, opts, bins, root)
+}
+
+// deployBins builds nd-agent and nd-init and points ND_INIT at the latter;
+// tests running droplets in parallel subtests call it once in the parent
+// (Go forbids Setenv in parallel tests).
+func deployBins(t testing.TB) (map[string]string, string) {
 	t.Helper()
 	testutil.RequireRoot(t)
 	testutil.RequireCommands(t, "nix-build", "nix-store", "dockerd", "sshd")
@@ -33,6 +42,16 @@ func newDeployEnv(t *testing.T, opts fleet.Options) *deployEnv {
 	root, err := testutil.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
+	}
+	return bins, root
+}
+
+// startDeployEnv starts a droplet with the built nd-agent running in it.
+func startDeployEnv(t testing.TB, opts fleet.Options, built map[string]string, root string) *deployEnv {
+	t.Helper()
+	bins := map[string]string{}
+	for k, v := range built {
+		bins[k] = v
 	}
 	d := fleet.ForTest(t, 1, opts)[0]
 	ctx := context.Background()
@@ -49,7 +68,7 @@ func newDeployEnv(t *testing.T, opts fleet.Options) *deployEnv {
 	return e
 }
 
-func (e *deployEnv) waitAgent(t *testing.T) {
+func (e *deployEnv) waitAgent(t testing.TB) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -66,7 +85,7 @@ func (e *deployEnv) waitAgent(t *testing.T) {
 
 // push runs nd-push as a user would (through Run), returning its exit code,
 // stdout and stderr.
-func (e *deployEnv) push(t *testing.T, args ...string) (int, string, string) {
+func (e *deployEnv) push(t testing.TB, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	all := append([]string{"-F", e.d.SSHConfig(), "--agent-path", e.bins["nd-agent@droplet"]}, args...)
@@ -79,7 +98,7 @@ func (e *deployEnv) example(name string) string {
 	return filepath.Join(e.root, "examples", name, "config.nix")
 }
 
-func (e *deployEnv) docker(t *testing.T, args ...string) string {
+func (e *deployEnv) docker(t testing.TB, args ...string) string {
 	t.Helper()
 	out, err := e.d.Exec(context.Background(), append([]string{"docker", "-H", "unix:///run/docker.sock"}, args...)...)
 	if err != nil {
@@ -164,7 +183,7 @@ func TestPushHostStore(t *testing.T) {
 	}
 }
 
-func copyFile(t *testing.T, src, dst string, mode os.FileMode) {
+func copyFile(t testing.TB, src, dst string, mode os.FileMode) {
 	t.Helper()
 	data, err := os.ReadFile(src)
 	if err != nil {

@@ -65,6 +65,21 @@ type ContainerJSON struct {
 	RestartCount int      `json:"restartCount"`
 	StartedAt    string   `json:"startedAt"`
 	Ports        []string `json:"ports"` // [HOSTIP:]HOST->CONTAINER/PROTO
+	// PortsBy: "nd-agent" (its DNAT rules) or "docker"; "" without ports.
+	PortsBy string `json:"portsBy,omitempty"`
+	// Routes are where the agent's rules lead: HOST->ADDRESS:PORT/PROTO.
+	Routes []string `json:"routes,omitempty"`
+	// Draining is the replaced container finishing its connections after
+	// an overlap deploy.
+	Draining *DrainingJSON `json:"draining,omitempty"`
+}
+
+// DrainingJSON is a replaced container that still drains.
+type DrainingJSON struct {
+	ID         string `json:"id"`
+	Package    string `json:"package"`
+	Generation int    `json:"generation"`
+	State      string `json:"state"`
 }
 
 // GenerationJSON is one kept generation.
@@ -128,6 +143,10 @@ func statusJSON(host string, rep proto.StatusReply) StatusJSON {
 			for _, p := range c.Ports {
 				cj.Ports = append(cj.Ports, portString(p))
 			}
+			cj.PortsBy, cj.Routes = c.PortsBy, c.Routes
+			if d := c.Draining; d != nil {
+				cj.Draining = &DrainingJSON{ID: d.ID, Package: d.Package, Generation: d.Generation, State: d.State}
+			}
 			as.Container = cj
 		}
 		st.Apps = append(st.Apps, as)
@@ -185,4 +204,10 @@ func printStatus(w io.Writer, st StatusJSON) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.App, gen, shortPackage(a.Package), state, health, ports, a.DeployedAt, a.PushedBy)
 	}
 	tw.Flush()
+	for _, a := range st.Apps {
+		if c := a.Container; c != nil && c.Draining != nil {
+			fmt.Fprintf(w, "%s: live container %.12s (gen %d); draining %.12s (gen %d, %s) finishes its open connections\n",
+				a.App, c.ID, c.Generation, c.Draining.ID, c.Draining.Generation, c.Draining.State)
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/volume"
@@ -39,6 +40,9 @@ type Client interface {
 	ContainerExecAttach(ctx context.Context, execID string, options container.ExecAttachOptions) (types.HijackedResponse, error)
 	ContainerExecInspect(ctx context.Context, execID string) (container.ExecInspect, error)
 
+	NetworkInspect(ctx context.Context, networkID string, options network.InspectOptions) (network.Inspect, error)
+	Events(ctx context.Context, options events.ListOptions) (<-chan events.Message, <-chan error)
+
 	VolumeCreate(ctx context.Context, options volume.CreateOptions) (volume.Volume, error)
 	VolumeInspect(ctx context.Context, volumeID string) (volume.Volume, error)
 	VolumeList(ctx context.Context, options volume.ListOptions) (volume.ListResponse, error)
@@ -49,9 +53,11 @@ var _ Client = (*client.Client)(nil)
 
 // Runtime deploys and manages nd apps on one dockerd.
 type Runtime struct {
-	c    Client
-	log  hclog.Logger
-	opts Options
+	c      Client
+	log    hclog.Logger
+	opts   Options
+	ports  PortSwitch // nil: Docker publishes ports itself
+	ports6 PortSwitch // IPv6; nil: containers' IPv6 addresses are not routed
 }
 
 // Options configure a Runtime; the zero value is fine.
@@ -62,6 +68,14 @@ type Options struct {
 	// store at StoreRoot/nix/store): read from there when building images,
 	// and bind-mounted from there in host-store mode.
 	StoreRoot string
+	// Ports, if set, owns the apps' published host ports (see
+	// internal/portswitch), which lets a new container serve beside the old
+	// one. Without it Docker publishes them, and apps with ports deploy by
+	// recreating their container.
+	Ports PortSwitch
+	// Ports6, with Ports, routes the ports to containers' IPv6 addresses
+	// (Docker with ipv6 on): portswitch.Options.IPv6.
+	Ports6 PortSwitch
 }
 
 // New wraps a Docker client.
@@ -69,7 +83,11 @@ func New(c Client, opts Options) *Runtime {
 	if opts.Log == nil {
 		opts.Log = hclog.NewNullLogger()
 	}
-	return &Runtime{c: c, log: opts.Log, opts: opts}
+	r := &Runtime{c: c, log: opts.Log, opts: opts, ports: opts.Ports}
+	if opts.Ports != nil {
+		r.ports6 = opts.Ports6
+	}
+	return r
 }
 
 // Ping reports whether dockerd answers.

@@ -1,16 +1,13 @@
 package dockerrt
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -18,7 +15,6 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
-	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/docker/go-connections/nat"
 
 	"github.com/nd-project/nd/internal/image"
@@ -78,6 +74,10 @@ type DeploySpec struct {
 	EnvFiles []string
 	// Force replaces the container even if it already runs this spec.
 	Force bool
+	// DrainTime is how long an overlap deploy leaves the old container its
+	// established connections before stopping it; 0 means the manifest's
+	// drainTime, else DefaultDrainTime.
+	DrainTime time.Duration
 	// Progress, if set, hears about each step (stage, message).
 	Progress func(stage, message string)
 }
@@ -97,6 +97,12 @@ type DeployResult struct {
 	Previous string
 	// PreviousPackage is the package the replaced container ran.
 	PreviousPackage string
+	// Strategy is how the previous container was replaced (a
+	// manifest.Strategy* constant; "" when nothing changed).
+	Strategy string
+	// Drained is the previous container when it served beside the new one
+	// and was stopped after its drain period.
+	Drained string
 }
 
 // DeployError is a failed deploy of a new container. If RolledBack, the
@@ -110,6 +116,9 @@ type DeployError struct {
 	Logs       string // last log lines of the failed container
 	// RollbackErr is set when restoring the previous container failed too.
 	RollbackErr error
+	// Overlapped says the previous container served throughout: the new one
+	// failed beside it, before any connection went to it.
+	Overlapped bool
 }
 
 func (e *DeployError) Error() string {
@@ -118,6 +127,8 @@ func (e *DeployError) Error() string {
 	switch {
 	case e.RollbackErr != nil:
 		fmt.Fprintf(&b, "; restoring the previous container failed: %v", e.RollbackErr)
+	case e.RolledBack && e.Overlapped:
+		fmt.Fprintf(&b, "; the previous container %.12s kept serving", e.Previous)
 	case e.RolledBack:
 		fmt.Fprintf(&b, "; rolled back: the previous container %.12s runs again", e.Previous)
 	case e.Previous == "":
@@ -135,12 +146,17 @@ func (e *DeployError) Unwrap() error { return e.Cause }
 var ErrNotManaged = errors.New("container is not managed by nd")
 
 // Deploy makes the app's container run spec. The same spec again changes
-// nothing. Otherwise the new container is created under a temporary name, the
-// old one is renamed and stopped (it holds the published ports), the new one
-// started and awaited (running for SettleTime, and healthy if the image has a
-// healthcheck); then the old one is removed and the new one takes the name
-// nd-<app>. If the new one fails it is removed and the old one restored, and
-// a *DeployError says why. Named volumes are created if missing and never
+// nothing. Otherwise the new container is created under a temporary name and,
+// with the overlap strategy (see overlap), started beside the old one, which
+// serves until the new one is ready. With the recreate strategy — the
+// manifest's choice, or forced when there is no PortSwitch and the app
+// publishes ports, since Docker lets one container hold a host port — the old
+// one is renamed and stopped first, the new one started and awaited (running
+// for SettleTime, and healthy if the image has a healthcheck); then the old
+// one is removed and the new one takes the name nd-<app>. If the new one
+// fails it is removed and the old one restored, and a *DeployError says why.
+// With a PortSwitch the app's host ports always lead to the container named
+// nd-<app> once a deploy ends. Named volumes are created if missing and never
 // removed here.
 func (r *Runtime) Deploy(ctx context.Context, spec DeploySpec) (res DeployResult, err error) {
 	if spec.Manifest == nil || !manifest.ValidName(spec.App) || spec.ImageID == "" {
@@ -160,7 +176,7 @@ func (r *Runtime) Deploy(ctx context.Context, spec DeploySpec) (res DeployResult
 	if err != nil {
 		return res, err
 	}
-	cfg, hc := containerConfig(spec, env, r.opts.StoreRoot, vols)
+	cfg, hc := containerConfig(spec, env, r.opts.StoreRoot, vols, r.ports != nil)
 	if !spec.Force && cur != nil && cur.Config.Labels[LabelSpec] == cfg.Labels[LabelSpec] && cur.Image == spec.ImageID && cur.State.Running && !cur.State.Restarting {
 		if cur.HostConfig != nil && cur.HostConfig.RestartPolicy != hc.RestartPolicy {
 			// A deploy was interrupted at the end of its probation.
@@ -168,11 +184,21 @@ func (r *Runtime) Deploy(ctx context.Context, spec DeploySpec) (res DeployResult
 				return res, fmt.Errorf("setting restart policy of %s: %w", ContainerName(spec.App), err)
 			}
 		}
+		if r.ports != nil {
+			// Routes follow the name nd-<app>; an interrupted deploy may
+			// have left them elsewhere.
+			if err := r.routeLive(ctx, spec.App, cur.ID); err != nil {
+				return res, err
+			}
+		}
 		log.Info("unchanged", "container", cur.ID[:12])
 		spec.progress("container", "%s already runs this package (container %.12s)", spec.App, cur.ID)
 		return DeployResult{ContainerID: cur.ID}, nil
 	}
 	if err := r.checkPortsFree(ctx, spec.App, spec.Manifest.Ports); err != nil {
+		return res, err
+	}
+	if err := r.checkPorts(spec.App, spec.Manifest.Ports, cur); err != nil {
 		return res, err
 	}
 	for _, v := range vols {
@@ -205,7 +231,10 @@ func (r *Runtime) Deploy(ctx context.Context, spec DeploySpec) (res DeployResult
 		return res, fmt.Errorf("creating container for %s: %w", spec.App, err)
 	}
 	newID := created.ID
-	res = DeployResult{ContainerID: newID, Changed: true}
+	res = DeployResult{ContainerID: newID, Changed: true, Strategy: r.strategy(spec)}
+	if res.Strategy == manifest.StrategyOverlap {
+		return r.overlap(ctx, spec, hc, cur, res)
+	}
 
 	var oldRunning bool
 	if cur != nil {
@@ -239,6 +268,12 @@ func (r *Runtime) Deploy(ctx context.Context, spec DeploySpec) (res DeployResult
 	// next deploy finds nd-<app> plus a stale .prev and removes the latter.
 	if err := r.c.ContainerRename(ctx, newID, ContainerName(spec.App)); err != nil {
 		return res, r.rollback(ctx, spec, newID, res.Previous, oldRunning, fmt.Errorf("renaming new container: %w", err))
+	}
+	if err := r.routeLive(ctx, spec.App, newID); err != nil {
+		return res, r.rollback(ctx, spec, newID, res.Previous, oldRunning, err)
+	}
+	if cur != nil {
+		r.forgetUDP(ctx, cur)
 	}
 	if cur != nil {
 		if err := r.c.ContainerRemove(ctx, cur.ID, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
@@ -279,6 +314,9 @@ func (r *Runtime) tidy(ctx context.Context, app string) (*container.InspectRespo
 				if err := r.c.ContainerStart(ctx, prev.ID, container.StartOptions{}); err != nil {
 					return nil, fmt.Errorf("restarting %s: %w", ContainerName(app), err)
 				}
+			}
+			if err := r.routeLive(ctx, app, prev.ID); err != nil {
+				return nil, err
 			}
 			continue
 		}
@@ -321,199 +359,22 @@ func (r *Runtime) rollback(ctx context.Context, spec DeploySpec, newID, oldID st
 			de.RollbackErr = fmt.Errorf("previous container: %w", err)
 			return de
 		}
+		if err := r.routeLive(ctx, spec.App, oldID); err != nil {
+			de.RollbackErr = err
+			return de
+		}
 	}
 	de.RolledBack = true
 	return de
 }
 
-// waitReady waits until container id has started — nd-init says every
-// process stayed up for its startsecs (or, with an nd-init that cannot say,
-// it ran for the settle time) — and, if it has a healthcheck and full is
-// set, is healthy.
-func (r *Runtime) waitReady(ctx context.Context, id string, spec DeploySpec, full bool) error {
-	settle := spec.SettleTime
-	if settle <= 0 {
-		settle = DefaultSettleTime
-	}
-	if !full {
-		settle = settle / 2
-	}
-	timeout := healthTimeout(spec)
-	// With nd-init inside, "started" is its word: every oneshot done and
-	// every process up for its startsecs (a crash loop never gets there).
-	// Containers whose nd-init predates probe-ready fall back to the settle
-	// time alone.
-	probe := full && runsNDInit(spec.Manifest)
-	var readyAt time.Time
-	start := time.Now()
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ci, err := r.c.ContainerInspect(ctx, id)
-		if err != nil {
-			return fmt.Errorf("inspecting new container: %w", err)
-		}
-		st := ci.State
-		if st == nil {
-			return fmt.Errorf("inspecting new container: no state")
-		}
-		if !st.Running || st.Restarting || ci.RestartCount > 0 {
-			msg := fmt.Sprintf("container exited with code %d", st.ExitCode)
-			if st.Error != "" {
-				msg += ": " + st.Error
-			}
-			if st.OOMKilled {
-				msg += " (out of memory)"
-			}
-			return errors.New(msg)
-		}
-		if probe && readyAt.IsZero() {
-			switch ok, err := r.probeReady(ctx, id, spec.Manifest.Init); {
-			case errors.Is(err, errProbeUnsupported):
-				probe = false
-			case err != nil:
-				r.log.Debug("probing readiness", "container", id, "error", err)
-			case ok:
-				readyAt = time.Now()
-			}
-			if probe && readyAt.IsZero() && time.Since(start) > timeout {
-				return fmt.Errorf("processes not all started after %s", timeout)
-			}
-		}
-		up := time.Since(start) >= settle
-		if probe {
-			up = !readyAt.IsZero() && time.Since(readyAt) >= readySettle
-		}
-		if !full || !hasHealthcheck(ci.Config) {
-			if up {
-				return nil
-			}
-		} else {
-			status := container.Starting // until the first probe
-			if st.Health != nil {
-				status = st.Health.Status
-			}
-			switch status {
-			case container.Healthy:
-				if up {
-					return nil
-				}
-			case container.Unhealthy:
-				return fmt.Errorf("container unhealthy%s", lastProbe(st.Health))
-			}
-			if time.Since(start) > timeout {
-				return fmt.Errorf("container not healthy after %s (status %s)%s", timeout, status, lastProbe(st.Health))
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for container: %w", ctx.Err())
-		case <-tick.C:
-		}
-	}
-}
-
-// runsNDInit reports whether the container's PID 1 is the manifest's
-// nd-init, the only one that can answer probe-ready.
-func runsNDInit(m *manifest.Manifest) bool {
-	return m != nil && m.Init != "" && len(m.Entrypoint) > 0 &&
-		m.Entrypoint[0] == path.Join(m.Init, "bin", "nd-init")
-}
-
-// readySettle is how long a container must stay up after nd-init said
-// its processes started.
-const readySettle = 300 * time.Millisecond
-
-var errProbeUnsupported = errors.New("nd-init has no probe-ready")
-
-// probeReady asks the nd-init in container id whether the processes have
-// started: nd-init probe-ready prints "ready" (status 0) or "starting"
-// (status 1). An exec that did not run says neither and is asked again;
-// status 2 means an nd-init without the probe.
-func (r *Runtime) probeReady(ctx context.Context, id, init string) (bool, error) {
-	ex, err := r.c.ContainerExecCreate(ctx, id, container.ExecOptions{
-		Cmd: []string{path.Join(init, "bin", "nd-init"), "probe-ready"}, AttachStdout: true, AttachStderr: true,
-	})
-	if err != nil {
-		return false, err
-	}
-	hj, err := r.c.ContainerExecAttach(ctx, ex.ID, container.ExecAttachOptions{})
-	if err != nil {
-		return false, err
-	}
-	var out bytes.Buffer
-	_, err = stdcopy.StdCopy(&out, io.Discard, io.LimitReader(hj.Reader, 4096))
-	hj.Close()
-	if err != nil {
-		return false, err
-	}
-	ins, err := r.c.ContainerExecInspect(ctx, ex.ID)
-	if err != nil {
-		return false, err
-	}
-	switch word := strings.TrimSpace(out.String()); {
-	case ins.Running:
-		return false, nil
-	case ins.ExitCode == 0 && word == "ready":
-		return true, nil
-	case ins.ExitCode == 1 && word == "starting":
-		return false, nil
-	case ins.ExitCode == 2:
-		// An nd-init from before probe-ready took it for a processes file.
-		// (126 and 127 are not this: an exec also fails so while the
-		// container is stopping, which is exactly when it must not pass.)
-		return false, fmt.Errorf("%w (exit status %d)", errProbeUnsupported, ins.ExitCode)
-	}
-	return false, fmt.Errorf("probe-ready exited %d saying %q", ins.ExitCode, out.String())
-}
-
-// hasHealthcheck reports whether a container (with its image's settings
-// merged in, as inspect shows them) has a healthcheck.
-func hasHealthcheck(c *container.Config) bool {
-	return c != nil && c.Healthcheck != nil && len(c.Healthcheck.Test) > 0 && c.Healthcheck.Test[0] != "NONE"
-}
-
-func lastProbe(h *container.Health) string {
-	if h == nil || len(h.Log) == 0 {
-		return ""
-	}
-	l := h.Log[len(h.Log)-1]
-	out := strings.TrimSpace(l.Output)
-	if len(out) > 500 {
-		out = out[len(out)-500:]
-	}
-	return fmt.Sprintf(": last probe exited %d: %q", l.ExitCode, out)
-}
-
-func healthTimeout(spec DeploySpec) time.Duration {
-	if spec.HealthTimeout > 0 {
-		return spec.HealthTimeout
-	}
-	t := DefaultHealthTimeout
-	if h := spec.Manifest.Healthcheck; h != nil {
-		interval, to := h.Interval, h.Timeout
-		if interval == 0 {
-			interval = 30
-		}
-		if to == 0 {
-			to = 30
-		}
-		retries := h.Retries
-		if retries == 0 {
-			retries = 3
-		}
-		d := time.Duration(h.StartPeriod+(interval+to)*(retries+1)) * time.Second
-		if d > t {
-			t = d
-		}
-	}
-	return t
-}
-
 // containerConfig derives the container's settings. The image carries
 // entrypoint, env, user, workdir and healthcheck; here come secrets, mounts,
 // ports, labels and the restart policy.
-func containerConfig(spec DeploySpec, env []string, storeRoot string, vols map[string]appVolume) (*container.Config, *container.HostConfig) {
+//
+// With routed the container publishes no host port: the agent's PortSwitch
+// routes them, and the nd.ports label says which.
+func containerConfig(spec DeploySpec, env []string, storeRoot string, vols map[string]appVolume, routed bool) (*container.Config, *container.HostConfig) {
 	m := spec.Manifest
 	labels := map[string]string{}
 	for k, v := range spec.Labels {
@@ -551,7 +412,12 @@ func containerConfig(spec DeploySpec, env []string, storeRoot string, vols map[s
 	for _, p := range m.Ports {
 		k := nat.Port(image.PortKey(p))
 		cfg.ExposedPorts[k] = struct{}{}
-		hc.PortBindings[k] = append(hc.PortBindings[k], nat.PortBinding{HostIP: p.HostIP, HostPort: strconv.Itoa(p.Host)})
+		if !routed {
+			hc.PortBindings[k] = append(hc.PortBindings[k], nat.PortBinding{HostIP: p.HostIP, HostPort: strconv.Itoa(p.Host)})
+		}
+	}
+	if routed && len(m.Ports) > 0 {
+		labels[LabelPorts] = encodePorts(m.Ports)
 	}
 	if spec.HostStore {
 		hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeBind, Source: storeRoot + "/nix/store", Target: "/nix/store", ReadOnly: true})

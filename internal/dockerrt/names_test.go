@@ -120,7 +120,7 @@ func TestLegacyVolumeNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg, hc := containerConfig(DeploySpec{App: b, Package: pkg, Manifest: mb, ImageID: id, HostStore: true}, nil, "",
-		map[string]appVolume{"data": {Name: manifest.VolumeName(b, "data")}, "other": {Name: legacy}})
+		map[string]appVolume{"data": {Name: manifest.VolumeName(b, "data")}, "other": {Name: legacy}}, false)
 	if _, err := r.c.ContainerCreate(ctx, cfg, hc, nil, nil, ContainerName(b)); err != nil {
 		t.Fatal(err)
 	}

@@ -39,10 +39,20 @@ func (r *Runtime) checkPortsFree(ctx context.Context, app string, ports []manife
 		if ci.HostConfig == nil || ci.State == nil || !(ci.State.Running || ci.State.Restarting) {
 			continue
 		}
+		// Routed by the agent (nd.ports), or published by Docker.
+		var routedPorts []manifest.Port
+		if routed(&ci) {
+			routedPorts, _ = decodePorts(ci.Config.Labels[LabelPorts])
+		}
 		for _, p := range ports {
 			proto := p.Protocol
 			if proto == "" {
 				proto = "tcp"
+			}
+			for _, rp := range routedPorts {
+				if rp.Protocol == proto && rp.Host == p.Host && ipsOverlap(rp.HostIP, p.HostIP) {
+					return fmt.Errorf("port %d is held by app %s (container %s); free it there first", p.Host, other, strings.TrimPrefix(ci.Name, "/"))
+				}
 			}
 			for cp, bs := range ci.HostConfig.PortBindings {
 				if cp.Proto() != proto {

@@ -41,6 +41,23 @@ type AppStatus struct {
 	StartedAt    time.Time
 	// Ports are the published ports (Host is 0 if not bound).
 	Ports []manifest.Port
+	// Routed says the agent's PortSwitch owns the ports (the nd.ports
+	// label), not Docker; RoutedTo is where they lead now, e.g.
+	// "8080->172.17.0.3:8080/tcp", which names the live container's address.
+	Routed   bool
+	RoutedTo []string
+	// Draining is the previous container while it finishes its
+	// connections after an overlap deploy; nil otherwise.
+	Draining *DrainingStatus
+}
+
+// DrainingStatus is the container an overlap deploy replaced, while it
+// drains.
+type DrainingStatus struct {
+	ContainerID string
+	Package     string
+	Generation  int
+	State       string
 }
 
 // Status reports on app's container; errors.Is(err, ErrNoApp) if it has none.
@@ -71,7 +88,29 @@ func (r *Runtime) Status(ctx context.Context, app string) (*AppStatus, error) {
 			st.Health = string(s.Health.Status)
 		}
 	}
-	if ci.HostConfig != nil {
+	if routed(&ci) {
+		st.Routed = true
+		st.Ports, err = decodePorts(ci.Config.Labels[LabelPorts])
+		if err != nil {
+			return nil, err
+		}
+		if r.ports != nil {
+			bs, err := r.ports.Bindings(ctx, app)
+			if err != nil {
+				return nil, fmt.Errorf("reading port routes of %s: %w", app, err)
+			}
+			if r.ports6 != nil {
+				bs6, err := r.ports6.Bindings(ctx, app)
+				if err != nil {
+					return nil, fmt.Errorf("reading IPv6 port routes of %s: %w", app, err)
+				}
+				bs = append(bs, bs6...)
+			}
+			for _, b := range bs {
+				st.RoutedTo = append(st.RoutedTo, b.String())
+			}
+		}
+	} else if ci.HostConfig != nil {
 		for p, bs := range ci.HostConfig.PortBindings {
 			for _, b := range bs {
 				host, _ := strconv.Atoi(b.HostPort)
@@ -85,6 +124,14 @@ func (r *Runtime) Status(ctx context.Context, app string) (*AppStatus, error) {
 			}
 			return a.Host < b.Host
 		})
+	}
+	// The names swap between the two inspects during a deploy: the same
+	// container under both is not draining yet.
+	if prev, err := r.c.ContainerInspect(ctx, prevName(app)); err == nil && prev.ID != ci.ID && prev.Config != nil &&
+		prev.Config.Labels[LabelManaged] == "true" && prev.State != nil && prev.State.Running {
+		d := &DrainingStatus{ContainerID: prev.ID, Package: prev.Config.Labels[LabelPackage], State: string(prev.State.Status)}
+		d.Generation, _ = strconv.Atoi(prev.Config.Labels[LabelGeneration])
+		st.Draining = d
 	}
 	return st, nil
 }
@@ -213,6 +260,9 @@ func (r *Runtime) Remove(ctx context.Context, app string, volumes bool) error {
 		if err := r.c.VolumeRemove(ctx, v, false); err != nil && !cerrdefs.IsNotFound(err) {
 			return fmt.Errorf("removing volume %s: %w", v, err)
 		}
+	}
+	if err := r.clearPorts(ctx, app); err != nil {
+		return fmt.Errorf("removing port routes of %s: %w", app, err)
 	}
 	if len(all) == 0 {
 		return fmt.Errorf("removing %s: %w", app, ErrNoApp)

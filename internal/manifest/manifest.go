@@ -55,7 +55,38 @@ type Manifest struct {
 
 	// StopGracePeriod is seconds between SIGTERM and SIGKILL.
 	StopGracePeriod int `json:"stopGracePeriod,omitempty"`
+
+	// DeployStrategy (docker.deployStrategy) is how a release replaces the
+	// running one: StrategyOverlap ("" too) or StrategyRecreate.
+	DeployStrategy string `json:"deployStrategy,omitempty"`
+	// DrainTime (docker.drainTime) is seconds an overlap deploy leaves the
+	// old container its established connections before stopping it; 0
+	// means the agent's default.
+	DrainTime int `json:"drainTime,omitempty"`
 }
+
+// validateDeploy checks how the app is to be deployed.
+func (m *Manifest) validateDeploy() error {
+	switch m.DeployStrategy {
+	case "", StrategyOverlap, StrategyRecreate:
+	default:
+		return fmt.Errorf("deploy strategy %q: want %q or %q", m.DeployStrategy, StrategyOverlap, StrategyRecreate)
+	}
+	if m.DrainTime < 0 || m.DrainTime > 3600 {
+		return fmt.Errorf("drain time %d s: want 0 to 3600", m.DrainTime)
+	}
+	return nil
+}
+
+// Deploy strategies.
+const (
+	// StrategyOverlap starts the new container beside the old one; once it
+	// is ready, new connections go to it and the old one drains.
+	StrategyOverlap = "overlap"
+	// StrategyRecreate stops the old container before the new one starts,
+	// for apps that must not run twice (two processes on one volume).
+	StrategyRecreate = "recreate"
+)
 
 // Port is one published port.
 type Port struct {
@@ -121,7 +152,7 @@ func (m *Manifest) Validate() error {
 	if !ValidName(m.Name) {
 		return fmt.Errorf("app name %q: want lowercase letters, digits, '_', '.', '-'", m.Name)
 	}
-	for _, check := range []func() error{m.validateRun, m.validateEnv, m.validatePorts, m.validateVolumes, m.validateHealth} {
+	for _, check := range []func() error{m.validateRun, m.validateEnv, m.validatePorts, m.validateVolumes, m.validateHealth, m.validateDeploy} {
 		if err := check(); err != nil {
 			return fmt.Errorf("app %s: %w", m.Name, err)
 		}

@@ -115,6 +115,24 @@ type ContainerStatus struct {
 	RestartCount int       `json:"restartCount,omitempty"`
 	StartedAt    string    `json:"startedAt,omitempty"` // RFC 3339
 	Ports        []PortMap `json:"ports,omitempty"`
+	// PortsBy is who publishes the ports: "nd-agent" (its DNAT rules, which
+	// lets deploys overlap) or "docker".
+	PortsBy string `json:"portsBy,omitempty"`
+	// Routes are the agent's rules as they stand, e.g.
+	// "8080->172.17.0.3:8080/tcp": they name the live container's address.
+	Routes []string `json:"routes,omitempty"`
+	// Draining is the container an overlap deploy replaced, while it
+	// finishes its connections.
+	Draining *DrainingContainer `json:"draining,omitempty"`
+}
+
+// DrainingContainer is a replaced container that still serves the
+// connections it had when the ports switched.
+type DrainingContainer struct {
+	ID         string `json:"id"`
+	Package    string `json:"package"`
+	Generation int    `json:"generation"`
+	State      string `json:"state"`
 }
 
 // PortMap is a published port.

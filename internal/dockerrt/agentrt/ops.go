@@ -38,6 +38,15 @@ func (r *Runtime) Inspect(ctx context.Context, app string) (*proto.ContainerStat
 	for _, p := range st.Ports {
 		cs.Ports = append(cs.Ports, proto.PortMap{HostIP: p.HostIP, Host: p.Host, Container: p.Container, Protocol: p.Protocol})
 	}
+	if len(st.Ports) > 0 {
+		cs.PortsBy = "docker"
+		if st.Routed {
+			cs.PortsBy, cs.Routes = "nd-agent", st.RoutedTo
+		}
+	}
+	if d := st.Draining; d != nil {
+		cs.Draining = &proto.DrainingContainer{ID: d.ContainerID, Package: d.Package, Generation: d.Generation, State: d.State}
+	}
 	return cs, nil
 }
 
