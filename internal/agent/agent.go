@@ -54,6 +54,9 @@ type Config struct {
 	// NixStoreProgram is checked on PATH for the Nix capability; default
 	// "nix-store" (or Store.NixStore).
 	NixStoreProgram string
+	// CrashAt is a test-only step at which the agent kills itself (see
+	// CrashEnv); "" in production.
+	CrashAt string
 }
 
 // Agent serves requests. Its methods are safe for concurrent use.
@@ -65,6 +68,8 @@ type Agent struct {
 	mu       sync.Mutex
 	appLocks map[string]chan struct{}
 	sessions map[string]*session
+	// repairKick wakes the repair loop (intent.go).
+	repairKick chan struct{}
 }
 
 // session is what the agent knows about one push: paths it saw valid.
@@ -101,7 +106,8 @@ func New(cfg Config) *Agent {
 		}
 	}
 	h, _ := os.Hostname()
-	return &Agent{cfg: cfg, log: cfg.Log, hostname: h, appLocks: map[string]chan struct{}{}, sessions: map[string]*session{}}
+	return &Agent{cfg: cfg, log: cfg.Log, hostname: h, appLocks: map[string]chan struct{}{}, sessions: map[string]*session{},
+		repairKick: make(chan struct{}, 1)}
 }
 
 // Serve accepts streams on l until ctx ends, each in its own goroutine.
@@ -110,6 +116,13 @@ func (a *Agent) Serve(ctx context.Context, l net.Listener) error {
 	a.sweepSessions()
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	// Interrupted releases are finished before anything else can deploy
+	// (each release reconciles its app first, under the app's lock).
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.repairLoop(ctx)
+	}()
 	stop := context.AfterFunc(ctx, func() { l.Close() })
 	defer stop()
 	for {

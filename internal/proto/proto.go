@@ -191,6 +191,10 @@ type AppStatus struct {
 	// Container is the runtime's view of the app's container; nil if it
 	// has none (or the runtime cannot say).
 	Container *ContainerStatus `json:"container,omitempty"`
+	// Error says why the agent cannot read the app's state (and what to
+	// do); Current and Generations are then empty. Other apps are
+	// unaffected.
+	Error string `json:"error,omitempty"`
 }
 
 // Generation is one recorded deployment of an app.
