@@ -155,6 +155,7 @@ func (a *Agent) handlers() map[proto.Type]func(context.Context, *proto.Conn, pro
 		proto.TypeDeploy:       a.handleDeploy,
 		proto.TypeQueryLayers:  a.handleQueryLayers,
 		proto.TypeDeployImage:  a.handleDeployImage,
+		proto.TypeCheck:        a.handleCheck,
 	}
 	for t, h := range a.opHandlers() { // ops.go
 		hs[t] = h

@@ -30,6 +30,23 @@ func newDeployEnv(t *testing.T, opts fleet.Options) *deployEnv {
 	testutil.RequireCommands(t, "nix-build", "nix-store", "dockerd", "sshd")
 	bins := testutil.BuildBinaries(t, "nd-agent", "nd-init")
 	t.Setenv("ND_INIT", bins["nd-init"])
+	return startDeployEnv(t, opts, bins)
+}
+
+// newParallelDeployEnv is newDeployEnv for tests that call t.Parallel
+// (which forbids t.Setenv): ND_INIT is set for the whole process, to the
+// value every fleet test of this process sets.
+func newParallelDeployEnv(t *testing.T, opts fleet.Options) *deployEnv {
+	t.Helper()
+	testutil.RequireRoot(t)
+	testutil.RequireCommands(t, "nix-build", "nix-store", "dockerd", "sshd")
+	bins := testutil.BuildBinaries(t, "nd-agent", "nd-init")
+	os.Setenv("ND_INIT", bins["nd-init"])
+	return startDeployEnv(t, opts, bins)
+}
+
+func startDeployEnv(t *testing.T, opts fleet.Options, bins map[string]string) *deployEnv {
+	t.Helper()
 	root, err := testutil.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
