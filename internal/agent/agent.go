@@ -31,8 +31,12 @@ const (
 	DefaultGCRoots         = "/nix/var/nix/gcroots/nd-agent"
 	DefaultKeepGenerations = 3
 	// SessionTTL is how long temporary GC roots of a push that never
-	// deployed survive.
-	SessionTTL = 24 * time.Hour
+	// deployed survive (a failed import releases its own at once). A push
+	// deploys seconds to minutes after its import; an hour is generous and
+	// keeps an abandoned push from pinning the store for long.
+	SessionTTL = time.Hour
+	// sweepInterval is how often idle sessions are looked for.
+	sweepInterval = 5 * time.Minute
 	// requestTimeout bounds the wait for a stream's hello and request.
 	requestTimeout = 30 * time.Second
 )
@@ -122,6 +126,20 @@ func (a *Agent) Serve(ctx context.Context, l net.Listener) error {
 	go func() {
 		defer wg.Done()
 		a.repairLoop(ctx)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(sweepInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				a.sweepSessions()
+			}
+		}
 	}()
 	stop := context.AfterFunc(ctx, func() { l.Close() })
 	defer stop()
@@ -273,7 +291,6 @@ func (a *Agent) sweepSessions() {
 			delete(a.sessions, id)
 		}
 	}
-	a.mu.Unlock()
 	for _, d := range []string{manifest.SessionRootsDir, manifest.LegacySessionRootsDir} {
 		dir := filepath.Join(a.cfg.GCRoots, d)
 		ents, _ := os.ReadDir(dir)
@@ -283,10 +300,14 @@ func (a *Agent) sweepSessions() {
 			if !e.IsDir() {
 				continue
 			}
+			if _, live := a.sessions[e.Name()]; live {
+				continue
+			}
 			if fi, err := e.Info(); err == nil && now.Sub(fi.ModTime()) > SessionTTL {
 				a.log.Info("removing stale temporary GC roots", "session", e.Name())
 				os.RemoveAll(filepath.Join(dir, e.Name()))
 			}
 		}
 	}
+	a.mu.Unlock()
 }

@@ -53,7 +53,8 @@ type agentState struct {
 func (e *deployEnv) agentState(t *testing.T, app string) agentState {
 	t.Helper()
 	var st agentState
-	data, err := os.ReadFile(e.d.Path("/var/lib/nd-agent/apps/" + app + "/state.json"))
+	// Read inside: a test may mount something over the state directory.
+	data, err := e.d.Exec(context.Background(), "cat", "/var/lib/nd-agent/apps/"+app+"/state.json")
 	if err != nil {
 		t.Fatalf("reading state of %s: %v", app, err)
 	}
@@ -75,7 +76,7 @@ func (e *deployEnv) settled(t *testing.T, url, want string) string {
 	if got := strings.TrimSpace(body); got != want+" v1" {
 		return fmt.Sprintf("app answers %q, want %q", got, want+" v1")
 	}
-	if _, err := os.Stat(e.d.Path("/var/lib/nd-agent/apps/upd/intent.json")); err == nil {
+	if _, err := e.d.Exec(ctx, "test", "-e", "/var/lib/nd-agent/apps/upd/intent.json"); err == nil {
 		return "intent.json still there"
 	}
 	st := e.agentState(t, "upd")
@@ -104,11 +105,8 @@ func (e *deployEnv) settled(t *testing.T, url, want string) string {
 			roots = append(roots, strconv.Itoa(g.Number))
 		}
 	}
-	ents, _ := os.ReadDir(e.d.Path("/nix/var/nix/gcroots/nd-agent/upd"))
-	var have []string
-	for _, en := range ents {
-		have = append(have, en.Name())
-	}
+	ls, _ := e.d.Exec(ctx, "sh", "-c", "ls /nix/var/nix/gcroots/nd-agent/upd 2>/dev/null || true")
+	have := strings.Fields(string(ls))
 	slices.Sort(roots)
 	slices.Sort(have)
 	if e.d.HasNix && !slices.Equal(roots, have) {
