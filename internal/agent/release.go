@@ -105,7 +105,9 @@ func (a *Agent) release(ctx context.Context, st *appState, rel release, progress
 			a.dropIntent(app)
 			return res, err
 		}
-		a.abandon(ctx, st, in)
+		if aerr := a.abandon(ctx, st, in); aerr != nil {
+			err = fmt.Errorf("%w\n(nd-agent keeps trying to put generation %d back, and does once the container runtime answers)", err, st.Current)
+		}
 		return res, err
 	}
 	a.crashPoint("started")
@@ -161,11 +163,13 @@ func (a *Agent) run(ctx context.Context, app string, g proto.Generation, m *mani
 // abandon undoes a release that failed before its commit, when the runtime
 // has (or had no need to) put the previous container back. If that is not
 // certain, the intent stays and the repair loop finishes the job.
-func (a *Agent) abandon(ctx context.Context, st *appState, in *intent) {
-	if err := a.reconcileLocked(ctx, st.App, false); err != nil {
+func (a *Agent) abandon(ctx context.Context, st *appState, in *intent) error {
+	if err := a.reconcileLocked(context.WithoutCancel(ctx), st.App, false); err != nil {
 		a.log.Warn("repair after a failed deploy failed; retrying later", "app", st.App, "error", err)
 		a.kickRepair()
+		return err
 	}
+	return nil
 }
 
 // abandonRunning puts the previous generation back after the new one ran

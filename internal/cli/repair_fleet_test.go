@@ -322,3 +322,69 @@ func TestKillAgentDuringRelease(t *testing.T) {
 		})
 	}
 }
+
+// TestDockerdGoneMidDeploy: dockerd stops while a new container is on
+// probation (the old one is stopped then, and nd stopped it, so Docker's
+// restart policy does not bring it back); then the same with the agent
+// killed too, as in a reboot. The agent repairs the app once dockerd is
+// back, with no push, and the next push works (issue 10, finding 3).
+func TestDockerdGoneMidDeploy(t *testing.T) {
+	t.Parallel()
+	e := newParallelDeployEnv(t, fleet.Options{Nix: true})
+	ctx := context.Background()
+	url := "http://" + e.d.Addr + ":8090/cgi-bin/info"
+	v1 := versionedApp(t, t.TempDir(), "v1", slowStart)
+	v2 := versionedApp(t, t.TempDir(), "v2", slowStart)
+	if code, _, _ := e.push(t, e.d.Name, v1); code != 0 {
+		t.Fatal("push v1 failed")
+	}
+	e.waitSettled(t, url, "v1")
+
+	// dockerd stops and comes back while the agent runs on.
+	done := make(chan int, 1)
+	go func() {
+		code, _, _ := e.push(t, e.d.Name, v2)
+		done <- code
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		out, _ := e.d.Exec(ctx, "docker", "-H", "unix:///run/docker.sock", "ps", "-q",
+			"--filter", "label=nd.app=upd", "--filter", "label=nd.generation=2", "--filter", "status=running")
+		if len(strings.TrimSpace(string(out))) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("generation 2 never started")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := e.d.RestartDocker(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if code := <-done; code == 0 {
+		t.Fatal("the deploy succeeded although dockerd went away on probation")
+	}
+	e.waitSettled(t, url, "v1")
+
+	// A reboot: the agent dies on probation, dockerd restarts, the agent
+	// starts again.
+	e.restartAgent(t, "progress:starting container+1s")
+	if code, _, _ := e.push(t, e.d.Name, v2); code == 0 {
+		t.Fatal("the deploy succeeded although the agent was killed")
+	}
+	for i := 0; e.d.Running("nd-agent"); i++ {
+		if i > 100 {
+			t.Fatal("the agent did not kill itself")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := e.d.RestartDocker(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.restartAgent(t, "")
+	e.waitSettled(t, url, "v1")
+	if code, _, errOut := e.push(t, e.d.Name, v2); code != 0 {
+		t.Fatalf("the push after the reboot exited %d: %s", code, errOut)
+	}
+	e.waitSettled(t, url, "v2")
+}
