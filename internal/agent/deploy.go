@@ -17,6 +17,14 @@ import (
 // Runtime is what the agent needs of the container side (internal/dockerrt
 // behind an adapter): make the container of a deploy package run, replacing
 // the app's previous one, and restore the previous one if that fails.
+//
+// Deploy must converge, because reconcile (intent.go) relies on it to finish
+// interrupted releases: whatever an interrupted Deploy left (temporary
+// containers, the previous container renamed or stopped), a Deploy without
+// Force of the spec the app ran before it ends with exactly that spec
+// running under the app's name and nothing else of the app, and changes
+// nothing when that is already so. Which images stay is not its business
+// (ImageRuntime.PruneImages, called by the agent's retain).
 type Runtime interface {
 	Deploy(ctx context.Context, spec DeploySpec) (DeployResult, error)
 }

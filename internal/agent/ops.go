@@ -290,18 +290,24 @@ func (a *Agent) handleRemove(ctx context.Context, c *proto.Conn, env proto.Envel
 		return withCode(proto.CodeBusy, err)
 	}
 	defer unlock()
-	st, err := a.loadState(req.App)
-	if err != nil {
-		return err
-	}
 	var res proto.Removed
-	res.Generations = len(st.Generations)
+	st, err := a.loadState(req.App)
+	var se *StateError
+	switch {
+	case errors.As(err, &se):
+		// Removing the app is one way out of an unreadable state.
+		a.log.Warn("removing an app whose state is unreadable", "app", req.App, "file", se.File)
+	case err != nil:
+		return err
+	default:
+		res.Generations = len(st.Generations)
+	}
 	err = op.Remove(ctx, req.App, req.Volumes)
 	switch {
 	case err == nil:
 		res.Container = true
 	case errors.Is(err, ErrNoContainer):
-		if res.Generations == 0 {
+		if res.Generations == 0 && se == nil {
 			return codef(proto.CodeNotFound, "%s is not deployed on this host", req.App)
 		}
 	default:

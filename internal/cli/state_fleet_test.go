@@ -98,6 +98,16 @@ func TestStateCorruptOnlyItsApp(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &st); err != nil || len(st.Apps) != 1 || st.Apps[0].Generation != 3 || st.Apps[0].Error != "" {
 		t.Errorf("status after the repair: %+v %v", st, err)
 	}
+	// rm is a way out of an unreadable state too.
+	if err := os.WriteFile(e.d.Path(file), []byte(`{`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := e.nd(t, ctx, "rm", e.d.Name, "upd"); code != 0 {
+		t.Fatalf("rm of an app with unreadable state exited %d: %s", code, errOut)
+	}
+	if _, out, _ := e.nd(t, ctx, "status", e.d.Name); strings.Contains(out, "upd") || !strings.Contains(out, "hello") {
+		t.Errorf("status after rm: %q", out)
+	}
 }
 
 // TestStateDirFull: with no room in the state directory a deploy fails
