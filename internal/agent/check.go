@@ -24,7 +24,7 @@ func (a *Agent) Check(ctx context.Context, repair bool) proto.CheckReport {
 	// Roots of apps with no state directory at all.
 	ents, _ := os.ReadDir(a.cfg.GCRoots)
 	for _, e := range ents {
-		if e.IsDir() && e.Name() != "tmp" && manifest.ValidName(e.Name()) && !slices.Contains(apps, e.Name()) {
+		if e.IsDir() && filepath.Join(a.cfg.GCRoots, e.Name()) != a.sessionsDir() && manifest.ValidName(e.Name()) && !slices.Contains(apps, e.Name()) {
 			apps = append(apps, e.Name())
 		}
 	}
@@ -277,7 +277,7 @@ func (a *Agent) rebuildState(ctx context.Context, app string) (*appState, error)
 // checkPins reports the temporary GC roots of pushes that never deployed;
 // with repair it releases those of pushes not in progress now.
 func (a *Agent) checkPins(repair bool) []proto.Finding {
-	dir := filepath.Join(a.cfg.GCRoots, "tmp")
+	dir := a.sessionsDir()
 	ents, _ := os.ReadDir(dir)
 	var fs []proto.Finding
 	for _, e := range ents {

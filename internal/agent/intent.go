@@ -163,7 +163,9 @@ func (a *Agent) reconcile(ctx context.Context, app string, ensure bool) error {
 }
 
 // needsRepair reports whether app has an intent record, or (when the runtime
-// can say) its container does not run the current generation.
+// can say) it has no container or one of another generation. A stopped
+// container of the current generation is left alone: someone stopped it
+// (dockerd restarts those it stopped itself).
 func (a *Agent) needsRepair(ctx context.Context, app string) bool {
 	if _, err := os.Stat(a.intentPath(app)); err == nil {
 		return true
@@ -183,7 +185,7 @@ func (a *Agent) needsRepair(ctx context.Context, app string) bool {
 	if err != nil {
 		return false
 	}
-	return cs.Generation != st.Current || (cs.State != "running" && cs.State != "restarting")
+	return cs.Generation != st.Current
 }
 
 // RepairAll reconciles every app that needs it (see needsRepair). It
