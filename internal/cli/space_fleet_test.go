@@ -43,7 +43,7 @@ func TestPushStoreFull(t *testing.T) {
 	if strings.Contains(errOut, "broken pipe") {
 		t.Errorf("the error still says broken pipe: %s", errOut)
 	}
-	if pins := sh(`ls /nix/var/nix/gcroots/nd-agent/tmp /nix/var/nix/gcroots/nd-agent/_sessions 2>/dev/null || true`); strings.TrimSpace(pins) != "" {
+	if pins := sh(`find /nix/var/nix/gcroots/nd-agent/tmp /nix/var/nix/gcroots/nd-agent/_sessions -mindepth 1 -maxdepth 1 2>/dev/null || true`); strings.TrimSpace(pins) != "" {
 		t.Errorf("the refused push left temporary pins: %s", pins)
 	}
 	if why := e.settled(t, url, "v1"); why != "" {
