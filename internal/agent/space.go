@@ -23,10 +23,22 @@ func (a *Agent) storeFree() (int64, error) {
 	return int64(st.Bavail) * int64(st.Bsize), nil
 }
 
-// noSpace is the error for a store that cannot take need bytes.
+// noSpace is the error for a store that cannot take need bytes (0: the
+// client did not say).
 func noSpace(need, free int64) error {
-	return codef(proto.CodeNoSpace, "no space left in /nix: need about %d MiB, %d MiB free; make room (nix-collect-garbage on the host, or a bigger disk) and push again",
-		(need+mib-1)/mib, free/mib)
+	const fix = "make room (nix-collect-garbage on the host, or a bigger disk) and push again"
+	if need <= 0 {
+		return codef(proto.CodeNoSpace, "no space left in /nix: %d MiB free; %s", free/mib, fix)
+	}
+	return codef(proto.CodeNoSpace, "no space left in /nix: need about %d MiB, %d MiB free; %s", (need+mib-1)/mib, free/mib, fix)
+}
+
+// importNeedIfKnown is importNeed, or 0 for an unknown size.
+func importNeedIfKnown(narBytes int64) int64 {
+	if narBytes <= 0 {
+		return 0
+	}
+	return importNeed(narBytes)
 }
 
 // checkRoom refuses an import of narBytes (0: unknown) that cannot fit.

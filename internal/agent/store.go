@@ -164,7 +164,7 @@ func (a *Agent) handleImport(ctx context.Context, c *proto.Conn, env proto.Envel
 		if a.diskFull(im.Stderr(), err) {
 			a.endSession(session)
 			free, _ := a.storeFree()
-			return noSpace(max(importNeed(req.NarBytes), free+mib), free)
+			return noSpace(importNeedIfKnown(req.NarBytes), free)
 		}
 		var fe *nixstore.FormatError
 		if errors.As(err, &fe) || (data.err == nil && ctx.Err() == nil && !errors.Is(err, io.ErrUnexpectedEOF) && !isWriteErr(err)) {
@@ -176,7 +176,7 @@ func (a *Agent) handleImport(ctx context.Context, c *proto.Conn, env proto.Envel
 		if a.diskFull(im.Stderr(), err) {
 			a.endSession(session)
 			free, _ := a.storeFree()
-			return noSpace(max(importNeed(req.NarBytes), free+mib), free)
+			return noSpace(importNeedIfKnown(req.NarBytes), free)
 		}
 		return err
 	}
