@@ -58,6 +58,19 @@ func startDeployEnv(t *testing.T, opts fleet.Options, bins map[string]string) *d
 	agentBin := "/var/lib/nd-test/nd-agent"
 	copyFile(t, bins["nd-agent"], d.Path(agentBin), 0o755)
 	bins["nd-agent@droplet"] = agentBin
+	// With parallel tests, a child forked elsewhere in this process may
+	// still hold the copy's write descriptor (until it execs): executing it
+	// then fails with "text file busy" (golang/go#22315). Wait that out.
+	for i := 0; ; i++ {
+		out, err := d.Exec(ctx, agentBin, "version")
+		if err == nil {
+			break
+		}
+		if !strings.Contains(string(out)+err.Error(), "busy") || i > 50 {
+			t.Fatalf("running the copied nd-agent in %s: %v\n%s", d.Name, err, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	if err := d.Start(ctx, "nd-agent", agentBin, "serve"); err != nil {
 		t.Fatalf("starting nd-agent in %s: %v", d.Name, err)
 	}
