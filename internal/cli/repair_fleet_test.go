@@ -166,6 +166,27 @@ func (e *deployEnv) waitSettled(t *testing.T, url, want string) {
 	}
 }
 
+// waitNothingOf waits until app has no container, generation, GC root or
+// intent record on the droplet.
+func (e *deployEnv) waitNothingOf(t *testing.T, app string) {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ps, _ := e.d.Exec(ctx, "docker", "-H", "unix:///run/docker.sock", "ps", "-aq", "--filter", "label=nd.app="+app)
+		rest, _ := e.d.Exec(ctx, "sh", "-c", "find /nix/var/nix/gcroots/nd-agent/"+app+" -mindepth 1 2>/dev/null; test -e /var/lib/nd-agent/apps/"+app+"/intent.json && echo intent.json; grep -l '\"number\"' /var/lib/nd-agent/apps/"+app+"/state.json 2>/dev/null; true")
+		why := strings.TrimSpace(string(ps) + string(rest))
+		if why == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(e.d.LogFile("nd-agent"))
+			t.Fatalf("the interrupted first deploy of %s left %q\nnd-agent log:\n%s", app, why, tail(string(log), 40))
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
 func tail(s string, n int) string {
 	l := strings.Split(s, "\n")
 	if len(l) > n {
@@ -272,6 +293,15 @@ func TestKillAgentDuringRelease(t *testing.T) {
 			}
 			push := func(v string) (int, string, string) {
 				return e.push(t, append(append([]string{}, flags...), e.d.Name, cfgs[v])...)
+			}
+			if mode == "deploy" {
+				// A first deploy killed on probation leaves nothing.
+				e.restartAgent(t, "progress:starting container+1s")
+				if code, _, _ := push("v1"); code == 0 {
+					t.Fatal("the first deploy succeeded although the agent was killed")
+				}
+				e.restartAgent(t, "")
+				e.waitNothingOf(t, "upd")
 			}
 			if code, _, _ := push("v1"); code != 0 {
 				t.Fatalf("first push exited %d", code)
