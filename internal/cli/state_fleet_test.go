@@ -41,6 +41,23 @@ func TestStateCorruptOnlyItsApp(t *testing.T) {
 	if code, _, _ := e.push(t, e.d.Name, e.example("hello")); code != 0 {
 		t.Fatal("push hello failed")
 	}
+	// A container gone behind nd's back: check finds it, --repair brings
+	// the current generation back.
+	e.docker(t, "rm", "-f", "nd-upd")
+	if code, out := e.agentCheck(t); code != 1 {
+		t.Errorf("nd-agent check with the container gone exited %d, want 1", code)
+	} else {
+		mustContain(t, "check", out, "no container, state says generation 2")
+	}
+	if code, out := e.agentCheck(t, "--repair"); code != 0 {
+		t.Errorf("nd-agent check --repair exited %d", code)
+	} else {
+		mustContain(t, "check --repair", out, "repaired: generation 2 runs")
+	}
+	if why := e.settled(t, url, "v2"); why != "" {
+		t.Fatal(why)
+	}
+
 	const file = "/var/lib/nd-agent/apps/upd/state.json"
 	if err := os.WriteFile(e.d.Path(file), []byte(`{"version": 1, "app": "upd", "curr`), 0o600); err != nil {
 		t.Fatal(err)
