@@ -24,32 +24,34 @@ type deployEnv struct {
 	root string
 }
 
-func newDeployEnv(t *testing.T, opts fleet.Options) *deployEnv {
+func newDeployEnv(t testing.TB, opts fleet.Options) *deployEnv {
+	t.Helper()
+	bins, root := deployBins(t)
+	return startDeployEnv(t, opts, bins, root)
+}
+
+// deployBins builds nd-agent and nd-init and points ND_INIT at the latter;
+// tests running droplets in parallel subtests call it once in the parent
+// (Go forbids Setenv in parallel tests).
+func deployBins(t testing.TB) (map[string]string, string) {
 	t.Helper()
 	testutil.RequireRoot(t)
 	testutil.RequireCommands(t, "nix-build", "nix-store", "dockerd", "sshd")
 	bins := testutil.BuildBinaries(t, "nd-agent", "nd-init")
 	t.Setenv("ND_INIT", bins["nd-init"])
-	return startDeployEnv(t, opts, bins)
-}
-
-// newParallelDeployEnv is newDeployEnv for tests that call t.Parallel
-// (which forbids t.Setenv): ND_INIT is set for the whole process, to the
-// value every fleet test of this process sets.
-func newParallelDeployEnv(t *testing.T, opts fleet.Options) *deployEnv {
-	t.Helper()
-	testutil.RequireRoot(t)
-	testutil.RequireCommands(t, "nix-build", "nix-store", "dockerd", "sshd")
-	bins := testutil.BuildBinaries(t, "nd-agent", "nd-init")
-	os.Setenv("ND_INIT", bins["nd-init"])
-	return startDeployEnv(t, opts, bins)
-}
-
-func startDeployEnv(t *testing.T, opts fleet.Options, bins map[string]string) *deployEnv {
-	t.Helper()
 	root, err := testutil.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
+	}
+	return bins, root
+}
+
+// startDeployEnv starts a droplet with the built nd-agent running in it.
+func startDeployEnv(t testing.TB, opts fleet.Options, built map[string]string, root string) *deployEnv {
+	t.Helper()
+	bins := map[string]string{}
+	for k, v := range built {
+		bins[k] = v
 	}
 	d := fleet.ForTest(t, 1, opts)[0]
 	ctx := context.Background()
@@ -58,19 +60,6 @@ func startDeployEnv(t *testing.T, opts fleet.Options, bins map[string]string) *d
 	agentBin := "/var/lib/nd-test/nd-agent"
 	copyFile(t, bins["nd-agent"], d.Path(agentBin), 0o755)
 	bins["nd-agent@droplet"] = agentBin
-	// With parallel tests, a child forked elsewhere in this process may
-	// still hold the copy's write descriptor (until it execs): executing it
-	// then fails with "text file busy" (golang/go#22315). Wait that out.
-	for i := 0; ; i++ {
-		out, err := d.Exec(ctx, agentBin, "version")
-		if err == nil {
-			break
-		}
-		if !strings.Contains(string(out)+err.Error(), "busy") || i > 50 {
-			t.Fatalf("running the copied nd-agent in %s: %v\n%s", d.Name, err, out)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 	if err := d.Start(ctx, "nd-agent", agentBin, "serve"); err != nil {
 		t.Fatalf("starting nd-agent in %s: %v", d.Name, err)
 	}
@@ -79,13 +68,14 @@ func startDeployEnv(t *testing.T, opts fleet.Options, bins map[string]string) *d
 	return e
 }
 
-func (e *deployEnv) waitAgent(t *testing.T) {
+func (e *deployEnv) waitAgent(t testing.TB) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		if _, err := e.d.Exec(context.Background(), "test", "-S", "/run/nd-agent/agent.sock"); err == nil {
 			return
 		}
+		e.retryIfBusy(t)
 		if time.Now().After(deadline) {
 			log, _ := os.ReadFile(e.d.LogFile("nd-agent"))
 			t.Fatalf("nd-agent did not create its socket in %s; its log:\n%s", e.d.Name, log)
@@ -94,9 +84,28 @@ func (e *deployEnv) waitAgent(t *testing.T) {
 	}
 }
 
+// retryIfBusy starts nd-agent again if it could not be executed because
+// the copy of it was "busy": with parallel tests, a child forked elsewhere
+// in this process may still hold the copy's write descriptor until it execs
+// (golang/go#22315).
+func (e *deployEnv) retryIfBusy(t testing.TB) {
+	t.Helper()
+	if e.d.Running("nd-agent") {
+		return
+	}
+	log, _ := os.ReadFile(e.d.LogFile("nd-agent"))
+	if !strings.HasSuffix(strings.TrimSpace(string(log)), "Text file busy") {
+		return
+	}
+	time.Sleep(100 * time.Millisecond)
+	if err := e.d.Start(context.Background(), "nd-agent", e.bins["nd-agent@droplet"], "serve"); err != nil {
+		t.Fatalf("starting nd-agent in %s again: %v", e.d.Name, err)
+	}
+}
+
 // push runs nd-push as a user would (through Run), returning its exit code,
 // stdout and stderr.
-func (e *deployEnv) push(t *testing.T, args ...string) (int, string, string) {
+func (e *deployEnv) push(t testing.TB, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	all := append([]string{"-F", e.d.SSHConfig(), "--agent-path", e.bins["nd-agent@droplet"]}, args...)
@@ -109,7 +118,7 @@ func (e *deployEnv) example(name string) string {
 	return filepath.Join(e.root, "examples", name, "config.nix")
 }
 
-func (e *deployEnv) docker(t *testing.T, args ...string) string {
+func (e *deployEnv) docker(t testing.TB, args ...string) string {
 	t.Helper()
 	out, err := e.d.Exec(context.Background(), append([]string{"docker", "-H", "unix:///run/docker.sock"}, args...)...)
 	if err != nil {
@@ -194,7 +203,7 @@ func TestPushHostStore(t *testing.T) {
 	}
 }
 
-func copyFile(t *testing.T, src, dst string, mode os.FileMode) {
+func copyFile(t testing.TB, src, dst string, mode os.FileMode) {
 	t.Helper()
 	data, err := os.ReadFile(src)
 	if err != nil {

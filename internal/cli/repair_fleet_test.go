@@ -199,11 +199,9 @@ func tail(s string, n int) string {
 // so that a kill one second after the container starts lands in probation.
 const slowStart = `supervisord.services.web.startsecs = 3;`
 
-// TestRollbackToImageGeneration: an image-mode generation stays usable
+// testRollbackToImageGeneration: an image-mode generation stays usable
 // while it is kept, whatever mode later deploys use (issue 10, finding 6).
-func TestRollbackToImageGeneration(t *testing.T) {
-	t.Parallel()
-	e := newParallelDeployEnv(t, fleet.Options{Nix: true})
+func testRollbackToImageGeneration(t *testing.T, e *deployEnv) {
 	ctx := context.Background()
 	url := "http://" + e.d.Addr + ":8090/cgi-bin/info"
 	v1 := versionedApp(t, t.TempDir(), "v1", "")
@@ -275,11 +273,11 @@ var imageSteps = []crashCase{
 // and no container, GC root, image or intent record of the interrupted
 // release is left (issue 10, finding 3).
 func TestKillAgentDuringRelease(t *testing.T) {
-	t.Parallel()
+	bins, root := deployBins(t)
 	for _, mode := range []string{"deploy", "rollback", "image"} {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
-			e := newParallelDeployEnv(t, fleet.Options{Nix: true})
+			e := startDeployEnv(t, fleet.Options{Nix: true}, bins, root)
 			ctx := context.Background()
 			url := "http://" + e.d.Addr + ":8090/cgi-bin/info"
 			cfgs := map[string]string{
@@ -353,14 +351,12 @@ func TestKillAgentDuringRelease(t *testing.T) {
 	}
 }
 
-// TestDockerdGoneMidDeploy: dockerd stops while a new container is on
+// testDockerdGoneMidDeploy: dockerd stops while a new container is on
 // probation (the old one is stopped then, and nd stopped it, so Docker's
 // restart policy does not bring it back); then the same with the agent
 // killed too, as in a reboot. The agent repairs the app once dockerd is
 // back, with no push, and the next push works (issue 10, finding 3).
-func TestDockerdGoneMidDeploy(t *testing.T) {
-	t.Parallel()
-	e := newParallelDeployEnv(t, fleet.Options{Nix: true})
+func testDockerdGoneMidDeploy(t *testing.T, e *deployEnv) {
 	ctx := context.Background()
 	url := "http://" + e.d.Addr + ":8090/cgi-bin/info"
 	v1 := versionedApp(t, t.TempDir(), "v1", slowStart)
@@ -417,4 +413,25 @@ func TestDockerdGoneMidDeploy(t *testing.T) {
 		t.Fatalf("the push after the reboot exited %d: %s", code, errOut)
 	}
 	e.waitSettled(t, url, "v2")
+}
+
+// TestRepairFaults runs issue 10's faults of findings 3 to 6 that need a
+// droplet each, in parallel.
+func TestRepairFaults(t *testing.T) {
+	bins, root := deployBins(t)
+	for _, tc := range []struct {
+		name string
+		f    func(*testing.T, *deployEnv)
+	}{
+		{"RollbackToImageGeneration", testRollbackToImageGeneration},
+		{"DockerdGoneMidDeploy", testDockerdGoneMidDeploy},
+		{"StateCorruptOnlyItsApp", testStateCorruptOnlyItsApp},
+		{"StateDirFull", testStateDirFull},
+		{"PushStoreFull", testPushStoreFull},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.f(t, startDeployEnv(t, fleet.Options{Nix: true}, bins, root))
+		})
+	}
 }

@@ -4,16 +4,12 @@ import (
 	"context"
 	"strings"
 	"testing"
-
-	"github.com/nd-project/nd/internal/fleet"
 )
 
-// TestPushStoreFull: a push that cannot fit in the host's /nix is refused
+// testPushStoreFull: a push that cannot fit in the host's /nix is refused
 // before the transfer, saying how much it needs and how much is free, and
 // pins nothing (issue 10, finding 5).
-func TestPushStoreFull(t *testing.T) {
-	t.Parallel()
-	e := newParallelDeployEnv(t, fleet.Options{Nix: true})
+func testPushStoreFull(t *testing.T, e *deployEnv) {
 	ctx := context.Background()
 	url := "http://" + e.d.Addr + ":8090/cgi-bin/info"
 	sh := func(script string) string {

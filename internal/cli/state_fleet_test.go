@@ -6,8 +6,6 @@ import (
 	"os"
 	"strings"
 	"testing"
-
-	"github.com/nd-project/nd/internal/fleet"
 )
 
 // agentCheck runs nd-agent check on the droplet.
@@ -25,12 +23,10 @@ func (e *deployEnv) agentCheck(t *testing.T, args ...string) (int, string) {
 	return code, string(out)
 }
 
-// TestStateCorruptOnlyItsApp: an unreadable state.json stops only its own
+// testStateCorruptOnlyItsApp: an unreadable state.json stops only its own
 // app, every message about it names the file and the fix, and nd-agent
 // check --repair rebuilds it (issue 10, finding 4).
-func TestStateCorruptOnlyItsApp(t *testing.T) {
-	t.Parallel()
-	e := newParallelDeployEnv(t, fleet.Options{Nix: true})
+func testStateCorruptOnlyItsApp(t *testing.T, e *deployEnv) {
 	ctx := context.Background()
 	url := "http://" + e.d.Addr + ":8090/cgi-bin/info"
 	for _, v := range []string{"v1", "v2"} {
@@ -127,13 +123,11 @@ func TestStateCorruptOnlyItsApp(t *testing.T) {
 	}
 }
 
-// TestStateDirFull: with no room in the state directory a deploy fails
+// testStateDirFull: with no room in the state directory a deploy fails
 // saying so before anything changes; with room for the intent record but
 // not for state.json the new version does not stay live unrecorded: the
 // previous one runs again and the client hears that (issue 10, finding 4).
-func TestStateDirFull(t *testing.T) {
-	t.Parallel()
-	e := newParallelDeployEnv(t, fleet.Options{Nix: true})
+func testStateDirFull(t *testing.T, e *deployEnv) {
 	ctx := context.Background()
 	url := "http://" + e.d.Addr + ":8090/cgi-bin/info"
 	v1 := versionedApp(t, t.TempDir(), "v1", "")
