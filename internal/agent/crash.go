@@ -2,6 +2,7 @@ package agent
 
 import (
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -11,8 +12,8 @@ import (
 // serve kills itself with SIGKILL at the named step of a release, so tests
 // can interrupt a deploy exactly there, for real. A step is one of
 // release.go's crash points ("intent", "prepared", "root", "started",
-// "committed", "retained") or "progress:TEXT[+DURATION]": the first
-// progress message containing TEXT, DURATION after it.
+// "committed", "retained") or "progress:TEXT[|TEXT...][+DURATION]": the
+// first progress message containing one of the TEXTs, DURATION after it.
 const CrashEnv = "ND_AGENT_CRASH_AT"
 
 // crashPoint is a named step of the release path.
@@ -40,10 +41,11 @@ func (a *Agent) crashOnProgress(progress func(stage, msg string)) func(stage, ms
 			text, delay = t, dd
 		}
 	}
+	texts := strings.Split(text, "|")
 	fired := false
 	return func(stage, msg string) {
 		progress(stage, msg)
-		if fired || !strings.Contains(msg, text) {
+		if fired || !slices.ContainsFunc(texts, func(t string) bool { return strings.Contains(msg, t) }) {
 			return
 		}
 		fired = true

@@ -240,6 +240,11 @@ type crashCase struct {
 	committed bool
 }
 
+// retiring is the moment the previous container goes out of service: it
+// is being stopped (a recreate deploy) or drains (an overlap deploy, where
+// the new one already serves).
+const retiring = "progress:stopping previous container|drains for"
+
 // releaseSteps are the steps of the release path (internal/agent
 // release.go) and, through their progress lines, of the runtime's container
 // replacement.
@@ -247,9 +252,10 @@ var releaseSteps = []crashCase{
 	{"intent", false},
 	{"root", false},
 	{"progress:preparing image", false},
-	{"progress:stopping previous container", false},
+	{retiring, false},
 	{"progress:starting container", false},
 	{"progress:starting container+1s", false}, // on probation
+	{"progress:runs container", false},        // the new one has the app's name
 	{"started", false},
 	{"committed", true},
 	{"retained", true},
@@ -258,9 +264,10 @@ var releaseSteps = []crashCase{
 var imageSteps = []crashCase{
 	{"intent", false},
 	{"prepared", false},
-	{"progress:stopping previous container", false},
+	{retiring, false},
 	{"progress:starting container", false},
 	{"progress:starting container+1s", false},
+	{"progress:runs container", false},
 	{"started", false},
 	{"committed", true},
 	{"retained", true},
