@@ -80,14 +80,14 @@ func (a *Agent) release(ctx context.Context, st *appState, rel release, progress
 	a.crashPoint("intent")
 	if rel.Prepare != nil {
 		if err := rel.Prepare(ctx); err != nil {
-			a.abandon(ctx, st, in)
+			a.abandon(ctx, app)
 			return res, err
 		}
 	}
 	a.crashPoint("prepared")
 	if g.Mode != ModeImage {
 		if err := addRoot(a.generationRoot(app, g.Number), g.Package); err != nil {
-			a.abandon(ctx, st, in)
+			a.abandon(ctx, app)
 			return res, err
 		}
 	}
@@ -105,7 +105,7 @@ func (a *Agent) release(ctx context.Context, st *appState, rel release, progress
 			a.dropIntent(app)
 			return res, err
 		}
-		if aerr := a.abandon(ctx, st, in); aerr != nil {
+		if aerr := a.abandon(ctx, app); aerr != nil {
 			err = fmt.Errorf("%w\n(nd-agent keeps trying to put generation %d back, and does once the container runtime answers)", err, st.Current)
 		}
 		return res, err
@@ -131,7 +131,7 @@ func (a *Agent) release(ctx context.Context, st *appState, rel release, progress
 		// Not recorded, so it must not run: the previous generation goes
 		// back, and the client hears the deploy failed.
 		progress("rollback", fmt.Sprintf("recording generation %d failed (%v); restoring generation %d", g.Number, err, st.Current))
-		if rerr := a.abandonRunning(ctx, st, in); rerr != nil {
+		if rerr := a.abandon(ctx, app); rerr != nil {
 			return res, withCode(proto.CodeDeploy, fmt.Errorf("%w; restoring generation %d failed too: %v (nd-agent retries)", err, st.Current, rerr))
 		}
 		return res, withCode(proto.CodeDeploy, fmt.Errorf("%w; generation %d runs again", err, st.Current))
@@ -160,23 +160,13 @@ func (a *Agent) run(ctx context.Context, app string, g proto.Generation, m *mani
 	return a.cfg.Runtime.Deploy(ctx, spec)
 }
 
-// abandon undoes a release that failed before its commit, when the runtime
-// has (or had no need to) put the previous container back. If that is not
-// certain, the intent stays and the repair loop finishes the job.
-func (a *Agent) abandon(ctx context.Context, st *appState, in *intent) error {
-	if err := a.reconcileLocked(context.WithoutCancel(ctx), st.App, false); err != nil {
-		a.log.Warn("repair after a failed deploy failed; retrying later", "app", st.App, "error", err)
-		a.kickRepair()
-		return err
-	}
-	return nil
-}
-
-// abandonRunning puts the previous generation back after the new one ran
-// but could not be recorded.
-func (a *Agent) abandonRunning(ctx context.Context, st *appState, in *intent) error {
-	ctx = context.WithoutCancel(ctx)
-	if err := a.reconcileLocked(ctx, st.App, false); err != nil {
+// abandon undoes a release that failed before its commit: reconcile puts
+// back the generation state.json names (usually the runtime has done so
+// already, and this only checks it) and drops what the release added. If
+// that fails, the intent stays and the repair loop finishes the job.
+func (a *Agent) abandon(ctx context.Context, app string) error {
+	if err := a.reconcileLocked(context.WithoutCancel(ctx), app, false); err != nil {
+		a.log.Warn("repair after a failed deploy failed; retrying later", "app", app, "error", err)
 		a.kickRepair()
 		return err
 	}
