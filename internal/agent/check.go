@@ -24,7 +24,8 @@ func (a *Agent) Check(ctx context.Context, repair bool) proto.CheckReport {
 	// Roots of apps with no state directory at all.
 	ents, _ := os.ReadDir(a.cfg.GCRoots)
 	for _, e := range ents {
-		if e.IsDir() && filepath.Join(a.cfg.GCRoots, e.Name()) != a.sessionsDir() && manifest.ValidName(e.Name()) && !slices.Contains(apps, e.Name()) {
+		// (The legacy sessions directory is app "tmp"'s only if it has state.)
+		if e.IsDir() && e.Name() != manifest.LegacySessionRootsDir && manifest.ValidName(e.Name()) && !slices.Contains(apps, e.Name()) {
 			apps = append(apps, e.Name())
 		}
 	}
@@ -277,10 +278,21 @@ func (a *Agent) rebuildState(ctx context.Context, app string) (*appState, error)
 // checkPins reports the temporary GC roots of pushes that never deployed;
 // with repair it releases those of pushes not in progress now.
 func (a *Agent) checkPins(repair bool) []proto.Finding {
-	dir := a.sessionsDir()
+	var fs []proto.Finding
+	for _, d := range []string{manifest.SessionRootsDir, manifest.LegacySessionRootsDir} {
+		fs = append(fs, a.checkPinsIn(filepath.Join(a.cfg.GCRoots, d), repair)...)
+	}
+	return fs
+}
+
+func (a *Agent) checkPinsIn(dir string, repair bool) []proto.Finding {
 	ents, _ := os.ReadDir(dir)
 	var fs []proto.Finding
 	for _, e := range ents {
+		if !e.IsDir() {
+			// The legacy directory is also app "tmp"'s roots.
+			continue
+		}
 		a.mu.Lock()
 		_, live := a.sessions[e.Name()]
 		a.mu.Unlock()

@@ -52,6 +52,3 @@ func (a *Agent) sessionRoot(session, path string) string {
 func (a *Agent) generationRoot(app string, gen int) string {
 	return filepath.Join(a.cfg.GCRoots, app, strconv.Itoa(gen))
 }
-
-// sessionsDir holds the temporary roots of pushes in progress.
-func (a *Agent) sessionsDir() string { return filepath.Join(a.cfg.GCRoots, manifest.SessionRootsDir) }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nd-project/nd/internal/agentclient"
 	"github.com/nd-project/nd/internal/closure"
+	"github.com/nd-project/nd/internal/manifest"
 	"github.com/nd-project/nd/internal/nixstore"
 	nt "github.com/nd-project/nd/internal/nixstore/nixtest"
 	"github.com/nd-project/nd/internal/proto"
@@ -33,7 +34,7 @@ func TestImportStoreFull(t *testing.T) {
 	}
 	t.Cleanup(func() { exec.Command("umount", "-l", e.root).Run() })
 	pkg := nt.BuildClosure(t, "full", 1)
-	sessions := filepath.Join(e.root, "nix/var/nix/gcroots/nd-agent/tmp")
+	sessions := filepath.Join(e.root, "nix/var/nix/gcroots/nd-agent", manifest.SessionRootsDir)
 
 	_, err := closure.Push(ctx, e.client, pkg, closure.Options{Session: "s1"})
 	if !agentclient.IsCode(err, proto.CodeNoSpace) || !strings.Contains(err.Error(), "no space left in /nix: need about 20 MiB, 2 MiB free") {
