@@ -31,8 +31,12 @@ const (
 	DefaultGCRoots         = "/nix/var/nix/gcroots/nd-agent"
 	DefaultKeepGenerations = 3
 	// SessionTTL is how long temporary GC roots of a push that never
-	// deployed survive.
-	SessionTTL = 24 * time.Hour
+	// deployed survive (a failed import releases its own at once). A push
+	// deploys seconds to minutes after its import; an hour is generous and
+	// keeps an abandoned push from pinning the store for long.
+	SessionTTL = time.Hour
+	// sweepInterval is how often idle sessions are looked for.
+	sweepInterval = 5 * time.Minute
 	// requestTimeout bounds the wait for a stream's hello and request.
 	requestTimeout = 30 * time.Second
 )
@@ -54,6 +58,9 @@ type Config struct {
 	// NixStoreProgram is checked on PATH for the Nix capability; default
 	// "nix-store" (or Store.NixStore).
 	NixStoreProgram string
+	// CrashAt is a test-only step at which the agent kills itself (see
+	// CrashEnv); "" in production.
+	CrashAt string
 }
 
 // Agent serves requests. Its methods are safe for concurrent use.
@@ -65,6 +72,8 @@ type Agent struct {
 	mu       sync.Mutex
 	appLocks map[string]chan struct{}
 	sessions map[string]*session
+	// repairKick wakes the repair loop (intent.go).
+	repairKick chan struct{}
 }
 
 // session is what the agent knows about one push: paths it saw valid.
@@ -101,7 +110,8 @@ func New(cfg Config) *Agent {
 		}
 	}
 	h, _ := os.Hostname()
-	return &Agent{cfg: cfg, log: cfg.Log, hostname: h, appLocks: map[string]chan struct{}{}, sessions: map[string]*session{}}
+	return &Agent{cfg: cfg, log: cfg.Log, hostname: h, appLocks: map[string]chan struct{}{}, sessions: map[string]*session{},
+		repairKick: make(chan struct{}, 1)}
 }
 
 // Serve accepts streams on l until ctx ends, each in its own goroutine.
@@ -110,6 +120,27 @@ func (a *Agent) Serve(ctx context.Context, l net.Listener) error {
 	a.sweepSessions()
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	// Interrupted releases are finished before anything else can deploy
+	// (each release reconciles its app first, under the app's lock).
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.repairLoop(ctx)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(sweepInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				a.sweepSessions()
+			}
+		}
+	}()
 	stop := context.AfterFunc(ctx, func() { l.Close() })
 	defer stop()
 	for {
@@ -142,6 +173,7 @@ func (a *Agent) handlers() map[proto.Type]func(context.Context, *proto.Conn, pro
 		proto.TypeDeploy:       a.handleDeploy,
 		proto.TypeQueryLayers:  a.handleQueryLayers,
 		proto.TypeDeployImage:  a.handleDeployImage,
+		proto.TypeCheck:        a.handleCheck,
 	}
 	for t, h := range a.opHandlers() { // ops.go
 		hs[t] = h
@@ -259,7 +291,6 @@ func (a *Agent) sweepSessions() {
 			delete(a.sessions, id)
 		}
 	}
-	a.mu.Unlock()
 	for _, d := range []string{manifest.SessionRootsDir, manifest.LegacySessionRootsDir} {
 		dir := filepath.Join(a.cfg.GCRoots, d)
 		ents, _ := os.ReadDir(dir)
@@ -269,10 +300,14 @@ func (a *Agent) sweepSessions() {
 			if !e.IsDir() {
 				continue
 			}
+			if _, live := a.sessions[e.Name()]; live {
+				continue
+			}
 			if fi, err := e.Info(); err == nil && now.Sub(fi.ModTime()) > SessionTTL {
 				a.log.Info("removing stale temporary GC roots", "session", e.Name())
 				os.RemoveAll(filepath.Join(dir, e.Name()))
 			}
 		}
 	}
+	a.mu.Unlock()
 }

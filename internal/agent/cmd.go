@@ -41,6 +41,7 @@ type RuntimeConfig struct {
 const usage = `usage:
   nd-agent serve [--socket PATH] [--state DIR] [--group NAME] [--keep N] [--log-level LEVEL]
   nd-agent dial-stdio [--socket PATH]
+  nd-agent check [--repair] [--json] [--socket PATH]
   nd-agent version
 `
 
@@ -56,6 +57,8 @@ func Main(ctx context.Context, p Program, args []string) int {
 		err = runServe(ctx, p, args[1:])
 	case "dial-stdio":
 		err = runDialStdio(ctx, p, args[1:])
+	case "check":
+		err = runCheck(ctx, p, args[1:])
 	case "version":
 		fmt.Fprintln(p.Stdout, p.Version)
 	case "help", "-h", "--help":
@@ -67,6 +70,8 @@ func Main(ctx context.Context, p Program, args []string) int {
 	switch {
 	case err == nil:
 		return ExitOK
+	case errors.Is(err, errProblems):
+		return ExitFailure
 	case errors.As(err, &ue):
 		fmt.Fprintf(p.Stderr, "nd-agent: %v\n%s", err, usage)
 		return ExitUsage
@@ -121,6 +126,7 @@ func runServe(ctx context.Context, p Program, args []string) error {
 	a := New(Config{
 		StateDir: o.state, Store: &nixstore.Store{Root: o.storeRoot}, Runtime: rt,
 		KeepGenerations: o.keep, NDVersion: p.Version, Log: log,
+		CrashAt: os.Getenv(CrashEnv),
 	})
 	l, err := Listen(o.socket, o.group)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -16,6 +17,14 @@ import (
 // Runtime is what the agent needs of the container side (internal/dockerrt
 // behind an adapter): make the container of a deploy package run, replacing
 // the app's previous one, and restore the previous one if that fails.
+//
+// Deploy must converge, because reconcile (intent.go) relies on it to finish
+// interrupted releases: whatever an interrupted Deploy left (temporary
+// containers, the previous container renamed or stopped), a Deploy without
+// Force of the spec the app ran before it ends with exactly that spec
+// running under the app's name and nothing else of the app, and changes
+// nothing when that is already so. Which images stay is not its business
+// (ImageRuntime.PruneImages, called by the agent's retain).
 type Runtime interface {
 	Deploy(ctx context.Context, spec DeploySpec) (DeployResult, error)
 }
@@ -118,6 +127,9 @@ func (a *Agent) Deploy(ctx context.Context, req proto.Deploy, progress func(stag
 	}
 	defer unlock()
 
+	if err := a.reconcileLocked(ctx, req.App, false); err != nil {
+		return res, withCode(proto.CodeDeploy, fmt.Errorf("repairing an interrupted deploy of %s first: %w", req.App, err))
+	}
 	valid, err := a.cfg.Store.QueryValid(ctx, []string{req.Package})
 	if err != nil {
 		return res, err
@@ -140,80 +152,38 @@ func (a *Agent) Deploy(ctx context.Context, req proto.Deploy, progress func(stag
 	if err != nil {
 		return res, err
 	}
-	envFiles, err := a.secretFiles(req.App, req.Secrets)
+	res, err = a.release(ctx, st, release{
+		Op:       intentDeploy,
+		Gen:      proto.Generation{Package: req.Package, PushedBy: req.PushedBy, Secrets: req.Secrets},
+		Manifest: m, Closure: closure, Force: req.Force,
+		Describe: func(n int) string { return fmt.Sprintf("%s generation %d: %s", req.App, n, req.Package) },
+	}, progress)
 	if err != nil {
 		return res, err
 	}
-	spec := DeploySpec{App: req.App, Package: req.Package, Manifest: m, Closure: closure, PushedBy: req.PushedBy, Force: req.Force, EnvFiles: envFiles, Progress: progress}
-	cur := st.current()
-	if cur != nil && cur.Package == req.Package && cur.Secrets == req.Secrets && !req.Force {
-		// Same package: no new generation; the runtime makes sure it runs.
-		spec.Generation = cur.Number
-		progress("deploy", fmt.Sprintf("%s generation %d is already %s", req.App, cur.Number, req.Package))
-		r, err := a.cfg.Runtime.Deploy(ctx, spec)
-		if err != nil {
-			return res, withCode(proto.CodeDeploy, fmt.Errorf("deploying %s generation %d: %w", req.App, cur.Number, err))
-		}
-		if r.ContainerID != cur.ContainerID {
-			cur.ContainerID = r.ContainerID
-			if err := a.saveState(st); err != nil {
-				return res, err
-			}
-		}
-		a.endSession(req.Session)
-		return proto.Deployed{Generation: cur.Number, ContainerID: r.ContainerID, Changed: r.Changed}, nil
-	}
-
-	gen := st.next()
-	spec.Generation = gen
-	root := a.generationRoot(req.App, gen)
-	if err := addRoot(root, req.Package); err != nil {
-		return res, err
-	}
-	progress("deploy", fmt.Sprintf("%s generation %d: %s", req.App, gen, req.Package))
-	r, err := a.cfg.Runtime.Deploy(ctx, spec)
-	if err != nil {
-		os.Remove(root)
-		return res, withCode(proto.CodeDeploy, fmt.Errorf("deploying %s generation %d: %w", req.App, gen, err))
-	}
-	st.Generations = append(st.Generations, proto.Generation{
-		Number: gen, Package: req.Package, PushedBy: req.PushedBy,
-		DeployedAt: a.cfg.Now().UTC(), ContainerID: r.ContainerID, Secrets: req.Secrets,
-	})
-	st.Current = gen
-	pruned := a.prune(st)
-	if err := a.saveState(st); err != nil {
-		return res, err
-	}
-	for _, g := range pruned {
-		os.Remove(a.generationRoot(req.App, g.Number))
-	}
-	a.pruneSecrets(st)
 	a.endSession(req.Session)
 	a.sweepSessions()
-	a.log.Info("deployed", "app", req.App, "generation", gen, "package", req.Package, "container", r.ContainerID)
-	return proto.Deployed{Generation: gen, ContainerID: r.ContainerID, Changed: true}, nil
+	a.log.Info("deployed", "app", req.App, "generation", res.Generation, "package", req.Package, "container", res.ContainerID, "changed", res.Changed)
+	return res, nil
 }
 
 // prune drops all but the current and KeepGenerations most recent other
-// generations from st and returns the dropped ones.
-func (a *Agent) prune(st *appState) []proto.Generation {
+// generations from st (retain then drops what they held).
+func (a *Agent) prune(st *appState) {
 	sort.Slice(st.Generations, func(i, j int) bool { return st.Generations[i].Number < st.Generations[j].Number })
-	var keep, drop []proto.Generation
+	var keep []proto.Generation
 	others := 0
 	for i := len(st.Generations) - 1; i >= 0; i-- {
 		g := st.Generations[i]
 		if g.Number != st.Current {
 			others++
 			if others > a.cfg.KeepGenerations {
-				drop = append(drop, g)
 				continue
 			}
 		}
 		keep = append([]proto.Generation{g}, keep...)
 	}
 	st.Generations = keep
-	return drop
 }
 
 func (a *Agent) handleStatus(ctx context.Context, c *proto.Conn, env proto.Envelope) error {
@@ -239,6 +209,13 @@ func (a *Agent) handleStatus(ctx context.Context, c *proto.Conn, env proto.Envel
 	rep := proto.StatusReply{Apps: []proto.AppStatus{}}
 	for _, app := range apps {
 		st, err := a.loadState(app)
+		var se *StateError
+		if errors.As(err, &se) {
+			as := proto.AppStatus{App: app, Generations: []proto.Generation{}, Error: se.Error()}
+			a.addContainerStatus(ctx, &as)
+			rep.Apps = append(rep.Apps, as)
+			continue
+		}
 		if err != nil {
 			return err
 		}

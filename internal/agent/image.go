@@ -128,7 +128,10 @@ func (a *Agent) DeployImage(ctx context.Context, req proto.DeployImage, m *manif
 		return res, withCode(proto.CodeBusy, err)
 	}
 	defer unlock()
-
+	// Repair first: it may remove images, and so layers counted below.
+	if err := a.reconcileLocked(ctx, req.App, false); err != nil {
+		return res, withCode(proto.CodeDeploy, fmt.Errorf("repairing an interrupted deploy of %s first: %w", req.App, err))
+	}
 	if req.Skip > 0 {
 		// The layers the client leaves out must still be here (an image
 		// may have been removed since it asked).
@@ -140,65 +143,34 @@ func (a *Agent) DeployImage(ctx context.Context, req proto.DeployImage, m *manif
 			return res, codef(proto.CodeLayersGone, "dockerd has %d of the %d bottom layers left out; ask again", n, req.Skip)
 		}
 	}
-	progress("load", fmt.Sprintf("loading image %.19s (%d of %d layers sent)", req.ImageID, len(req.DiffIDs)-req.Skip, len(req.DiffIDs)))
-	st, err := a.loadImage(ctx, ir, req, data)
-	if err != nil {
-		return res, err
-	}
-	if err := ir.CheckImage(ctx, req.ImageID, req.App, req.Package); err != nil {
-		return res, withCode(proto.CodeBadStream, fmt.Errorf("checking the loaded image: %w", err))
-	}
-	a.log.Info("image loaded", "app", req.App, "image", req.ImageID, "layers", st.Layers, "bytes", st.LayerBytes)
-
 	state, err := a.loadState(req.App)
 	if err != nil {
 		return res, err
 	}
-	if err := a.saveImageManifest(req.App, req.Package, req.Manifest); err != nil {
-		return res, err
-	}
-	envFiles, err := a.secretFiles(req.App, req.Secrets)
-	if err != nil {
-		return res, err
-	}
-	spec := DeploySpec{App: req.App, Package: req.Package, Manifest: m, PushedBy: req.PushedBy, Force: req.Force, EnvFiles: envFiles, Progress: progress}
-	cur := state.current()
-	if cur != nil && cur.Package == req.Package && cur.ImageID == req.ImageID && cur.Secrets == req.Secrets && !req.Force {
-		spec.Generation = cur.Number
-		progress("deploy", fmt.Sprintf("%s generation %d is already %s", req.App, cur.Number, req.Package))
-		r, err := ir.DeployImage(ctx, spec, req.ImageID)
+	prepare := func(ctx context.Context) error {
+		progress("load", fmt.Sprintf("loading image %.19s (%d of %d layers sent)", req.ImageID, len(req.DiffIDs)-req.Skip, len(req.DiffIDs)))
+		st, err := a.loadImage(ctx, ir, req, data)
 		if err != nil {
-			return res, withCode(proto.CodeDeploy, fmt.Errorf("deploying %s generation %d: %w", req.App, cur.Number, err))
+			return err
 		}
-		if r.ContainerID != cur.ContainerID {
-			cur.ContainerID = r.ContainerID
-			if err := a.saveState(state); err != nil {
-				return res, err
-			}
+		if err := ir.CheckImage(ctx, req.ImageID, req.App, req.Package); err != nil {
+			return withCode(proto.CodeBadStream, fmt.Errorf("checking the loaded image: %w", err))
 		}
-		return proto.Deployed{Generation: cur.Number, ContainerID: r.ContainerID, Changed: r.Changed}, nil
+		a.log.Info("image loaded", "app", req.App, "image", req.ImageID, "layers", st.Layers, "bytes", st.LayerBytes)
+		return a.saveImageManifest(req.App, req.Package, req.Manifest)
 	}
-
-	gen := state.next()
-	spec.Generation = gen
-	progress("deploy", fmt.Sprintf("%s generation %d: %s (image mode)", req.App, gen, req.Package))
-	r, err := ir.DeployImage(ctx, spec, req.ImageID)
+	res, err = a.release(ctx, state, release{
+		Op: intentDeployImage,
+		Gen: proto.Generation{Package: req.Package, PushedBy: req.PushedBy, Secrets: req.Secrets,
+			Mode: ModeImage, ImageID: req.ImageID},
+		Manifest: m, Force: req.Force, Prepare: prepare,
+		Describe: func(n int) string { return fmt.Sprintf("%s generation %d: %s (image mode)", req.App, n, req.Package) },
+	}, progress)
 	if err != nil {
-		return res, withCode(proto.CodeDeploy, fmt.Errorf("deploying %s generation %d: %w", req.App, gen, err))
-	}
-	state.Generations = append(state.Generations, proto.Generation{
-		Number: gen, Package: req.Package, PushedBy: req.PushedBy,
-		DeployedAt: a.cfg.Now().UTC(), ContainerID: r.ContainerID,
-		Mode: ModeImage, ImageID: req.ImageID, Secrets: req.Secrets,
-	})
-	state.Current = gen
-	pruned := a.prune(state)
-	if err := a.saveState(state); err != nil {
 		return res, err
 	}
-	a.afterImageDeploy(ctx, ir, state, pruned)
-	a.log.Info("deployed", "app", req.App, "generation", gen, "package", req.Package, "image", req.ImageID, "container", r.ContainerID)
-	return proto.Deployed{Generation: gen, ContainerID: r.ContainerID, Changed: true}, nil
+	a.log.Info("deployed", "app", req.App, "generation", res.Generation, "package", req.Package, "image", req.ImageID, "container", res.ContainerID, "changed", res.Changed)
+	return res, nil
 }
 
 // loadImage decompresses data, checks the archive and feeds it to dockerd.
@@ -266,73 +238,4 @@ func (a *Agent) ImageManifest(app, pkg string) (*manifest.Manifest, error) {
 		return nil, fmt.Errorf("reading manifest of %s: %w", pkg, err)
 	}
 	return manifest.Parse(b)
-}
-
-// rollbackImage is Rollback for an image-mode target generation: its image
-// is still on the host (the agent keeps the images of the generations it
-// keeps) and its manifest in the state directory, so no Nix is needed.
-// The caller holds the app's lock and has loaded st.
-func (a *Agent) rollbackImage(ctx context.Context, req proto.Rollback, st *appState, target *proto.Generation, progress func(stage, msg string)) (proto.Deployed, error) {
-	var res proto.Deployed
-	ir, err := a.imageRuntime(ctx)
-	if err != nil {
-		return res, err
-	}
-	if err := ir.CheckImage(ctx, target.ImageID, req.App, target.Package); err != nil {
-		return res, codef(proto.CodeNotFound, "the image of %s generation %d is no longer on this host: %v", req.App, target.Number, err)
-	}
-	m, err := a.ImageManifest(req.App, target.Package)
-	if err != nil {
-		return res, fmt.Errorf("loading the manifest of generation %d: %w", target.Number, err)
-	}
-	envFiles, err := a.secretFiles(req.App, target.Secrets)
-	if err != nil {
-		return res, err
-	}
-	gen := st.next()
-	progress("deploy", fmt.Sprintf("%s generation %d: rollback to generation %d (%s, image mode)", req.App, gen, target.Number, target.Package))
-	r, err := ir.DeployImage(ctx, DeploySpec{
-		App: req.App, Package: target.Package, Manifest: m, Generation: gen, PushedBy: req.PushedBy,
-		EnvFiles: envFiles, Progress: progress,
-	}, target.ImageID)
-	if err != nil {
-		return res, withCode(proto.CodeDeploy, fmt.Errorf("rolling %s back to generation %d: %w", req.App, target.Number, err))
-	}
-	st.Generations = append(st.Generations, proto.Generation{
-		Number: gen, Package: target.Package, PushedBy: req.PushedBy, DeployedAt: a.cfg.Now().UTC(),
-		ContainerID: r.ContainerID, Secrets: target.Secrets, RollbackOf: target.Number,
-		Mode: ModeImage, ImageID: target.ImageID,
-	})
-	st.Current = gen
-	pruned := a.prune(st)
-	if err := a.saveState(st); err != nil {
-		return res, err
-	}
-	a.afterImageDeploy(ctx, ir, st, pruned)
-	a.log.Info("rolled back", "app", req.App, "generation", gen, "to", target.Number, "package", target.Package, "image", target.ImageID)
-	return proto.Deployed{Generation: gen, ContainerID: r.ContainerID, Changed: r.Changed}, nil
-}
-
-// afterImageDeploy drops what pruned generations held: GC roots (of
-// host-store generations on a host with Nix), saved manifests, secrets and
-// images no kept generation uses.
-func (a *Agent) afterImageDeploy(ctx context.Context, ir ImageRuntime, st *appState, pruned []proto.Generation) {
-	kept := map[string]bool{}
-	var keep []string
-	for _, g := range st.Generations {
-		kept[g.Package] = true
-		if g.ImageID != "" {
-			keep = append(keep, g.ImageID)
-		}
-	}
-	for _, g := range pruned {
-		os.Remove(a.generationRoot(st.App, g.Number))
-		if g.Mode == ModeImage && !kept[g.Package] {
-			os.Remove(a.imageManifestPath(st.App, g.Package))
-		}
-	}
-	a.pruneSecrets(st)
-	if err := ir.PruneImages(ctx, st.App, keep); err != nil {
-		a.log.Warn("pruning images failed", "app", st.App, "error", err)
-	}
 }

@@ -137,6 +137,9 @@ func (a *Agent) Rollback(ctx context.Context, req proto.Rollback, progress func(
 	}
 	defer unlock()
 
+	if err := a.reconcileLocked(ctx, req.App, false); err != nil {
+		return res, withCode(proto.CodeDeploy, fmt.Errorf("repairing an interrupted deploy of %s first: %w", req.App, err))
+	}
 	st, err := a.loadState(req.App)
 	if err != nil {
 		return res, err
@@ -173,60 +176,38 @@ func (a *Agent) Rollback(ctx context.Context, req proto.Rollback, progress func(
 			return res, codef(proto.CodeBadRequest, "generation %d of %s runs what the current generation %d runs already", target.Number, req.App, cur.Number)
 		}
 	}
+	m, err := a.generationManifest(ctx, req.App, *target)
+	if err != nil {
+		return res, err
+	}
 	if target.Mode == ModeImage {
-		return a.rollbackImage(ctx, req, st, target, progress) // image.go
+		ir, err := a.imageRuntime(ctx)
+		if err != nil {
+			return res, err
+		}
+		if err := ir.CheckImage(ctx, target.ImageID, req.App, target.Package); err != nil {
+			return res, codef(proto.CodeNotFound, "the image of %s generation %d is no longer on this host: %v", req.App, target.Number, err)
+		}
 	}
-	if err := a.requireNix(); err != nil {
-		return res, err
+	var closure []string
+	if target.Mode != ModeImage {
+		if closure, err = a.packageClosure(ctx, target.Package, m); err != nil {
+			return res, err
+		}
 	}
-	valid, err := a.cfg.Store.QueryValid(ctx, []string{target.Package})
+	g := proto.Generation{Package: target.Package, PushedBy: req.PushedBy, Secrets: target.Secrets,
+		RollbackOf: target.Number, Mode: target.Mode, ImageID: target.ImageID}
+	res, err = a.release(ctx, st, release{
+		Op: intentRollback, Gen: g, Manifest: m, Closure: closure,
+		Describe: func(n int) string {
+			return fmt.Sprintf("%s generation %d: rollback to generation %d (%s)", req.App, n, target.Number, target.Package)
+		},
+	}, progress)
 	if err != nil {
 		return res, err
 	}
-	if !valid[target.Package] {
-		return res, codef(proto.CodeNotFound, "the package of %s generation %d (%s) is no longer in the store of this host", req.App, target.Number, target.Package)
-	}
-	m, err := manifest.Load(a.cfg.Store.RealPath(target.Package))
-	if err != nil {
-		return res, fmt.Errorf("loading deploy package of generation %d: %w", target.Number, err)
-	}
-	closure, err := a.packageClosure(ctx, target.Package, m)
-	if err != nil {
-		return res, err
-	}
-	envFiles, err := a.secretFiles(req.App, target.Secrets)
-	if err != nil {
-		return res, err
-	}
-	gen := st.next()
-	root := a.generationRoot(req.App, gen)
-	if err := addRoot(root, target.Package); err != nil {
-		return res, err
-	}
-	progress("deploy", fmt.Sprintf("%s generation %d: rollback to generation %d (%s)", req.App, gen, target.Number, target.Package))
-	r, err := a.cfg.Runtime.Deploy(ctx, DeploySpec{
-		App: req.App, Package: target.Package, Manifest: m, Closure: closure, Generation: gen, PushedBy: req.PushedBy,
-		EnvFiles: envFiles, Progress: progress,
-	})
-	if err != nil {
-		os.Remove(root)
-		return res, withCode(proto.CodeDeploy, fmt.Errorf("rolling %s back to generation %d: %w", req.App, target.Number, err))
-	}
-	st.Generations = append(st.Generations, proto.Generation{
-		Number: gen, Package: target.Package, PushedBy: req.PushedBy, DeployedAt: a.cfg.Now().UTC(),
-		ContainerID: r.ContainerID, Secrets: target.Secrets, RollbackOf: target.Number,
-	})
-	st.Current = gen
-	pruned := a.prune(st)
-	if err := a.saveState(st); err != nil {
-		return res, err
-	}
-	for _, g := range pruned {
-		os.Remove(a.generationRoot(req.App, g.Number))
-	}
-	a.pruneSecrets(st)
-	a.log.Info("rolled back", "app", req.App, "generation", gen, "to", target.Number, "package", target.Package)
-	return proto.Deployed{Generation: gen, ContainerID: r.ContainerID, Changed: r.Changed}, nil
+	a.log.Info("rolled back", "app", req.App, "generation", res.Generation, "to", target.Number, "package", target.Package)
+	return res, nil
 }
 
 // watchClosed cancels the returned context when the client closes the
@@ -309,18 +290,24 @@ func (a *Agent) handleRemove(ctx context.Context, c *proto.Conn, env proto.Envel
 		return withCode(proto.CodeBusy, err)
 	}
 	defer unlock()
-	st, err := a.loadState(req.App)
-	if err != nil {
-		return err
-	}
 	var res proto.Removed
-	res.Generations = len(st.Generations)
+	st, err := a.loadState(req.App)
+	var se *StateError
+	switch {
+	case errors.As(err, &se):
+		// Removing the app is one way out of an unreadable state.
+		a.log.Warn("removing an app whose state is unreadable", "app", req.App, "file", se.File)
+	case err != nil:
+		return err
+	default:
+		res.Generations = len(st.Generations)
+	}
 	err = op.Remove(ctx, req.App, req.Volumes)
 	switch {
 	case err == nil:
 		res.Container = true
 	case errors.Is(err, ErrNoContainer):
-		if res.Generations == 0 {
+		if res.Generations == 0 && se == nil {
 			return codef(proto.CodeNotFound, "%s is not deployed on this host", req.App)
 		}
 	default:

@@ -15,11 +15,12 @@ import (
 //	    a push in progress: paths it found present or imported. Created
 //	    before nix-store --import can register a path (see
 //	    nixstore.ExportOptions.BeforeCommit), so no GC can run between the
-//	    import and the root. Removed when the session deploys, or after
-//	    SessionTTL.
+//	    import and the root. Removed when the session deploys, when its
+//	    import runs out of space, after SessionTTL, or by nd-agent check
+//	    --repair.
 //	<app>/<generation> -> /nix/store/<package>
 //	    a recorded generation; created before the container starts,
-//	    removed when the generation is pruned.
+//	    removed by retain (release.go) once state.json no longer keeps it.
 //
 // (manifest.SessionRootsDir is no app's name; earlier agents used
 // "tmp", which is app "tmp"'s; see sweepSessions.)

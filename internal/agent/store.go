@@ -130,6 +130,11 @@ func (a *Agent) handleImport(ctx context.Context, c *proto.Conn, env proto.Envel
 		session = "import-" + randomID()
 	}
 	s := a.session(session)
+	if err := a.checkRoom(req.NarBytes); err != nil {
+		// The push fails: what it pinned so far must not stay pinned.
+		a.endSession(session)
+		return err
+	}
 	ahead := newReadAhead(c.DataReader(), maxReadAhead)
 	defer ahead.Close()
 	data := &errReader{r: ahead}
@@ -153,6 +158,14 @@ func (a *Agent) handleImport(ctx context.Context, c *proto.Conn, env proto.Envel
 	if err != nil {
 		im.Abort()
 		a.log.Warn("import refused", "session", session, "imported", len(entries), "error", err)
+		// A cut stream keeps its pins (for SessionTTL) so that the push,
+		// tried again, sends only what is missing; a full disk releases
+		// them now, since they are what fills it.
+		if a.diskFull(im.Stderr(), err) {
+			a.endSession(session)
+			free, _ := a.storeFree()
+			return noSpace(importNeedIfKnown(req.NarBytes), free)
+		}
 		var fe *nixstore.FormatError
 		if errors.As(err, &fe) || (data.err == nil && ctx.Err() == nil && !errors.Is(err, io.ErrUnexpectedEOF) && !isWriteErr(err)) {
 			return withCode(proto.CodeBadStream, fmt.Errorf("import refused after %d complete paths: %w", len(entries), err))
@@ -160,6 +173,11 @@ func (a *Agent) handleImport(ctx context.Context, c *proto.Conn, env proto.Envel
 		return fmt.Errorf("import stopped after %d complete paths: %w", len(entries), err)
 	}
 	if _, err := im.Close(); err != nil {
+		if a.diskFull(im.Stderr(), err) {
+			a.endSession(session)
+			free, _ := a.storeFree()
+			return noSpace(importNeedIfKnown(req.NarBytes), free)
+		}
 		return err
 	}
 	res := proto.Imported{Paths: []string{}, Bytes: counter.n}

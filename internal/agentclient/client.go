@@ -205,6 +205,9 @@ func (cl *Client) QueryMissing(ctx context.Context, session string, paths []stri
 type ImportOptions struct {
 	Session string
 	Paths   int // how many store paths the stream holds
+	// NarBytes is their total NAR size (0: unknown), so the agent can
+	// refuse what does not fit before the transfer.
+	NarBytes int64
 	// Level and Concurrency of the zstd encoder; zero: DefaultLevel,
 	// DefaultConcurrency.
 	Level       zstd.EncoderLevel
@@ -237,7 +240,7 @@ func (cl *Client) Import(ctx context.Context, opts ImportOptions, write func(w i
 		return res, err
 	}
 	defer st.Close()
-	if err := st.c.Send(proto.TypeImport, &proto.Import{Session: opts.Session, Compression: proto.CompressionZstd, Paths: opts.Paths}); err != nil {
+	if err := st.c.Send(proto.TypeImport, &proto.Import{Session: opts.Session, Compression: proto.CompressionZstd, Paths: opts.Paths, NarBytes: opts.NarBytes}); err != nil {
 		return res, cl.wrap(ctx, err)
 	}
 	err = cl.sendCompressed(ctx, st, compression{opts.Level, opts.Concurrency, opts.Wire}, "export stream", write,

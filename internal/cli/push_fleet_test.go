@@ -75,11 +75,31 @@ func (e *deployEnv) waitAgent(t testing.TB) {
 		if _, err := e.d.Exec(context.Background(), "test", "-S", "/run/nd-agent/agent.sock"); err == nil {
 			return
 		}
+		e.retryIfBusy(t)
 		if time.Now().After(deadline) {
 			log, _ := os.ReadFile(e.d.LogFile("nd-agent"))
 			t.Fatalf("nd-agent did not create its socket in %s; its log:\n%s", e.d.Name, log)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// retryIfBusy starts nd-agent again if it could not be executed because
+// the copy of it was "busy": with parallel tests, a child forked elsewhere
+// in this process may still hold the copy's write descriptor until it execs
+// (golang/go#22315).
+func (e *deployEnv) retryIfBusy(t testing.TB) {
+	t.Helper()
+	if e.d.Running("nd-agent") {
+		return
+	}
+	log, _ := os.ReadFile(e.d.LogFile("nd-agent"))
+	if !strings.HasSuffix(strings.TrimSpace(string(log)), "Text file busy") {
+		return
+	}
+	time.Sleep(100 * time.Millisecond)
+	if err := e.d.Start(context.Background(), "nd-agent", e.bins["nd-agent@droplet"], "serve"); err != nil {
+		t.Fatalf("starting nd-agent in %s again: %v", e.d.Name, err)
 	}
 }
 

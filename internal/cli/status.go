@@ -54,6 +54,8 @@ type AppStatusJSON struct {
 	// Container is null when the app has no container.
 	Container   *ContainerJSON   `json:"container"`
 	Generations []GenerationJSON `json:"generations"` // kept on the host, oldest first
+	// Error: the agent cannot read this app's state, and says what to do.
+	Error string `json:"error,omitempty"`
 }
 
 // ContainerJSON is the state of an app's container.
@@ -128,7 +130,7 @@ func timeString(t time.Time) string {
 func statusJSON(host string, rep proto.StatusReply) StatusJSON {
 	st := StatusJSON{Version: 1, Host: host, Apps: []AppStatusJSON{}}
 	for _, a := range rep.Apps {
-		as := AppStatusJSON{App: a.App, Generation: a.Current, Generations: []GenerationJSON{}}
+		as := AppStatusJSON{App: a.App, Generation: a.Current, Generations: []GenerationJSON{}, Error: a.Error}
 		for _, g := range a.Generations {
 			gj := GenerationJSON{Number: g.Number, Package: g.Package, DeployedAt: timeString(g.DeployedAt),
 				PushedBy: g.PushedBy, RollbackOf: g.RollbackOf, Current: g.Number == a.Current}
@@ -201,10 +203,16 @@ func printStatus(w io.Writer, st StatusJSON) {
 				gen += fmt.Sprintf(" (=%d)", g.RollbackOf)
 			}
 		}
+		if a.Error != "" {
+			gen = "?"
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.App, gen, shortPackage(a.Package), state, health, ports, a.DeployedAt, a.PushedBy)
 	}
 	tw.Flush()
 	for _, a := range st.Apps {
+		if a.Error != "" {
+			fmt.Fprintf(w, "%s: %s\n", a.App, a.Error)
+		}
 		if c := a.Container; c != nil && c.Draining != nil {
 			fmt.Fprintf(w, "%s: live container %.12s (gen %d); draining %.12s (gen %d, %s) finishes its open connections\n",
 				a.App, c.ID, c.Generation, c.Draining.ID, c.Draining.Generation, c.Draining.State)

@@ -138,8 +138,10 @@ func Push(ctx context.Context, agent Agent, pkg string, opts Options) (Result, e
 			opts.Printer.Progress(st)
 		}
 	}
+	// Best effort: without sizes the host finds out the hard way.
+	narBytes, _ := opts.Store.NarSize(ctx, missing)
 	imp, err := agent.Import(ctx, agentclient.ImportOptions{
-		Session: opts.Session, Paths: len(missing), Level: opts.Level, Concurrency: opts.Concurrency,
+		Session: opts.Session, Paths: len(missing), NarBytes: narBytes, Level: opts.Level, Concurrency: opts.Concurrency,
 		Wire: func(n int64) { report(func(s *Stats) { s.WireBytes = n }) },
 	}, func(w io.Writer) error {
 		return exportTo(ctx, opts.Store, missing, w, func(bytes int64, sent int) {

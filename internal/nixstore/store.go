@@ -9,6 +9,7 @@ import (
 	"io"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -128,6 +129,26 @@ func (s *Store) Requisites(ctx context.Context, paths ...string) ([]string, erro
 	return res, nil
 }
 
+// NarSize returns the total NAR size of paths (`nix-store --query --size`).
+func (s *Store) NarSize(ctx context.Context, paths []string) (int64, error) {
+	if len(paths) == 0 {
+		return 0, nil
+	}
+	out, err := s.output(ctx, nil, append([]string{"--query", "--size"}, paths...)...)
+	if err != nil {
+		return 0, fmt.Errorf("querying sizes: %w", err)
+	}
+	var total int64
+	for _, l := range lines(out) {
+		n, err := strconv.ParseInt(l, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("querying sizes: %q is not a size", l)
+		}
+		total += n
+	}
+	return total, nil
+}
+
 // Export writes `nix-store --export paths...` to w. nix-store sorts the
 // paths so that each comes after its references.
 func (s *Store) Export(ctx context.Context, w io.Writer, paths []string) error {
@@ -179,6 +200,10 @@ func (im *Importer) Close() ([]string, error) {
 	}
 	return lines(im.stdout.Bytes()), nil
 }
+
+// Stderr is what nix-store --import said on its standard error so far
+// (complete once Close or Abort returned).
+func (im *Importer) Stderr() string { return im.stderr.String() }
 
 // Abort cuts nix-store's input short, so that the entry it is reading is
 // incomplete and refused, and waits for it to exit. Entries it already

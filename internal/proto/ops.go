@@ -104,6 +104,7 @@ type ExecExited struct {
 // container, part of AppStatus.
 type ContainerStatus struct {
 	ID         string `json:"id"`
+	Image      string `json:"image,omitempty"` // image ID`
 	Package    string `json:"package"`
 	Generation int    `json:"generation"`
 	Mode       string `json:"mode"`

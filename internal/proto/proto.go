@@ -100,6 +100,7 @@ const (
 	CodeBusy        = "busy"
 	CodeDeploy      = "deploy-failed"
 	CodeInternal    = "internal"
+	CodeNoSpace     = "no-space" // a filesystem of the host is full
 )
 
 // Error ends a stream that failed.
@@ -137,6 +138,9 @@ type Import struct {
 	Session     string `json:"session,omitempty"`
 	Compression string `json:"compression"`
 	Paths       int    `json:"paths"` // how many paths the client sends (a sanity bound)
+	// NarBytes is the paths' total NAR size, if the client knows it: the
+	// agent refuses an import that cannot fit before reading any of it.
+	NarBytes int64 `json:"narBytes,omitempty"`
 }
 
 // Imported answers Import.
@@ -191,6 +195,10 @@ type AppStatus struct {
 	// Container is the runtime's view of the app's container; nil if it
 	// has none (or the runtime cannot say).
 	Container *ContainerStatus `json:"container,omitempty"`
+	// Error says why the agent cannot read the app's state (and what to
+	// do); Current and Generations are then empty. Other apps are
+	// unaffected.
+	Error string `json:"error,omitempty"`
 }
 
 // Generation is one recorded deployment of an app.

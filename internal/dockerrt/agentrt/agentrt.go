@@ -5,7 +5,6 @@ package agentrt
 
 import (
 	"context"
-	"fmt"
 	"io"
 
 	"github.com/nd-project/nd/internal/agent"
@@ -44,8 +43,7 @@ func (r *Runtime) Ping(ctx context.Context) error { return r.rt.Ping(ctx) }
 
 // Deploy implements agent.Runtime: the package's metadata-only image
 // (made and loaded if missing), then the container replaced with rollback.
-// After a successful deploy the app's other nd images are pruned: in
-// host-store mode they are cheap to make again.
+// Which images stay is the agent's decision (ImageRuntime.PruneImages).
 func (r *Runtime) Deploy(ctx context.Context, s agent.DeploySpec) (agent.DeployResult, error) {
 	progress := s.Progress
 	if progress == nil {
@@ -64,9 +62,6 @@ func (r *Runtime) Deploy(ctx context.Context, s agent.DeploySpec) (agent.DeployR
 		// A failed deploy leaves no image of its own behind.
 		r.rt.RemoveImageIfUnused(ctx, s.App, id)
 		return agent.DeployResult{}, err
-	}
-	if _, err := r.rt.PruneImages(ctx, s.App, id); err != nil {
-		progress("image", fmt.Sprintf("pruning old images failed: %v", err))
 	}
 	return agent.DeployResult{ContainerID: res.ContainerID, Changed: res.Changed}, nil
 }

@@ -29,7 +29,7 @@ func (r *Runtime) Inspect(ctx context.Context, app string) (*proto.ContainerStat
 		return nil, noApp(err)
 	}
 	cs := &proto.ContainerStatus{
-		ID: st.ContainerID, Package: st.Package, Generation: st.Generation, Mode: st.Mode,
+		ID: st.ContainerID, Image: st.Image, Package: st.Package, Generation: st.Generation, Mode: st.Mode,
 		State: st.State, Health: st.Health, ExitCode: st.ExitCode, RestartCount: st.RestartCount,
 	}
 	if !st.StartedAt.IsZero() {
