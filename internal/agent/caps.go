@@ -40,6 +40,21 @@ func (a *Agent) Capabilities(ctx context.Context) proto.Capabilities {
 	return caps
 }
 
+// requireDocker fails with CodeNoDocker when the runtime does not answer,
+// so that no request reports on or changes apps it could not ask about.
+func (a *Agent) requireDocker(ctx context.Context) error {
+	p, ok := a.cfg.Runtime.(Pinger)
+	if !ok {
+		return nil
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := p.Ping(pctx); err != nil {
+		return withCode(proto.CodeNoDocker, err)
+	}
+	return nil
+}
+
 func (a *Agent) nixUsable() error {
 	if _, err := exec.LookPath(a.cfg.NixStoreProgram); err != nil {
 		return fmt.Errorf("%s not found on PATH", a.cfg.NixStoreProgram)

@@ -114,10 +114,8 @@ func (a *Agent) Deploy(ctx context.Context, req proto.Deploy, progress func(stag
 	if a.cfg.Runtime == nil {
 		return res, codef(proto.CodeDeploy, "nd-agent has no container runtime configured")
 	}
-	if p, ok := a.cfg.Runtime.(Pinger); ok {
-		if err := p.Ping(ctx); err != nil {
-			return res, codef(proto.CodeDeploy, "the container runtime of this host is not reachable: %v", err)
-		}
+	if err := a.requireDocker(ctx); err != nil {
+		return res, err
 	}
 	unlock, err := a.lockApp(ctx, req.App, func() {
 		progress("waiting", "another deploy of "+req.App+" is in progress; waiting for it")
@@ -206,6 +204,11 @@ func (a *Agent) handleStatus(ctx context.Context, c *proto.Conn, env proto.Envel
 	} else if !manifest.ValidName(req.App) {
 		return codef(proto.CodeBadRequest, "bad app name %q", req.App)
 	}
+	// An app's container state is part of its status: without Docker the
+	// answer would claim "no container" for every app.
+	if err := a.requireDocker(ctx); err != nil {
+		return err
+	}
 	rep := proto.StatusReply{Apps: []proto.AppStatus{}}
 	for _, app := range apps {
 		st, err := a.loadState(app)
@@ -223,7 +226,9 @@ func (a *Agent) handleStatus(ctx context.Context, c *proto.Conn, env proto.Envel
 			continue
 		}
 		as := proto.AppStatus{App: app, Current: st.Current, Generations: st.Generations}
-		a.addContainerStatus(ctx, &as)
+		if err := a.addContainerStatus(ctx, &as); err != nil {
+			return err
+		}
 		rep.Apps = append(rep.Apps, as)
 	}
 	return c.Send(proto.TypeStatusReply, &rep)

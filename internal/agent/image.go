@@ -41,10 +41,8 @@ func (a *Agent) imageRuntime(ctx context.Context) (ImageRuntime, error) {
 	if !ok {
 		return nil, codef(proto.CodeUnsupported, "the container runtime of this nd-agent cannot load images")
 	}
-	if p, ok := a.cfg.Runtime.(Pinger); ok {
-		if err := p.Ping(ctx); err != nil {
-			return nil, codef(proto.CodeDeploy, "the container runtime of this host is not reachable: %v", err)
-		}
+	if err := a.requireDocker(ctx); err != nil {
+		return nil, err
 	}
 	return ir, nil
 }

@@ -55,8 +55,11 @@ func (a *Agent) opHandlers() map[proto.Type]func(context.Context, *proto.Conn, p
 	}
 }
 
-func (a *Agent) operator() (Operator, error) {
+func (a *Agent) operator(ctx context.Context) (Operator, error) {
 	if op, ok := a.cfg.Runtime.(Operator); ok {
+		if err := a.requireDocker(ctx); err != nil {
+			return nil, err
+		}
 		return op, nil
 	}
 	return nil, codef(proto.CodeUnsupported, "nd-agent has no container runtime that can do this")
@@ -77,20 +80,26 @@ func noContainer(app string, err error) error {
 	return err
 }
 
-// addContainerStatus fills st.Container from the runtime, best effort.
-func (a *Agent) addContainerStatus(ctx context.Context, st *proto.AppStatus) {
+// addContainerStatus fills st.Container from the runtime. Only an app that
+// truly has no container is left without one: any other failure to ask is
+// the request's error, never reported as "no container".
+func (a *Agent) addContainerStatus(ctx context.Context, st *proto.AppStatus) error {
 	op, ok := a.cfg.Runtime.(Operator)
 	if !ok {
-		return
+		return nil
 	}
 	cs, err := op.Inspect(ctx, st.App)
+	if errors.Is(err, ErrNoContainer) {
+		return nil
+	}
 	if err != nil {
-		if !errors.Is(err, ErrNoContainer) {
-			a.log.Warn("inspecting container", "app", st.App, "error", err)
+		if perr := a.requireDocker(ctx); perr != nil {
+			return perr
 		}
-		return
+		return fmt.Errorf("inspecting the container of %s: %w", st.App, err)
 	}
 	st.Container = cs
+	return nil
 }
 
 func (a *Agent) handleRollback(ctx context.Context, c *proto.Conn, env proto.Envelope) error {
@@ -128,6 +137,9 @@ func (a *Agent) Rollback(ctx context.Context, req proto.Rollback, progress func(
 	var res proto.Deployed
 	if a.cfg.Runtime == nil {
 		return res, codef(proto.CodeDeploy, "nd-agent has no container runtime configured")
+	}
+	if err := a.requireDocker(ctx); err != nil {
+		return res, err
 	}
 	unlock, err := a.lockApp(ctx, req.App, func() {
 		progress("waiting", "another deploy of "+req.App+" is in progress; waiting for it")
@@ -229,7 +241,7 @@ func (a *Agent) handleLogs(ctx context.Context, c *proto.Conn, env proto.Envelop
 	if err := checkApp(req.App); err != nil {
 		return err
 	}
-	op, err := a.operator()
+	op, err := a.operator(ctx)
 	if err != nil {
 		return err
 	}
@@ -279,7 +291,7 @@ func (a *Agent) handleRemove(ctx context.Context, c *proto.Conn, env proto.Envel
 	if err := checkApp(req.App); err != nil {
 		return err
 	}
-	op, err := a.operator()
+	op, err := a.operator(ctx)
 	if err != nil {
 		return err
 	}
@@ -355,7 +367,7 @@ func (a *Agent) handleExec(ctx context.Context, c *proto.Conn, env proto.Envelop
 	if len(req.Cmd) == 0 {
 		return codef(proto.CodeBadRequest, "exec: no command")
 	}
-	op, err := a.operator()
+	op, err := a.operator(ctx)
 	if err != nil {
 		return err
 	}

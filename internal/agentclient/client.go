@@ -117,7 +117,12 @@ type Error struct {
 	Message string
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("nd-agent on %s: %s", e.Host, e.Message) }
+func (e *Error) Error() string {
+	if e.Code == proto.CodeNoDocker {
+		return fmt.Sprintf("cannot reach Docker on %s: %s", e.Host, e.Message)
+	}
+	return fmt.Sprintf("nd-agent on %s: %s", e.Host, e.Message)
+}
 
 // IsCode reports whether err is an agent Error with code.
 func IsCode(err error, code string) bool {

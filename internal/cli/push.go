@@ -198,7 +198,7 @@ func pushOne(ctx context.Context, env *Env, o *pushOptions, target, pkg string, 
 	caps := welcome.Capabilities
 	h.stateDir = caps.StateDir
 	if !caps.Docker {
-		res.Err = fmt.Errorf("nd-agent on %s cannot reach Docker: %s", target, caps.DockerError)
+		res.Err = fmt.Errorf("cannot reach Docker on %s: %s", target, caps.DockerError)
 		return res
 	}
 	if o.ImageMode || !caps.Nix {

@@ -96,6 +96,7 @@ const (
 	CodeUnsupported = "unsupported"    // unknown request type
 	CodeBadStream   = "invalid-stream" // import stream refused
 	CodeNoNix       = "no-nix"         // host has no usable Nix
+	CodeNoDocker    = "no-docker"      // the host's dockerd does not answer
 	CodeNotFound    = "not-found"
 	CodeBusy        = "busy"
 	CodeDeploy      = "deploy-failed"
