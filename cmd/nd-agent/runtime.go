@@ -22,7 +22,7 @@ func newRuntime(ctx context.Context, cfg agent.RuntimeConfig) (agent.Runtime, er
 	if err != nil {
 		return nil, fmt.Errorf("making docker client: %w", err)
 	}
-	opts := dockerrt.Options{Log: cfg.Log, StoreRoot: cfg.StoreRoot}
+	opts := dockerrt.Options{Log: cfg.Log, StoreRoot: cfg.StoreRoot, Registry: cfg.Registry}
 	if _, err := exec.LookPath("iptables-restore"); err == nil {
 		opts.Ports = portswitch.New(portswitch.Options{})
 		if _, err := exec.LookPath("ip6tables-restore"); err == nil {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/nd-project/nd/internal/imagereg"
 	"github.com/nd-project/nd/internal/manifest"
 	"github.com/nd-project/nd/internal/nixstore"
 	"github.com/nd-project/nd/internal/proto"
@@ -50,7 +51,10 @@ type Config struct {
 	// /nix/store paths.
 	GCRoots string
 	// Runtime runs containers; nil: deploys fail, the rest works.
-	Runtime         Runtime
+	Runtime Runtime
+	// Images is the image store and loopback registry image mode sends
+	// layers to and dockerd pulls from; nil: no image mode.
+	Images          *imagereg.Registry
 	KeepGenerations int // superseded generations kept with their roots
 	NDVersion       string
 	Log             hclog.Logger
@@ -171,7 +175,7 @@ func (a *Agent) handlers() map[proto.Type]func(context.Context, *proto.Conn, pro
 		proto.TypeQueryMissing: a.handleQueryMissing,
 		proto.TypeImport:       a.handleImport,
 		proto.TypeDeploy:       a.handleDeploy,
-		proto.TypeQueryLayers:  a.handleQueryLayers,
+		proto.TypeQueryBlobs:   a.handleQueryBlobs,
 		proto.TypeDeployImage:  a.handleDeployImage,
 		proto.TypeCheck:        a.handleCheck,
 	}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/nd-project/nd/internal/imagereg"
 	"github.com/nd-project/nd/internal/nixstore"
 )
 
@@ -36,6 +37,9 @@ type RuntimeConfig struct {
 	Log hclog.Logger
 	// StoreRoot is the chroot store's root ("" for the real /nix/store).
 	StoreRoot string
+	// Registry is the agent's image store and loopback registry, through
+	// which images reach dockerd.
+	Registry *imagereg.Registry
 }
 
 const usage = `usage:
@@ -116,15 +120,24 @@ func runServe(ctx context.Context, p Program, args []string) error {
 	if err := os.MkdirAll(o.state, 0o700); err != nil {
 		return fmt.Errorf("making state directory: %w", err)
 	}
+	images, err := imagereg.Open(filepath.Join(o.state, "images"))
+	if err != nil {
+		return err
+	}
+	reg, err := images.Serve()
+	if err != nil {
+		return err
+	}
+	defer reg.Close()
 	var rt Runtime
 	if p.NewRuntime != nil {
 		var err error
-		if rt, err = p.NewRuntime(ctx, RuntimeConfig{Log: log.Named("runtime"), StoreRoot: o.storeRoot}); err != nil {
+		if rt, err = p.NewRuntime(ctx, RuntimeConfig{Log: log.Named("runtime"), StoreRoot: o.storeRoot, Registry: reg}); err != nil {
 			return fmt.Errorf("setting up the container runtime: %w", err)
 		}
 	}
 	a := New(Config{
-		StateDir: o.state, Store: &nixstore.Store{Root: o.storeRoot}, Runtime: rt,
+		StateDir: o.state, Store: &nixstore.Store{Root: o.storeRoot}, Runtime: rt, Images: reg,
 		KeepGenerations: o.keep, NDVersion: p.Version, Log: log,
 		CrashAt: os.Getenv(CrashEnv),
 	})

@@ -7,23 +7,23 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/nd-project/nd/internal/image"
 	"github.com/nd-project/nd/internal/manifest"
 	"github.com/nd-project/nd/internal/nixstore"
 	"github.com/nd-project/nd/internal/proto"
 )
 
 // ImageRuntime is what image mode needs of the container runtime besides
-// Runtime: which layers dockerd has, loading an archive, and deploying a
-// loaded image without the host's /nix/store. Image mode needs no Nix on the
-// host.
+// Runtime: pulling an image from the agent's registry, and deploying a
+// pulled image without the host's /nix/store. Image mode needs no Nix on
+// the host.
 type ImageRuntime interface {
-	// HasLayers returns how many bottom layers of an image with diffIDs
-	// (bottom first) dockerd already holds as a stack.
-	HasLayers(ctx context.Context, diffIDs []string) (int, error)
-	// LoadImage feeds a docker-archive to dockerd.
-	LoadImage(ctx context.Context, archive io.Reader) error
+	// PullImage has dockerd pull ref, tag it repoTag and returns dockerd's
+	// ID of it, which must be one of accept.
+	PullImage(ctx context.Context, ref, repoTag string, accept []string) (string, error)
 	// CheckImage verifies dockerd holds image id of app's package pkg.
 	CheckImage(ctx context.Context, id, app, pkg string) error
 	// DeployImage replaces the app's container by one of image id (no
@@ -38,7 +38,7 @@ const ModeImage = "image"
 
 func (a *Agent) imageRuntime(ctx context.Context) (ImageRuntime, error) {
 	ir, ok := a.cfg.Runtime.(ImageRuntime)
-	if !ok {
+	if !ok || a.cfg.Images == nil {
 		return nil, codef(proto.CodeUnsupported, "the container runtime of this nd-agent cannot load images")
 	}
 	if err := a.requireDocker(ctx); err != nil {
@@ -47,29 +47,25 @@ func (a *Agent) imageRuntime(ctx context.Context) (ImageRuntime, error) {
 	return ir, nil
 }
 
-func (a *Agent) handleQueryLayers(ctx context.Context, c *proto.Conn, env proto.Envelope) error {
-	var req proto.QueryLayers
-	if err := proto.Decode(env, proto.TypeQueryLayers, &req); err != nil {
+func (a *Agent) handleQueryBlobs(ctx context.Context, c *proto.Conn, env proto.Envelope) error {
+	var req proto.QueryBlobs
+	if err := proto.Decode(env, proto.TypeQueryBlobs, &req); err != nil {
 		return withCode(proto.CodeBadRequest, err)
 	}
-	if len(req.DiffIDs) > proto.MaxImageLayers {
-		return codef(proto.CodeBadRequest, "%d layers, at most %d", len(req.DiffIDs), proto.MaxImageLayers)
+	if len(req.Digests) > proto.MaxImageLayers {
+		return codef(proto.CodeBadRequest, "%d layers, at most %d", len(req.Digests), proto.MaxImageLayers)
 	}
-	for _, d := range req.DiffIDs {
+	for _, d := range req.Digests {
 		if !digestRE.MatchString(d) {
 			return codef(proto.CodeBadRequest, "bad layer digest %q", d)
 		}
 	}
-	ir, err := a.imageRuntime(ctx)
-	if err != nil {
+	if _, err := a.imageRuntime(ctx); err != nil {
 		return err
 	}
-	n, err := ir.HasLayers(ctx, req.DiffIDs)
-	if err != nil {
-		return fmt.Errorf("asking dockerd for layers: %w", err)
-	}
-	a.log.Debug("query layers", "layers", len(req.DiffIDs), "have", n)
-	return c.Send(proto.TypeLayers, &proto.Layers{Have: n})
+	missing := a.cfg.Images.Store().Missing(req.Digests)
+	a.log.Debug("query blobs", "layers", len(req.Digests), "missing", len(missing))
+	return c.Send(proto.TypeBlobs, &proto.Blobs{Missing: missing})
 }
 
 func (a *Agent) handleDeployImage(ctx context.Context, c *proto.Conn, env proto.Envelope) error {
@@ -86,8 +82,7 @@ func (a *Agent) handleDeployImage(ctx context.Context, c *proto.Conn, env proto.
 	if req.Compression != proto.CompressionZstd {
 		return codef(proto.CodeBadRequest, "image compression %q, want %q", req.Compression, proto.CompressionZstd)
 	}
-	spec := archiveSpec{ImageID: req.ImageID, RepoTag: req.RepoTag, DiffIDs: req.DiffIDs, Skip: req.Skip}
-	if err := spec.check(); err != nil {
+	if err := checkImageRequest(&req); err != nil {
 		return withCode(proto.CodeBadRequest, err)
 	}
 	m, err := manifest.Parse(req.Manifest)
@@ -106,11 +101,12 @@ func (a *Agent) handleDeployImage(ctx context.Context, c *proto.Conn, env proto.
 	return c.Send(proto.TypeDeployed, &res)
 }
 
-// DeployImage loads the zstd-compressed docker-archive read from data
-// (checked on the way, see copyDockerArchive), then records and runs a new
-// generation of req.App from image req.ImageID, like Deploy but without
-// Nix: the generation names the package and the image, and holds no GC
-// root. Images of generations no longer kept are removed.
+// DeployImage stores the layers read from data (zstd; each checked against
+// its digest, see receiveLayers) and has dockerd pull the image from the
+// agent's registry, then records and runs a new generation of req.App from
+// it (release), like Deploy but without Nix: the generation names the
+// package and dockerd's image ID, and holds no GC root. What no kept
+// generation runs (images, blobs) is removed.
 func (a *Agent) DeployImage(ctx context.Context, req proto.DeployImage, m *manifest.Manifest, data io.Reader, progress func(stage, msg string)) (proto.Deployed, error) {
 	var res proto.Deployed
 	ir, err := a.imageRuntime(ctx)
@@ -118,7 +114,7 @@ func (a *Agent) DeployImage(ctx context.Context, req proto.DeployImage, m *manif
 		return res, err
 	}
 	// The lock also keeps a concurrent deploy's image pruning away from the
-	// layers this one relies on.
+	// images this one relies on.
 	unlock, err := a.lockApp(ctx, req.App, func() {
 		progress("waiting", "another deploy of "+req.App+" is in progress; waiting for it")
 	})
@@ -126,89 +122,112 @@ func (a *Agent) DeployImage(ctx context.Context, req proto.DeployImage, m *manif
 		return res, withCode(proto.CodeBusy, err)
 	}
 	defer unlock()
-	// Repair first: it may remove images, and so layers counted below.
+	// Repair first: it may remove images.
 	if err := a.reconcileLocked(ctx, req.App, false); err != nil {
 		return res, withCode(proto.CodeDeploy, fmt.Errorf("repairing an interrupted deploy of %s first: %w", req.App, err))
 	}
-	if req.Skip > 0 {
-		// The layers the client leaves out must still be here (an image
-		// may have been removed since it asked).
-		n, err := ir.HasLayers(ctx, req.DiffIDs[:req.Skip])
-		if err != nil {
-			return res, fmt.Errorf("asking dockerd for layers: %w", err)
-		}
-		if n < req.Skip {
-			return res, codef(proto.CodeLayersGone, "dockerd has %d of the %d bottom layers left out; ask again", n, req.Skip)
-		}
+	// The image's ID in dockerd is known only once it is pulled, and the
+	// release records it: so the pull comes before the intent. A pulled
+	// image no generation runs goes with the next retain.
+	id, err := a.storeAndPull(ctx, ir, req, data, progress)
+	if err != nil {
+		return res, err
+	}
+	if err := ir.CheckImage(ctx, id, req.App, req.Package); err != nil {
+		return res, withCode(proto.CodeBadStream, fmt.Errorf("checking the pulled image: %w", err))
 	}
 	state, err := a.loadState(req.App)
 	if err != nil {
 		return res, err
 	}
-	prepare := func(ctx context.Context) error {
-		progress("load", fmt.Sprintf("loading image %.19s (%d of %d layers sent)", req.ImageID, len(req.DiffIDs)-req.Skip, len(req.DiffIDs)))
-		st, err := a.loadImage(ctx, ir, req, data)
-		if err != nil {
-			return err
-		}
-		if err := ir.CheckImage(ctx, req.ImageID, req.App, req.Package); err != nil {
-			return withCode(proto.CodeBadStream, fmt.Errorf("checking the loaded image: %w", err))
-		}
-		a.log.Info("image loaded", "app", req.App, "image", req.ImageID, "layers", st.Layers, "bytes", st.LayerBytes)
-		return a.saveImageManifest(req.App, req.Package, req.Manifest)
-	}
 	res, err = a.release(ctx, state, release{
 		Op: intentDeployImage,
 		Gen: proto.Generation{Package: req.Package, PushedBy: req.PushedBy, Secrets: req.Secrets,
-			Mode: ModeImage, ImageID: req.ImageID},
-		Manifest: m, Force: req.Force, Prepare: prepare,
+			Mode: ModeImage, ImageID: id},
+		Manifest: m, Force: req.Force,
+		Prepare:  func(ctx context.Context) error { return a.saveImageManifest(req.App, req.Package, req.Manifest) },
 		Describe: func(n int) string { return fmt.Sprintf("%s generation %d: %s (image mode)", req.App, n, req.Package) },
 	}, progress)
 	if err != nil {
 		return res, err
 	}
-	a.log.Info("deployed", "app", req.App, "generation", res.Generation, "package", req.Package, "image", req.ImageID, "container", res.ContainerID, "changed", res.Changed)
+	a.log.Info("deployed", "app", req.App, "generation", res.Generation, "package", req.Package, "image", id, "container", res.ContainerID, "changed", res.Changed)
 	return res, nil
 }
 
-// loadImage decompresses data, checks the archive and feeds it to dockerd.
-// A malformed or cut stream aborts the load: dockerd keeps nothing of it.
-func (a *Agent) loadImage(ctx context.Context, ir ImageRuntime, req proto.DeployImage, data io.Reader) (archiveStats, error) {
-	var st archiveStats
+// storeAndPull receives the layers nd-push sends into the image store,
+// registers the image's manifest with the agent's registry and has dockerd
+// pull it; it returns dockerd's ID of the image. A malformed or cut stream
+// stores nothing of the bad blob and pulls nothing.
+func (a *Agent) storeAndPull(ctx context.Context, ir ImageRuntime, req proto.DeployImage, data io.Reader, progress func(stage, msg string)) (string, error) {
+	reg := a.cfg.Images
+	st := reg.Store()
+	digests := []string{req.ImageID}
+	for _, l := range req.Layers {
+		digests = append(digests, l.Digest)
+	}
+	unpin := st.Pin(digests)
+	defer unpin()
+	sent := map[string]bool{}
+	for _, d := range req.Send {
+		sent[d] = true
+	}
+	for _, l := range req.Layers {
+		if sent[l.Digest] {
+			continue
+		}
+		// The layers the client leaves out must still be here (they may
+		// have been collected since it asked).
+		if n, err := st.Size(l.Digest); err != nil || n != l.Size {
+			return "", codef(proto.CodeLayersGone, "the image store no longer has layer %s; ask again", l.Digest)
+		}
+	}
+	progress("load", fmt.Sprintf("receiving image %.19s (%d of %d layers sent)", req.ImageID, len(req.Send), len(req.Layers)))
 	in := &errReader{r: data}
 	zr, err := zstd.NewReader(in, zstd.WithDecoderMaxWindow(maxWindow), zstd.WithDecoderConcurrency(1))
 	if err != nil {
-		return st, fmt.Errorf("starting decompression: %w", err)
+		return "", fmt.Errorf("starting decompression: %w", err)
 	}
 	defer zr.Close()
-	pr, pw := io.Pipe()
-	loadErr := make(chan error, 1)
-	go func() {
-		err := ir.LoadImage(ctx, pr)
-		pr.CloseWithError(errors.New("docker load ended"))
-		loadErr <- err
-	}()
-	spec := archiveSpec{ImageID: req.ImageID, RepoTag: req.RepoTag, DiffIDs: req.DiffIDs, Skip: req.Skip}
-	st, cerr := copyDockerArchive(zr, pw, spec)
-	if cerr != nil {
-		pw.CloseWithError(cerr)
-	} else {
-		pw.Close()
-	}
-	lerr := <-loadErr
+	dec := &errReader{r: zr}
+	n, err := receiveLayers(st, dec, &req)
 	switch {
-	case cerr != nil && in.err != nil:
-		return st, fmt.Errorf("image stream broke: %w", in.err)
-	case cerr != nil && errors.Is(cerr, errArchive):
-		return st, withCode(proto.CodeBadStream, fmt.Errorf("image refused: %w", cerr))
-	case cerr != nil && lerr != nil:
-		return st, fmt.Errorf("loading image: %w", lerr)
-	case cerr != nil:
-		return st, withCode(proto.CodeBadStream, fmt.Errorf("image refused: %w", cerr))
-	case lerr != nil:
-		return st, fmt.Errorf("loading image: %w", lerr)
+	case err != nil && in.err != nil:
+		return "", fmt.Errorf("image stream broke: %w", in.err)
+	case err != nil && (errors.Is(err, errStream) || dec.err != nil):
+		// announced blobs that do not match, or data that does not
+		// decompress
+		return "", withCode(proto.CodeBadStream, fmt.Errorf("image refused: %w", err))
+	case err != nil:
+		return "", fmt.Errorf("receiving the image: %w", err)
 	}
-	return st, nil
+	if _, err := st.PutBytes(req.Config); err != nil {
+		return "", err
+	}
+	blobs := make([]image.Blob, len(req.Layers))
+	for i, l := range req.Layers {
+		blobs[i] = image.Blob{Digest: l.Digest, Size: l.Size}
+	}
+	mb, err := image.OCIManifest(req.Config, blobs)
+	if err != nil {
+		return "", err
+	}
+	repo, _, _ := strings.Cut(req.RepoTag, ":")
+	ref, err := reg.PutManifest(repo, mb, image.MediaTypeManifest)
+	if err != nil {
+		return "", err
+	}
+	mdigest := ref[strings.LastIndex(ref, "@")+1:]
+	progress("load", fmt.Sprintf("dockerd pulls image %.19s", mdigest))
+	id, err := ir.PullImage(ctx, ref, req.RepoTag, []string{req.ImageID, mdigest})
+	if err != nil {
+		return "", fmt.Errorf("loading the image into dockerd: %w", err)
+	}
+	if err := a.saveImageRecord(req.App, id, imageRecord{Config: req.ImageID, Layers: digests[1:]}); err != nil {
+		return "", err
+	}
+	a.log.Info("image pulled", "app", req.App, "image", id, "layers sent", len(req.Send), "bytes", n)
+	return id, nil
 }
 
 // imageManifestPath keeps the manifests of image-mode generations: there is

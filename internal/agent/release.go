@@ -198,8 +198,8 @@ func (a *Agent) generationManifest(ctx context.Context, app string, g proto.Gene
 
 // retain makes what the host holds for app match the generations st keeps,
 // the only place that decides it: GC roots of kept host-store generations,
-// saved manifests and images of kept image-mode generations, secrets of
-// kept generations. Everything else of the app goes (it is scanned, not
+// saved manifests and images (and image blobs) of kept image-mode
+// generations, secrets of kept generations. Everything else of the app goes (it is scanned, not
 // remembered, so leftovers of interrupted releases go too). Best effort:
 // what fails stays for the next release or nd-agent check.
 func (a *Agent) retain(ctx context.Context, st *appState) {
@@ -238,4 +238,6 @@ func (a *Agent) retain(ctx context.Context, st *appState) {
 			a.log.Warn("pruning images failed", "app", st.App, "error", err)
 		}
 	}
+	// The image store's blobs follow the kept generations of every app.
+	a.collectBlobs()
 }

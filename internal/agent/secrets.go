@@ -136,8 +136,10 @@ func (a *Agent) forgetFailedFirst(ctx context.Context, app, secrets string) {
 			a.log.Warn("removing images of a failed first deploy", "app", app, "error", err)
 		}
 	}
-	// Saved manifests are only of image-mode generations, and there is none.
+	// Saved manifests and image blob records are only of image-mode
+	// generations, and there is none; the blobs go with the next collection.
 	os.RemoveAll(filepath.Dir(a.imageManifestPath(app, "x")))
+	os.RemoveAll(filepath.Dir(a.imageRecordPath(app, "sha256:x")))
 	// Only empty directories go: another push may have uploaded into them.
 	os.Remove(filepath.Join(a.appsDir(), app, "secrets"))
 	os.Remove(filepath.Join(a.appsDir(), app))

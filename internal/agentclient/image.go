@@ -4,20 +4,26 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/nd-project/nd/internal/proto"
 )
 
-// QueryLayers returns how many bottom layers of an image with diffIDs
-// (bottom first) the host's dockerd already holds, in one round trip.
-func (cl *Client) QueryLayers(ctx context.Context, diffIDs []string) (int, error) {
-	var r proto.Layers
-	err := cl.call(ctx, proto.TypeQueryLayers, &proto.QueryLayers{DiffIDs: diffIDs}, proto.TypeLayers, &r, nil)
-	if err == nil && (r.Have < 0 || r.Have > len(diffIDs)) {
-		err = fmt.Errorf("nd-agent on %s claims %d of %d layers", cl.opts.Host, r.Have, len(diffIDs))
+// QueryBlobs returns which of the layer blobs named by digests the host's
+// image store lacks, in one round trip.
+func (cl *Client) QueryBlobs(ctx context.Context, digests []string) ([]string, error) {
+	var r proto.Blobs
+	err := cl.call(ctx, proto.TypeQueryBlobs, &proto.QueryBlobs{Digests: digests}, proto.TypeBlobs, &r, nil)
+	if err != nil {
+		return nil, err
 	}
-	return r.Have, err
+	for _, d := range r.Missing {
+		if !slices.Contains(digests, d) {
+			return nil, fmt.Errorf("nd-agent on %s lacks layer %q it was not asked about", cl.opts.Host, d)
+		}
+	}
+	return r.Missing, nil
 }
 
 // DeployImageOptions tune DeployImage's compression and report progress.
@@ -32,10 +38,10 @@ type DeployImageOptions struct {
 	Progress func(proto.Progress)
 }
 
-// DeployImage sends the docker-archive that write produces (leaving out the
-// bottom req.Skip layers), zstd-compressed on one stream, and has the agent
-// load, check and deploy it. If the agent refuses the stream, its error is
-// returned (not the broken pipe that follows).
+// DeployImage sends the layers that write produces (req.Send, one after the
+// other), zstd-compressed on one stream, and has the agent store, pull and
+// deploy the image. If the agent refuses the stream, its error is returned
+// (not the broken pipe that follows).
 func (cl *Client) DeployImage(ctx context.Context, req proto.DeployImage, opts DeployImageOptions, write func(w io.Writer) error) (proto.Deployed, error) {
 	var res proto.Deployed
 	req.Compression = proto.CompressionZstd

@@ -97,8 +97,9 @@ func buildLayeredImage(ctx context.Context, env *Env, pkg string, m *manifest.Ma
 }
 
 // pushImage deploys pkg as a full layered image (hosts without Nix, or -b):
-// it asks which bottom layers the host's dockerd has and sends the rest as
-// one zstd-compressed docker-archive; the agent checks, loads and deploys it.
+// it asks which layer blobs the host's image store lacks and sends those,
+// zstd-compressed on one stream; the agent checks and stores them, has its
+// dockerd pull the image from its loopback registry and deploys it.
 func pushImage(ctx context.Context, env *Env, h *host, pkg string, m *manifest.Manifest, o *pushOptions, res *pushResult) error {
 	img, err := o.image.get(ctx, env, pkg, m)
 	if err != nil {
@@ -119,30 +120,29 @@ func sendImage(ctx context.Context, env *Env, h *host, pkg string, m *manifest.M
 	if err != nil {
 		return fmt.Errorf("reading the manifest: %w", err)
 	}
-	diffIDs := img.DiffIDs()
-	have, err := h.agent.QueryLayers(ctx, diffIDs)
+	missing, err := h.agent.QueryBlobs(ctx, img.DiffIDs())
 	if err != nil {
 		return fmt.Errorf("asking which layers %s has: %w", h.name, err)
 	}
 	var total int64
-	for i, l := range img.Layers {
-		if i >= have {
-			total += l.Size
-			res.Paths += len(l.Paths)
-		}
+	for _, d := range missing {
+		l := img.LayerByDigest(d)
+		total += l.Size
+		res.Paths += len(l.Paths)
 	}
 	single := len(o.Hosts) == 1
-	pr := newImagePrinter(env.Stderr, single, len(img.Layers)-have, total)
+	pr := newImagePrinter(env.Stderr, single, len(missing), total)
 	if single {
-		fmt.Fprintf(env.Stderr, "%s: image %.19s: %d of %d layers to send (%s)\n", h.name, img.ID, len(img.Layers)-have, len(img.Layers), humanBytes(total))
+		fmt.Fprintf(env.Stderr, "%s: image %.19s: %d of %d layers to send (%s)\n", h.name, img.ID, len(missing), len(img.Layers), humanBytes(total))
 	}
 	if err := uploadSecrets(ctx, h, m.Name, o.secrets); err != nil {
 		return err
 	}
 	dep, err := h.agent.DeployImage(ctx, proto.DeployImage{
 		App: m.Name, Package: pkg, PushedBy: pushedBy(), Force: o.Force,
-		ImageID: img.ID, RepoTag: img.RepoTag, DiffIDs: diffIDs, Skip: have, Manifest: manifestJSON,
-		Secrets: o.secrets.Hash(),
+		ImageID: img.ID, RepoTag: img.RepoTag, Config: img.Config, Layers: layerBlobs(img), Send: missing,
+		Manifest: manifestJSON,
+		Secrets:  o.secrets.Hash(),
 	}, agentclient.DeployImageOptions{
 		Wire: func(n int64) { res.Sent = n; pr.wire(n) },
 		Progress: func(p proto.Progress) {
@@ -152,7 +152,7 @@ func sendImage(ctx context.Context, env *Env, h *host, pkg string, m *manifest.M
 			env.Log.Info("agent", "stage", p.Stage, "message", p.Message)
 		},
 	}, func(w io.Writer) error {
-		return img.WriteDockerArchive(&countWriter{w: w, f: pr.bytes}, img.SkipBottom(have))
+		return img.WriteLayers(&countWriter{w: w, f: pr.bytes}, missing)
 	})
 	pr.done()
 	if err != nil {
@@ -160,6 +160,15 @@ func sendImage(ctx context.Context, env *Env, h *host, pkg string, m *manifest.M
 	}
 	res.Generation, res.Changed = dep.Generation, dep.Changed
 	return nil
+}
+
+// layerBlobs lists img's layers as the protocol names them.
+func layerBlobs(img *image.Image) []proto.Blob {
+	out := make([]proto.Blob, len(img.Layers))
+	for i, l := range img.Layers {
+		out[i] = proto.Blob{Digest: l.DiffID, Size: l.Size}
+	}
+	return out
 }
 
 type countWriter struct {

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"flag"
@@ -10,12 +9,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/nd-project/nd/internal/agentclient"
@@ -117,51 +118,61 @@ func TestPushImageModeNoNix(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	have, err := h.agent.QueryLayers(ctx, img.DiffIDs())
+	missing, err := h.agent.QueryBlobs(ctx, img.DiffIDs())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if have == 0 || have == len(img.Layers) {
-		t.Fatalf("host has %d of %d layers of v3, want some but not all", have, len(img.Layers))
+	if len(missing) == 0 || len(missing) == len(img.Layers) {
+		t.Fatalf("host lacks %d of %d layers of v3, want some but not all", len(missing), len(img.Layers))
 	}
-	var archive bytes.Buffer
-	if err := img.WriteDockerArchive(&archive, img.SkipBottom(have)); err != nil {
+	var data bytes.Buffer
+	if err := img.WriteLayers(&data, missing); err != nil {
 		t.Fatal(err)
 	}
 	manifestJSON, _ := os.ReadFile(filepath.Join(pkg, manifest.FileName))
-	req := proto.DeployImage{App: m.Name, Package: pkg, ImageID: img.ID, RepoTag: img.RepoTag, DiffIDs: img.DiffIDs(), Skip: have, Manifest: manifestJSON}
+	req := proto.DeployImage{App: m.Name, Package: pkg, ImageID: img.ID, RepoTag: img.RepoTag,
+		Config: img.Config, Layers: layerBlobs(img), Send: missing, Manifest: manifestJSON}
 	wrongID := req
 	wrongID.ImageID = "sha256:" + strings.Repeat("0", 64)
+	otherLayers := req
+	otherLayers.Layers = append([]proto.Blob{{Digest: wrongID.ImageID, Size: 1}}, req.Layers...)
+	// Leaving out a layer the host does not have is refused before any
+	// data is used: nd-push asks again then.
+	gone := req
+	gone.Send = missing[:len(missing)-1] // the last is never stored before this case
+	flipped := bytes.Clone(data.Bytes())
+	flipped[len(flipped)-100] ^= 0xff
 	for _, tc := range []struct {
 		name string
 		req  proto.DeployImage
 		data []byte
+		code string
 		want string
 	}{
-		{"corrupted layer", req, flipLayerByte(t, archive.Bytes()), "does not match its digest"},
-		{"truncated", req, archive.Bytes()[:archive.Len()/2], "malformed image archive"},
-		{"other image", wrongID, archive.Bytes(), "malformed image archive"},
+		{"corrupted layer", req, flipped, proto.CodeBadStream, "does not match its digest"},
+		{"other image", wrongID, data.Bytes(), proto.CodeBadRequest, "does not match image ID"},
+		{"other layers", otherLayers, data.Bytes(), proto.CodeBadRequest, "other layers than announced"},
+		{"layer left out", gone, data.Bytes(), proto.CodeLayersGone, "no longer has layer"},
+		// Complete blobs before the fault are kept (they are checked and
+		// content-addressed), so these come last.
+		{"truncated", req, data.Bytes()[:data.Len()/2], proto.CodeBadStream, "malformed image stream"},
+		{"trailing data", req, append(bytes.Clone(data.Bytes()), 1, 2, 3), proto.CodeBadStream, "data after the last layer"},
 	} {
 		_, err := h.agent.DeployImage(ctx, tc.req, agentclient.DeployImageOptions{}, func(w io.Writer) error {
 			_, err := w.Write(tc.data)
 			return err
 		})
-		if !agentclient.IsCode(err, proto.CodeBadStream) || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: DeployImage = %v, want %s refusal mentioning %q", tc.name, err, proto.CodeBadStream, tc.want)
+		if !agentclient.IsCode(err, tc.code) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: DeployImage = %v, want %s refusal mentioning %q", tc.name, err, tc.code, tc.want)
 		}
 		if got := strings.TrimSpace(get(t, url)); got != "v2 v1" {
 			t.Fatalf("after the %s stream the app answered %q, want v2 still running", tc.name, got)
 		}
-	}
-	// Leaving out a layer the host does not have is refused before any
-	// data is used: nd-push asks again then.
-	gone := req
-	gone.Skip = have + 1
-	if _, err := h.agent.DeployImage(ctx, gone, agentclient.DeployImageOptions{}, func(w io.Writer) error {
-		_, err := w.Write(archive.Bytes())
-		return err
-	}); !agentclient.IsCode(err, proto.CodeLayersGone) {
-		t.Errorf("DeployImage skipping a layer the host lacks = %v, want %s", err, proto.CodeLayersGone)
+		if tc.name == "corrupted layer" {
+			if still, err := h.agent.QueryBlobs(ctx, missing); err != nil || !slices.Contains(still, missing[len(missing)-1]) {
+				t.Errorf("after a corrupted layer the host lacks %v, %v; want that layer %s among them", still, err, missing[len(missing)-1])
+			}
+		}
 	}
 	if after := e.docker(t, "inspect", "-f", "{{.Id}}", "nd-upd"); after != before {
 		t.Errorf("refused streams replaced container %s by %s", before, after)
@@ -170,8 +181,16 @@ func TestPushImageModeNoNix(t *testing.T) {
 		t.Errorf("a refused image is loaded: %s", out)
 	}
 	// The same image sent whole and intact deploys.
+	if missing, err = h.agent.QueryBlobs(ctx, img.DiffIDs()); err != nil {
+		t.Fatal(err)
+	}
+	req.Send = missing
+	data.Reset()
+	if err := img.WriteLayers(&data, missing); err != nil {
+		t.Fatal(err)
+	}
 	dep, err := h.agent.DeployImage(ctx, req, agentclient.DeployImageOptions{}, func(w io.Writer) error {
-		_, err := w.Write(archive.Bytes())
+		_, err := w.Write(data.Bytes())
 		return err
 	})
 	if err != nil || dep.Generation != 3 {
@@ -198,6 +217,25 @@ func TestPushImageModeNoNix(t *testing.T) {
 	if got := strings.TrimSpace(get(t, url)); got != "v5 v1" {
 		t.Fatalf("v5 answered %q", got)
 	}
+	// The agent's blob store keeps exactly the blobs of the kept images.
+	want := map[string]bool{}
+	for _, id := range strings.Fields(e.docker(t, "images", "-q", "--no-trunc", "nd/upd")) {
+		want[strings.TrimPrefix(id, "sha256:")] = true
+		for _, l := range strings.Fields(e.docker(t, "image", "inspect", "-f", "{{range .RootFS.Layers}}{{.}} {{end}}", id)) {
+			want[strings.TrimPrefix(l, "sha256:")] = true
+		}
+	}
+	blobs, err := os.ReadDir(e.d.Path("/var/lib/nd-agent/images/sha256"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, b := range blobs {
+		got[b.Name()] = true
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("blobs in the agent's store (-kept images' +stored):\n%s", diff)
+	}
 
 	// Rollback needs no Nix either: generation 4's image and manifest are
 	// kept.
@@ -212,43 +250,6 @@ func TestPushImageModeNoNix(t *testing.T) {
 	if gen := e.docker(t, "inspect", "-f", `{{index .Config.Labels "nd.generation"}}`, "nd-upd"); gen != "6" {
 		t.Errorf("generation after rollback %q, want 6", gen)
 	}
-}
-
-// flipLayerByte returns a copy of a docker-archive with one byte of its
-// last layer changed (same sizes, wrong digest).
-func flipLayerByte(t *testing.T, archive []byte) []byte {
-	t.Helper()
-	var last string
-	tr := tar.NewReader(bytes.NewReader(archive))
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.HasSuffix(h.Name, "/layer.tar") {
-			last = h.Name
-		}
-	}
-	var out bytes.Buffer
-	tw := tar.NewWriter(&out)
-	tr = tar.NewReader(bytes.NewReader(archive))
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		data, _ := io.ReadAll(tr)
-		if h.Name == last {
-			data[len(data)/3] ^= 0xff
-		}
-		tw.WriteHeader(h)
-		tw.Write(data)
-	}
-	tw.Close()
-	return out.Bytes()
 }
 
 // TestPushImageModeForced: -b deploys a full image even where the host has
@@ -329,7 +330,7 @@ func TestPushImageModeDroppedConnection(t *testing.T) {
 	if got := strings.TrimSpace(get(t, url)); got != "v1 v1" {
 		t.Fatalf("after the dropped push the app answered %q, want v1 untouched", got)
 	}
-	// The agent notices the cut stream and docker load keeps nothing.
+	// The agent notices the cut stream and dockerd pulls nothing.
 	time.Sleep(time.Second)
 	if now := e.docker(t, "images", "-q", "nd/upd"); now != images {
 		t.Errorf("images after the dropped push: %q, before: %q", now, images)

@@ -13,6 +13,7 @@ import (
 	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
 	"github.com/hashicorp/go-hclog"
+	"github.com/nd-project/nd/internal/imagereg"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -22,7 +23,7 @@ type Client interface {
 
 	ImageInspect(ctx context.Context, image string, opts ...client.ImageInspectOption) (image.InspectResponse, error)
 	ImageList(ctx context.Context, options image.ListOptions) ([]image.Summary, error)
-	ImageLoad(ctx context.Context, input io.Reader, opts ...client.ImageLoadOption) (image.LoadResponse, error)
+	ImagePull(ctx context.Context, ref string, options image.PullOptions) (io.ReadCloser, error)
 	ImageRemove(ctx context.Context, image string, options image.RemoveOptions) ([]image.DeleteResponse, error)
 	ImageTag(ctx context.Context, image, ref string) error
 
@@ -76,6 +77,9 @@ type Options struct {
 	// Ports6, with Ports, routes the ports to containers' IPv6 addresses
 	// (Docker with ipv6 on): portswitch.Options.IPv6.
 	Ports6 PortSwitch
+	// Registry is the agent's loopback registry through which every image
+	// reaches dockerd (see image.go); nil: no image can be loaded.
+	Registry *imagereg.Registry
 }
 
 // New wraps a Docker client.

@@ -50,7 +50,7 @@ type DeploySpec struct {
 	App      string
 	Package  string // deploy package store path
 	Manifest *manifest.Manifest
-	ImageID  string // from EnsureImage or LoadImage
+	ImageID  string // from EnsureImage or PullImage: dockerd's ID of the image
 	// Generation is recorded in the nd.generation label.
 	Generation int
 	// HostStore bind-mounts the host's /nix/store read-only.

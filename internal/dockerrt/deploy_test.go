@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -75,13 +75,6 @@ func TestEnsureImageIsContentAddressed(t *testing.T) {
 	}
 	if ii.Config.Labels[LabelPackage] != pkg || ii.Config.Entrypoint[0] != bb+"/bin/busybox" {
 		t.Errorf("image config labels %v entrypoint %v", ii.Config.Labels, ii.Config.Entrypoint)
-	}
-	known, err := r.KnownChains(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !known[want.ChainIDs()[0]] {
-		t.Errorf("KnownChains lacks %s", want.ChainIDs()[0])
 	}
 }
 
@@ -367,17 +360,12 @@ func TestImageMode(t *testing.T) {
 	if err != nil || again.ID != img.ID {
 		t.Fatalf("second build: %v, ID %s vs %s", err, again.ID, img.ID)
 	}
-	archive := filepath.Join(t.TempDir(), "image.tar")
-	f, err := os.Create(archive)
+	id, err := r.EnsureBuilt(ctx, img)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("pulling the layered image: %v", err)
 	}
-	if err := img.WriteDockerArchive(f, nil); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	if out, err := exec.Command("docker", "load", "-i", archive).CombinedOutput(); err != nil {
-		t.Fatalf("docker load: %v\n%s", err, out)
+	if id != img.ID {
+		t.Errorf("EnsureBuilt = %s, want the config digest %s on the classic store", id, img.ID)
 	}
 	// Plain docker run, no bind mounts: the store paths come from the layers.
 	out, err := exec.Command("docker", "run", "--rm", "--entrypoint", bb+"/bin/busybox", img.RepoTag, "cat", pkg+"/"+manifest.FileName, "/etc/group").CombinedOutput()
@@ -418,26 +406,12 @@ func TestImageMode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	have, err := r.HasLayers(ctx, img2.DiffIDs())
-	if err != nil {
-		t.Fatal(err)
+	missing := r.opts.Registry.Store().Missing(img2.DiffIDs())
+	if slices.Contains(missing, img2.Layers[0].DiffID) || len(missing) >= len(img2.Layers) {
+		t.Errorf("the store lacks %v of v2's layers %v; want the busybox layer there", missing, img2.DiffIDs())
 	}
-	if have != 2 {
-		t.Errorf("HasLayers = %d, want 2 (busybox and etc)", have)
-	}
-	var full, partial countingWriter
-	if err := img2.WriteDockerArchive(&full, nil); err != nil {
-		t.Fatal(err)
-	}
-	pr, pw := io.Pipe()
-	go func() {
-		pw.CloseWithError(img2.WriteDockerArchive(io.MultiWriter(pw, &partial), img2.SkipBottom(have)))
-	}()
-	if err := r.LoadImage(ctx, pr); err != nil {
-		t.Fatalf("loading incremental archive: %v", err)
-	}
-	if partial.n >= full.n-(1<<20) {
-		t.Errorf("incremental archive %d bytes, full %d: busybox layer not left out", partial.n, full.n)
+	if _, err := r.EnsureBuilt(ctx, img2); err != nil {
+		t.Fatalf("pulling v2: %v", err)
 	}
 	if _, err := r.Deploy(ctx, DeploySpec{App: app, Package: pkg2, Manifest: m2, ImageID: img2.ID, Generation: 2, SettleTime: time.Second}); err != nil {
 		t.Fatalf("deploy v2: %v", err)
@@ -446,10 +420,6 @@ func TestImageMode(t *testing.T) {
 		t.Errorf("/version = %q", body)
 	}
 }
-
-type countingWriter struct{ n int64 }
-
-func (c *countingWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
 
 func st1Pkg(ctx context.Context, t *testing.T, r *Runtime, app string) string {
 	t.Helper()
@@ -526,9 +496,7 @@ func TestImageModeFromBase(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.PruneImages(context.Background(), baseApp) })
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(baseImg.WriteDockerArchive(pw, nil)) }()
-	if err := r.LoadImage(ctx, pr); err != nil {
+	if _, err := r.EnsureBuilt(ctx, baseImg); err != nil {
 		t.Fatal(err)
 	}
 	saved := filepath.Join(t.TempDir(), "base.tar")
@@ -551,14 +519,11 @@ func TestImageModeFromBase(t *testing.T) {
 	if img.Layers[0].DiffID != baseLayer.DiffID {
 		t.Fatalf("bottom layer %s, want the base's %s", img.Layers[0].DiffID, baseLayer.DiffID)
 	}
-	have, err := r.HasLayers(ctx, img.DiffIDs())
-	if err != nil || have != 1 {
-		t.Fatalf("HasLayers = %d, %v; want the base layer", have, err)
+	if missing := r.opts.Registry.Store().Missing(img.DiffIDs()); slices.Contains(missing, baseLayer.DiffID) {
+		t.Fatalf("the store lacks the base layer")
 	}
-	pr, pw = io.Pipe()
-	go func() { pw.CloseWithError(img.WriteDockerArchive(pw, img.SkipBottom(have))) }()
-	if err := r.LoadImage(ctx, pr); err != nil {
-		t.Fatalf("loading image without its base layer: %v", err)
+	if _, err := r.EnsureBuilt(ctx, img); err != nil {
+		t.Fatalf("pulling the image on its base: %v", err)
 	}
 	out, err := exec.Command("docker", "run", "--rm", img.RepoTag).CombinedOutput()
 	if want := "store-ok from-base=yes pwd=/srv path=/bin"; err != nil || strings.TrimSpace(string(out)) != want {

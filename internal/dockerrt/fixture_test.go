@@ -17,6 +17,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/nd-project/nd/internal/imagereg"
 	"github.com/nd-project/nd/internal/manifest"
 	"github.com/nd-project/nd/internal/testutil"
 )
@@ -128,7 +129,16 @@ func runtimeForTest(t *testing.T) *Runtime {
 	testutil.RequireRoot(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	r, closer, err := Connect(ctx, Options{Log: hclog.New(&hclog.LoggerOptions{Name: "dockerrt", Level: hclog.Debug, Output: testWriter{t}})})
+	st, err := imagereg.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := st.Serve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	r, closer, err := Connect(ctx, Options{Registry: reg, Log: hclog.New(&hclog.LoggerOptions{Name: "dockerrt", Level: hclog.Debug, Output: testWriter{t}})})
 	testutil.Require(t, err == nil, fmt.Sprintf("needs dockerd: %v", err))
 	t.Cleanup(func() { closer.Close() })
 	return r

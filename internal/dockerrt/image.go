@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -16,6 +17,14 @@ import (
 	"github.com/nd-project/nd/internal/image"
 	"github.com/nd-project/nd/internal/manifest"
 )
+
+// Images reach dockerd only by `docker pull` from the agent's loopback
+// registry (internal/imagereg), never by `docker load`: a pull fetches just
+// the blobs the daemon lacks and names the image as served, on Docker's
+// classic image store and on its containerd image store alike. An nd image
+// then has one of two IDs in dockerd: its config digest (classic store) or
+// its manifest digest (containerd store). Both are known before the pull,
+// so a pulled image is checked to be the one announced, whatever the store.
 
 // EnsureImage makes sure dockerd holds the metadata-only image of deploy
 // package pkg (host-store mode) and returns its ID. The image is content
@@ -32,50 +41,115 @@ func (r *Runtime) EnsureImageIn(ctx context.Context, m *manifest.Manifest, pkg s
 	if err != nil {
 		return "", fmt.Errorf("building image of %s: %w", pkg, err)
 	}
-	return r.ensure(ctx, img)
+	return r.EnsureBuilt(ctx, img)
 }
 
-// EnsureBuilt is EnsureImage for an image built by the caller.
+// EnsureBuilt is EnsureImage for an image built by the caller: its blobs
+// the registry's store lacks are written there, then dockerd pulls it.
 func (r *Runtime) EnsureBuilt(ctx context.Context, img *image.Image) (string, error) {
-	return r.ensure(ctx, img)
-}
-
-func (r *Runtime) ensure(ctx context.Context, img *image.Image) (string, error) {
-	if _, err := r.c.ImageInspect(ctx, img.ID); err == nil {
-		if err := r.c.ImageTag(ctx, img.ID, img.RepoTag); err != nil {
-			return "", fmt.Errorf("tagging image %s as %s: %w", img.ID, img.RepoTag, err)
-		}
-		r.log.Debug("image present", "id", img.ID, "tag", img.RepoTag)
-		return img.ID, nil
-	} else if !cerrdefs.IsNotFound(err) {
-		return "", fmt.Errorf("inspecting image %s: %w", img.ID, err)
-	}
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(img.WriteDockerArchive(pw, nil)) }()
-	err := r.LoadImage(ctx, pr)
-	pr.CloseWithError(errors.New("load finished"))
+	mb, mdigest, err := img.Manifest()
 	if err != nil {
 		return "", err
 	}
-	if _, err := r.c.ImageInspect(ctx, img.ID); err != nil {
-		return "", fmt.Errorf("image %s missing after load: %w", img.ID, err)
+	if id, err := r.present(ctx, img.ID, mdigest); err != nil {
+		return "", err
+	} else if id != "" {
+		if err := r.c.ImageTag(ctx, id, img.RepoTag); err != nil {
+			return "", fmt.Errorf("tagging image %s as %s: %w", id, img.RepoTag, err)
+		}
+		r.log.Debug("image present", "id", id, "tag", img.RepoTag)
+		return id, nil
 	}
-	r.log.Info("image loaded", "id", img.ID, "tag", img.RepoTag)
-	return img.ID, nil
+	reg := r.opts.Registry
+	if reg == nil {
+		return "", errors.New("loading image: no image registry configured")
+	}
+	st := reg.Store()
+	unpin := st.Pin(append(img.DiffIDs(), img.ID))
+	defer unpin()
+	if _, err := st.PutBytes(img.Config); err != nil {
+		return "", err
+	}
+	for _, d := range st.Missing(img.DiffIDs()) {
+		l := img.LayerByDigest(d)
+		pr, pw := io.Pipe()
+		go func() {
+			_, err := l.WriteTo(pw)
+			pw.CloseWithError(err)
+		}()
+		err := st.Put(d, l.Size, pr)
+		pr.CloseWithError(errors.New("stored"))
+		if err != nil {
+			return "", fmt.Errorf("storing layer of %s: %w", img.RepoTag, err)
+		}
+	}
+	repo, _, _ := strings.Cut(img.RepoTag, ":")
+	ref, err := reg.PutManifest(repo, mb, image.MediaTypeManifest)
+	if err != nil {
+		return "", err
+	}
+	id, err := r.PullImage(ctx, ref, img.RepoTag, []string{img.ID, mdigest})
+	if err != nil {
+		return "", err
+	}
+	r.log.Info("image pulled", "id", id, "tag", img.RepoTag)
+	return id, nil
 }
 
-// LoadImage feeds a docker-archive stream to dockerd (`docker load`) and
-// fails if the daemon reports an error.
-func (r *Runtime) LoadImage(ctx context.Context, archive io.Reader) error {
-	resp, err := r.c.ImageLoad(ctx, archive)
-	if err != nil {
-		return fmt.Errorf("loading image: %w", err)
+// present returns the ID under which dockerd holds an image named by one
+// of ids, or "" if it holds none.
+func (r *Runtime) present(ctx context.Context, ids ...string) (string, error) {
+	for _, id := range ids {
+		ii, err := r.c.ImageInspect(ctx, id)
+		if err == nil && slices.Contains(ids, ii.ID) {
+			return ii.ID, nil
+		}
+		if err != nil && !cerrdefs.IsNotFound(err) {
+			return "", fmt.Errorf("inspecting image %s: %w", id, err)
+		}
 	}
-	defer resp.Body.Close()
-	dec := json.NewDecoder(resp.Body)
-	var loaded []string
+	return "", nil
+}
+
+// PullImage has dockerd pull ref (an image of the agent's registry, by
+// digest), tags it repoTag, drops the registry's name again (its port
+// changes with each agent start) and returns dockerd's ID of the image,
+// which must be one of accept (its config or manifest digest).
+func (r *Runtime) PullImage(ctx context.Context, ref, repoTag string, accept []string) (string, error) {
+	rc, err := r.c.ImagePull(ctx, ref, dimage.PullOptions{})
+	if err != nil {
+		return "", fmt.Errorf("pulling image %s: %w", ref, err)
+	}
+	msgs, err := readJSONMessages(rc)
+	rc.Close()
+	if err != nil {
+		return "", fmt.Errorf("pulling image %s: %w", ref, err)
+	}
+	r.log.Debug("image pull", "ref", ref, "messages", msgs)
+	if err := r.c.ImageTag(ctx, ref, repoTag); err != nil {
+		return "", fmt.Errorf("tagging image %s as %s: %w", ref, repoTag, err)
+	}
+	ii, err := r.c.ImageInspect(ctx, repoTag)
+	if err != nil {
+		return "", fmt.Errorf("inspecting pulled image %s: %w", repoTag, err)
+	}
+	if _, err := r.c.ImageRemove(ctx, ref, dimage.RemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+		r.log.Warn("removing the registry's name of a pulled image", "ref", ref, "error", err)
+	}
+	if !slices.Contains(accept, ii.ID) {
+		return "", fmt.Errorf("pulled image %s is %s, not one of %v", repoTag, ii.ID, accept)
+	}
+	return ii.ID, nil
+}
+
+// readJSONMessages reads a pull's progress stream and fails with the
+// daemon's error if it reports one.
+func readJSONMessages(r io.Reader) ([]string, error) {
+	dec := json.NewDecoder(r)
+	var out []string
 	for {
 		var msg struct {
+			Status      string `json:"status"`
 			Stream      string `json:"stream"`
 			Error       string `json:"error"`
 			ErrorDetail *struct {
@@ -83,22 +157,20 @@ func (r *Runtime) LoadImage(ctx context.Context, archive io.Reader) error {
 			} `json:"errorDetail"`
 		}
 		if err := dec.Decode(&msg); err == io.EOF {
-			break
+			return out, nil
 		} else if err != nil {
-			return fmt.Errorf("reading image load response: %w", err)
+			return out, fmt.Errorf("reading the daemon's answer: %w", err)
 		}
 		if msg.Error != "" {
-			return fmt.Errorf("loading image: %s", msg.Error)
+			return out, errors.New(msg.Error)
 		}
-		if s := strings.TrimSpace(msg.Stream); s != "" {
-			loaded = append(loaded, s)
+		if s := strings.TrimSpace(msg.Status + msg.Stream); s != "" && len(out) < 200 {
+			out = append(out, s)
 		}
 	}
-	r.log.Debug("image load", "messages", loaded)
-	return nil
 }
 
-// CheckImage verifies dockerd holds image id (e.g. after LoadImage in image
+// CheckImage verifies dockerd holds image id (e.g. after PullImage in image
 // mode) and that it is the image of app's deploy package pkg.
 func (r *Runtime) CheckImage(ctx context.Context, id, app, pkg string) error {
 	ii, err := r.c.ImageInspect(ctx, id)
@@ -109,48 +181,6 @@ func (r *Runtime) CheckImage(ctx context.Context, id, app, pkg string) error {
 		return fmt.Errorf("image %s is not the image of %s package %s", id, app, pkg)
 	}
 	return nil
-}
-
-// HasLayers returns how many of the bottom layers of an image with these
-// diffIDs (bottom first) dockerd already holds as a stack. A pusher need not
-// send those (image.Image.SkipBottom); Docker shares layers only together with
-// everything below them, so the answer is a prefix length.
-func (r *Runtime) HasLayers(ctx context.Context, diffIDs []string) (int, error) {
-	known, err := r.KnownChains(ctx)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, c := range image.ChainIDs(diffIDs) {
-		if !known[c] {
-			break
-		}
-		n++
-	}
-	return n, nil
-}
-
-// KnownChains returns the chain IDs of every layer stack dockerd's images
-// hold. A pusher leaves out each layer whose chain ID is known (see
-// image.Image.WriteDockerArchive); docker load then reuses the daemon's.
-func (r *Runtime) KnownChains(ctx context.Context) (map[string]bool, error) {
-	imgs, err := r.c.ImageList(ctx, dimage.ListOptions{All: true})
-	if err != nil {
-		return nil, fmt.Errorf("listing images: %w", err)
-	}
-	known := map[string]bool{}
-	for _, s := range imgs {
-		ii, err := r.c.ImageInspect(ctx, s.ID)
-		if cerrdefs.IsNotFound(err) {
-			continue // removed meanwhile
-		} else if err != nil {
-			return nil, fmt.Errorf("inspecting image %s: %w", s.ID, err)
-		}
-		for _, c := range image.ChainIDs(ii.RootFS.Layers) {
-			known[c] = true
-		}
-	}
-	return known, nil
 }
 
 // RemoveImageIfUnused removes app's image id unless a container uses it

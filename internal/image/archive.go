@@ -173,19 +173,10 @@ func (img *Image) WriteOCIArchive(w io.Writer) error {
 }
 
 func (img *Image) writeOCI(s sink) error {
-	m := ociManifest{
-		SchemaVersion: 2,
-		MediaType:     MediaTypeManifest,
-		Config:        ociDescriptor{MediaType: MediaTypeConfig, Digest: img.ID, Size: int64(len(img.Config))},
-	}
-	for _, l := range img.Layers {
-		m.Layers = append(m.Layers, ociDescriptor{MediaType: MediaTypeLayer, Digest: l.DiffID, Size: l.Size})
-	}
-	mb, err := json.Marshal(m)
+	mb, mdigest, err := img.Manifest()
 	if err != nil {
 		return err
 	}
-	mdigest := "sha256:" + digestHex(mb)
 	idx := ociIndex{SchemaVersion: 2, MediaType: "application/vnd.oci.image.index.v1+json", Manifests: []ociDescriptor{{
 		MediaType:   MediaTypeManifest,
 		Digest:      mdigest,

@@ -3,55 +3,69 @@ package proto
 import "encoding/json"
 
 // Image mode: for hosts without a usable Nix (or nd-push -b), nd-push builds
-// the full layered image itself and sends only the layers the host's dockerd
-// lacks. Two streams:
+// the full layered image itself and sends only the layer blobs the agent's
+// image store lacks. Two streams:
 //
-//	client: QueryLayers       agent: Layers (how many bottom layers it has)
-//	client: DeployImage, data frames (zstd docker-archive), end frame
+//	client: QueryBlobs        agent: Blobs (the digests it lacks)
+//	client: DeployImage, data frames (zstd: the Send layers, one after
+//	        the other, each exactly its announced size), end frame
 //	                          agent: Progress..., Deployed or Error
 //
-// Docker shares layers only as whole bottom stacks (chain IDs), so the
-// answer to QueryLayers is a prefix length and the archive leaves out exactly
-// that many bottom layers.
+// The agent checks every blob's digest before keeping it, serves the image
+// to its dockerd through a registry on 127.0.0.1 and dockerd pulls what it
+// lacks, on either of Docker's image stores.
 const (
-	TypeQueryLayers Type = "query-layers" // QueryLayers → Layers
-	TypeLayers      Type = "layers"       // Layers
+	TypeQueryBlobs  Type = "query-blobs"  // QueryBlobs → Blobs
+	TypeBlobs       Type = "blobs"        // Blobs
 	TypeDeployImage Type = "deploy-image" // DeployImage + data → Progress... Deployed
 )
 
-// CodeLayersGone refuses a DeployImage whose skipped bottom layers the host
-// no longer has (an image was removed since QueryLayers): ask again.
+// CodeLayersGone refuses a DeployImage whose left-out layers the host no
+// longer has (collected since QueryBlobs): ask again.
 const CodeLayersGone = "layers-gone"
 
 // MaxImageLayers bounds an image's layers in image-mode requests (overlay2
 // stacks at most 128).
 const MaxImageLayers = 128
 
-// QueryLayers asks how many of the bottom layers of an image with DiffIDs
-// (bottom first) the host's dockerd already holds as a stack.
-type QueryLayers struct {
-	DiffIDs []string `json:"diffIDs"`
+// MaxImageConfig bounds an image config's size.
+const MaxImageConfig = 1 << 20
+
+// QueryBlobs asks which of the layer blobs named by Digests (sha256:<hex>
+// of the uncompressed tar, the diffID) the host's image store lacks.
+type QueryBlobs struct {
+	Digests []string `json:"digests"`
 }
 
-// Layers answers QueryLayers.
-type Layers struct {
-	Have int `json:"have"` // bottom layers present; the client leaves them out
+// Blobs answers QueryBlobs.
+type Blobs struct {
+	Missing []string `json:"missing"` // the client sends exactly these
 }
 
-// DeployImage loads a docker-archive of a deploy package's layered image
-// from the data frames that follow (zstd-compressed; the bottom Skip layers
-// left out) and deploys it as App, like Deploy but without /nix/store.
+// Blob is a layer of an image: its digest and size.
+type Blob struct {
+	Digest string `json:"digest"`
+	Size   int64  `json:"size"`
+}
+
+// DeployImage stores the layers that follow in the data frames
+// (zstd-compressed), has dockerd pull the image and deploys it as App,
+// like Deploy but without /nix/store.
 type DeployImage struct {
 	App      string `json:"app"`
 	Package  string `json:"package"` // the deploy package's store path (a name here)
 	PushedBy string `json:"pushedBy,omitempty"`
 	Force    bool   `json:"force,omitempty"`
-	// ImageID is "sha256:<hex>" of the image config; the archive must hold
-	// exactly this config.
-	ImageID string   `json:"imageID"`
-	RepoTag string   `json:"repoTag"`
-	DiffIDs []string `json:"diffIDs"` // every layer, bottom first
-	Skip    int      `json:"skip"`    // bottom layers not in the archive
+	// ImageID is "sha256:<hex>" of Config.
+	ImageID string `json:"imageID"`
+	RepoTag string `json:"repoTag"`
+	// Config is the image config, byte for byte (its digest is ImageID).
+	Config []byte `json:"config"`
+	// Layers are every layer, bottom first; Config's diff_ids list them.
+	Layers []Blob `json:"layers"`
+	// Send lists the layers in the data, in order, each once; the others
+	// must be in the host's store already.
+	Send []string `json:"send"`
 	// Manifest is the deploy package's nd-manifest.json: the host has no
 	// store to read it from.
 	Manifest    json.RawMessage `json:"manifest"`

@@ -29,8 +29,8 @@ import (
 // Version is the protocol version this code speaks; MinVersion the oldest
 // the agent still serves.
 const (
-	Version    = 1
-	MinVersion = 1
+	Version    = 2
+	MinVersion = 2
 )
 
 // Type names a message.

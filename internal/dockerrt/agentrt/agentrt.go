@@ -25,7 +25,7 @@ var (
 // New connects to dockerd (DOCKER_HOST or the local socket). Its signature is
 // agent.Program.NewRuntime's.
 func New(ctx context.Context, cfg agent.RuntimeConfig) (agent.Runtime, error) {
-	rt, closer, err := dockerrt.Connect(ctx, dockerrt.Options{Log: cfg.Log, StoreRoot: cfg.StoreRoot})
+	rt, closer, err := dockerrt.Connect(ctx, dockerrt.Options{Log: cfg.Log, StoreRoot: cfg.StoreRoot, Registry: cfg.Registry})
 	if err != nil {
 		return nil, err
 	}

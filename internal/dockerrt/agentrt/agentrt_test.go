@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/nd-project/nd/internal/agent"
+	"github.com/nd-project/nd/internal/imagereg"
 	"github.com/nd-project/nd/internal/manifest"
 	"github.com/nd-project/nd/internal/testutil"
 )
@@ -45,7 +46,16 @@ func TestAgentRuntime(t *testing.T) {
 	testutil.Require(t, err == nil, "needs /bin/busybox")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	rt, err := New(ctx, agent.RuntimeConfig{Log: hclog.NewNullLogger()})
+	images, err := imagereg.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := images.Serve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	rt, err := New(ctx, agent.RuntimeConfig{Log: hclog.NewNullLogger(), Registry: reg})
 	testutil.Require(t, err == nil, fmt.Sprintf("needs dockerd: %v", err))
 	r := rt.(*Runtime)
 	defer r.Close()

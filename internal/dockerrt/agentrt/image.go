@@ -20,14 +20,9 @@ func Wrap(rt *dockerrt.Runtime, closer io.Closer) *Runtime {
 	return &Runtime{rt: rt, closer: closer}
 }
 
-// HasLayers implements agent.ImageRuntime.
-func (r *Runtime) HasLayers(ctx context.Context, diffIDs []string) (int, error) {
-	return r.rt.HasLayers(ctx, diffIDs)
-}
-
-// LoadImage implements agent.ImageRuntime.
-func (r *Runtime) LoadImage(ctx context.Context, archive io.Reader) error {
-	return r.rt.LoadImage(ctx, archive)
+// PullImage implements agent.ImageRuntime.
+func (r *Runtime) PullImage(ctx context.Context, ref, repoTag string, accept []string) (string, error) {
+	return r.rt.PullImage(ctx, ref, repoTag, accept)
 }
 
 // CheckImage implements agent.ImageRuntime.
