@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -15,7 +14,8 @@ import (
 )
 
 // Capabilities checks what this host can do: a usable Nix (nix-store on
-// PATH, the store writable) and a reachable container runtime.
+// PATH or where installers put it, the store writable) and a reachable
+// container runtime.
 func (a *Agent) Capabilities(ctx context.Context) proto.Capabilities {
 	caps := proto.Capabilities{StoreDir: nixstore.StoreDir, StateDir: a.cfg.StateDir}
 	if err := a.nixUsable(); err != nil {
@@ -56,8 +56,8 @@ func (a *Agent) requireDocker(ctx context.Context) error {
 }
 
 func (a *Agent) nixUsable() error {
-	if _, err := exec.LookPath(a.cfg.NixStoreProgram); err != nil {
-		return fmt.Errorf("%s not found on PATH", a.cfg.NixStoreProgram)
+	if _, err := nixstore.FindNix(a.cfg.NixStoreProgram); err != nil {
+		return err
 	}
 	// The store, or for a fresh chroot store the nearest existing parent,
 	// must be writable.

@@ -17,6 +17,7 @@ import (
 	"github.com/nd-project/nd/internal/agentclient"
 	"github.com/nd-project/nd/internal/image"
 	"github.com/nd-project/nd/internal/manifest"
+	"github.com/nd-project/nd/internal/nixstore"
 	"github.com/nd-project/nd/internal/proto"
 )
 
@@ -37,6 +38,9 @@ func (b *imageBuild) get(ctx context.Context, env *Env, pkg string, m *manifest.
 
 // runCommand runs a local command (nix-store) and returns its stdout.
 func runCommand(ctx context.Context, name string, args ...string) ([]byte, error) {
+	if _, err := nixstore.FindNix(name); err != nil {
+		return nil, fmt.Errorf("no Nix on this machine: %w", err)
+	}
 	cmd := exec.CommandContext(ctx, name, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/nd-project/nd/internal/fleet"
+	"github.com/nd-project/nd/internal/nixstore"
 	"github.com/nd-project/nd/internal/testutil"
 )
 
@@ -62,16 +63,20 @@ func TestModernMatrix(t *testing.T) {
 		name       string
 		containerd bool
 		nix        bool
+		layout     fleet.NixLayout
 		mode       string
 	}{
-		{"classic/host-store", false, true, "host-store"},
-		{"containerd/host-store", true, true, "host-store"},
-		{"classic/image", false, false, "image"},
-		{"containerd/image", true, false, "image"},
+		{"classic/host-store", false, true, fleet.NixDebian, "host-store"},
+		// A droplet like a fresh one from a cloud: the containerd store
+		// and Nix from the official installer (only under
+		// /nix/var/nix/profiles/default/bin, beside nix-daemon).
+		{"containerd/host-store/installer-nix", true, true, fleet.NixInstaller, "host-store"},
+		{"classic/image", false, false, "", "image"},
+		{"containerd/image", true, false, "", "image"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			e := newModernEnv(t, fleet.Options{ContainerdStore: tc.containerd, Nix: tc.nix})
+			e := newModernEnv(t, fleet.Options{ContainerdStore: tc.containerd, Nix: tc.nix, NixLayout: tc.layout})
 			ctx := context.Background()
 			info := e.docker(t, "info", "--format", "{{json .DriverStatus}}")
 			if uses := strings.Contains(info, "io.containerd.snapshotter"); uses != tc.containerd {
@@ -87,6 +92,19 @@ func TestModernMatrix(t *testing.T) {
 			mode, cold := pushSent(t, out1)
 			if mode != tc.mode {
 				t.Errorf("deployed in %s mode, want %s", mode, tc.mode)
+			}
+			if !tc.nix {
+				// No silent fallback: the push says where it looked.
+				for _, w := range append([]string{"image mode (host has no usable Nix: nix-store not found on PATH"}, nixstore.InstallerBinDirs...) {
+					if !strings.Contains(errOut, w) {
+						t.Errorf("nd-push said %q, want it to mention %q", errOut, w)
+					}
+				}
+			}
+			if tc.layout == fleet.NixInstaller {
+				if out, err := e.d.Exec(ctx, "sh", "-c", "command -v nix-store || ls /usr/bin/nix* 2>/dev/null || true"); err != nil || strings.TrimSpace(string(out)) != "" {
+					t.Errorf("the installer-layout droplet has nix tools on PATH or in /usr/bin: %q %v", out, err)
+				}
 			}
 			if got := strings.TrimSpace(get(t, url)); got != "v1 v1" {
 				t.Fatalf("v1 answered %q", got)

@@ -24,6 +24,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/nd-project/nd/internal/manifest"
+	"github.com/nd-project/nd/internal/nixstore"
 	"github.com/nd-project/nd/modules"
 )
 
@@ -38,8 +39,14 @@ type ExecRunner struct{}
 
 var _ Runner = ExecRunner{}
 
-// Run runs name with args, its output going to stdout and stderr.
+// Run runs name with args, its output going to stdout and stderr. Nix's
+// programs are also found where installers put them (nixstore.FindNix).
 func (ExecRunner) Run(ctx context.Context, stdout, stderr io.Writer, name string, args ...string) error {
+	if strings.HasPrefix(name, "nix-") {
+		if _, err := nixstore.FindNix(name); err != nil {
+			return &exec.Error{Name: name, Err: err}
+		}
+	}
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	return cmd.Run()
