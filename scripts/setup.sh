@@ -37,6 +37,7 @@ declare -A want=(
 	[systemd]=/usr/bin/systemd-analyze # verifies the nd-agent unit (nothing is started)
 	[systemd-container]=/usr/bin/systemd-nspawn # boots the fleet's modern droplets
 	[debootstrap]=/usr/sbin/debootstrap         # makes their root filesystem
+	[docker-registry]=/usr/bin/docker-registry # the reference OCI registry: nd-push build -b --push tests
 )
 missing=()
 for p in "${!want[@]}"; do

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/name"
+
 	"github.com/nd-project/nd/internal/image"
 	"github.com/nd-project/nd/internal/manifest"
 )
@@ -20,23 +22,43 @@ type imageFileOptions struct {
 	On   bool   // -b
 	OCI  bool   // --oci: an OCI image layout instead of a docker-archive
 	From string // --from BASE: a docker-archive (`docker save`) to build on
+	// Push is --push REF: push the image to an OCI registry; Insecure
+	// allows plain HTTP to it.
+	Push     string
+	Insecure bool
+	pushRef  name.Reference
 }
 
 func (o *imageFileOptions) register(fs *flag.FlagSet) {
 	fs.BoolVar(&o.On, "b", false, "write the full layered image to the -o `FILE` (a docker-archive for `docker load`) instead of a package link")
 	fs.BoolVar(&o.OCI, "oci", false, "with -b: write an OCI image layout (a directory, or a tar if FILE ends in .tar)")
 	fs.StringVar(&o.From, "from", "", "with -b: build on the base image in `BASE` (a `docker save` archive); store paths it holds are not added")
+	fs.StringVar(&o.Push, "push", "", "with -b: push the image to an OCI registry as `REF` (host/repo:tag), sending only the layers it lacks")
+	fs.BoolVar(&o.Insecure, "insecure", false, "with --push: the registry speaks plain HTTP")
 }
 
 func (o *imageFileOptions) check(out string) error {
 	if !o.On {
-		if o.OCI || o.From != "" {
-			return usagef("build: --oci and --from need -b")
+		if o.OCI || o.From != "" || o.Push != "" {
+			return usagef("build: --oci, --from and --push need -b")
 		}
 		return nil
 	}
-	if out == "" {
-		return usagef("build: -b needs -o FILE, where the image is written")
+	if o.Insecure && o.Push == "" {
+		return usagef("build: --insecure needs --push")
+	}
+	if o.OCI && out == "" {
+		return usagef("build: --oci needs -o FILE, where the layout is written")
+	}
+	if out == "" && o.Push == "" {
+		return usagef("build: -b needs -o FILE, where the image is written, or --push REF")
+	}
+	if o.Push != "" {
+		ref, err := parsePushRef(o.Push, o.Insecure)
+		if err != nil {
+			return err
+		}
+		o.pushRef = ref
 	}
 	return nil
 }
@@ -51,6 +73,14 @@ func runBuildImage(ctx context.Context, env *Env, o *buildOptions, pkg string) e
 	img, err := buildLayeredImage(ctx, env, pkg, m, o.Image.From)
 	if err != nil {
 		return err
+	}
+	if o.Image.pushRef != nil {
+		if err := pushToRegistry(ctx, env, img, o.Image.pushRef); err != nil {
+			return err
+		}
+		if o.OutLink == "" {
+			return nil
+		}
 	}
 	out := o.OutLink
 	format := "docker-archive"

@@ -18,6 +18,11 @@ func TestBuildUsage(t *testing.T) {
 		{"build", "a.nix", "b.nix"},
 		{"build", "-I", "foo=/x", "a.nix"},
 		{"build", "--bogus", "a.nix"},
+		{"build", "--push", "reg.example:5000/app:v1", "a.nix"},   // --push needs -b
+		{"build", "-b", "--push", "Bad Ref!", "a.nix"},            // not a reference
+		{"build", "-b", "--insecure", "-o", "app.tar", "a.nix"},   // --insecure needs --push
+		{"build", "-b", "a.nix"},                                  // -b needs -o or --push
+		{"build", "-b", "--oci", "--push", "reg/app:v1", "a.nix"}, // --oci writes a file
 	} {
 		var out, errb bytes.Buffer
 		if code := Run(context.Background(), args, &out, &errb); code != ExitUsage {
