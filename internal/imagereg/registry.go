@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -62,7 +63,7 @@ func (s *Store) Serve() (*Registry, error) {
 		inner: registry.New(registry.WithBlobHandler(blobs{s}), registry.Logger(log.New(io.Discard, "", 0))),
 		l:     l,
 	}
-	r.srv = &http.Server{Handler: http.HandlerFunc(r.serveRead)}
+	r.srv = &http.Server{Handler: http.HandlerFunc(r.serveRead), ReadHeaderTimeout: 30 * time.Second}
 	go r.srv.Serve(l)
 	return r, nil
 }
