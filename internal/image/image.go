@@ -60,18 +60,6 @@ func (img *Image) DiffIDs() []string {
 // needs neither that layer nor those below it.
 func (img *Image) ChainIDs() []string { return ChainIDs(img.DiffIDs()) }
 
-// SkipBottom is a skip function for WriteDockerArchive that leaves out the
-// bottom n layers (the receiver holds them; see dockerrt.Runtime.HasLayers).
-func (img *Image) SkipBottom(n int) func(chainID string) bool {
-	skip := map[string]bool{}
-	for i, c := range img.ChainIDs() {
-		if i < n {
-			skip[c] = true
-		}
-	}
-	return func(c string) bool { return skip[c] }
-}
-
 // ChainIDs computes chain IDs from diffIDs (bottom first) as the OCI spec
 // defines them: chain(0) = diffID(0), chain(n) = sha256(chain(n-1) + " " + diffID(n)).
 func ChainIDs(diffIDs []string) []string {
