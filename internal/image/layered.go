@@ -304,7 +304,13 @@ func Layered(m *manifest.Manifest, pkg string, closure Closure, opts Options) (*
 		}
 		layers = append(layers, l)
 	}
-	meta, err := metadataLayer(opts.StoreRoot, m, func(p string) bool { _, ok := closure[p]; return ok })
+	// With a base, closure lacks the paths the base holds; /etc may still
+	// come from any path of the package's whole closure (opts.Closure).
+	inClosure := opts.inClosure()
+	if inClosure == nil {
+		inClosure = func(p string) bool { _, ok := closure[p]; return ok }
+	}
+	meta, err := metadataLayer(opts.StoreRoot, m, inClosure)
 	if err != nil {
 		return nil, err
 	}
