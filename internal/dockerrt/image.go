@@ -1,6 +1,7 @@
 package dockerrt
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -44,8 +45,8 @@ func (r *Runtime) EnsureImageIn(ctx context.Context, m *manifest.Manifest, pkg s
 	return r.EnsureBuilt(ctx, img)
 }
 
-// EnsureBuilt is EnsureImage for an image built by the caller: its blobs
-// the registry's store lacks are written there, then dockerd pulls it.
+// EnsureBuilt is EnsureImage for an image built by the caller: the
+// registry serves its blobs from memory while dockerd pulls it.
 func (r *Runtime) EnsureBuilt(ctx context.Context, img *image.Image) (string, error) {
 	mb, mdigest, err := img.Manifest()
 	if err != nil {
@@ -64,24 +65,19 @@ func (r *Runtime) EnsureBuilt(ctx context.Context, img *image.Image) (string, er
 	if reg == nil {
 		return "", errors.New("loading image: no image registry configured")
 	}
+	// Served from memory: host-store mode's metadata images are small and
+	// made again whenever needed, so they take no room in the state
+	// directory.
 	st := reg.Store()
-	unpin := st.Pin(append(img.DiffIDs(), img.ID))
-	defer unpin()
-	if _, err := st.PutBytes(img.Config); err != nil {
-		return "", err
-	}
-	for _, d := range st.Missing(img.DiffIDs()) {
-		l := img.LayerByDigest(d)
-		pr, pw := io.Pipe()
-		go func() {
-			_, err := l.WriteTo(pw)
-			pw.CloseWithError(err)
-		}()
-		err := st.Put(d, l.Size, pr)
-		pr.CloseWithError(errors.New("stored"))
-		if err != nil {
-			return "", fmt.Errorf("storing layer of %s: %w", img.RepoTag, err)
+	_, release := st.Hold(img.Config)
+	defer release()
+	for _, l := range img.Layers {
+		var buf bytes.Buffer
+		if _, err := l.WriteTo(&buf); err != nil {
+			return "", fmt.Errorf("making layer of %s: %w", img.RepoTag, err)
 		}
+		_, release := st.Hold(buf.Bytes())
+		defer release()
 	}
 	repo, _, _ := strings.Cut(img.RepoTag, ":")
 	ref, err := reg.PutManifest(repo, mb, image.MediaTypeManifest)

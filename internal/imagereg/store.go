@@ -18,6 +18,7 @@
 package imagereg
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -45,6 +46,15 @@ type Store struct {
 
 	mu   sync.Mutex
 	pins map[string]int // blobs in use by deploys under way: never collected
+	// mem holds blobs served from memory while a caller holds them (Hold):
+	// host-store mode's small metadata images, which are made again from
+	// the store whenever needed and so take no room on disk.
+	mem map[string]*memBlob
+}
+
+type memBlob struct {
+	data  []byte
+	holds int
 }
 
 // Open makes (if missing) and opens the store in dir.
@@ -52,7 +62,7 @@ func Open(dir string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "sha256"), 0o700); err != nil {
 		return nil, fmt.Errorf("opening image blob store: %w", err)
 	}
-	return &Store{dir: dir, pins: map[string]int{}}, nil
+	return &Store{dir: dir, pins: map[string]int{}, mem: map[string]*memBlob{}}, nil
 }
 
 // Dir is the store's directory.
@@ -66,6 +76,12 @@ func (s *Store) path(digest string) string {
 func (s *Store) Size(digest string) (int64, error) {
 	if !DigestRE.MatchString(digest) {
 		return 0, fmt.Errorf("bad digest %q", digest)
+	}
+	s.mu.Lock()
+	m := s.mem[digest]
+	s.mu.Unlock()
+	if m != nil {
+		return int64(len(m.data)), nil
 	}
 	fi, err := os.Stat(s.path(digest))
 	if err != nil {
@@ -91,11 +107,42 @@ func (s *Store) Missing(digests []string) []string {
 }
 
 // Open opens blob digest for reading.
-func (s *Store) Open(digest string) (*os.File, error) {
+func (s *Store) Open(digest string) (io.ReadCloser, error) {
 	if !DigestRE.MatchString(digest) {
 		return nil, fmt.Errorf("bad digest %q", digest)
 	}
+	s.mu.Lock()
+	m := s.mem[digest]
+	s.mu.Unlock()
+	if m != nil {
+		return io.NopCloser(bytes.NewReader(m.data)), nil
+	}
 	return os.Open(s.path(digest))
+}
+
+// Hold serves data as a blob from memory until release is called, without
+// writing it to disk, and returns its digest.
+func (s *Store) Hold(data []byte) (digest string, release func()) {
+	sum := sha256.Sum256(data)
+	d := "sha256:" + hex.EncodeToString(sum[:])
+	s.mu.Lock()
+	m := s.mem[d]
+	if m == nil {
+		m = &memBlob{data: data}
+		s.mem[d] = m
+	}
+	m.holds++
+	s.mu.Unlock()
+	var once sync.Once
+	return d, func() {
+		once.Do(func() {
+			s.mu.Lock()
+			if m.holds--; m.holds <= 0 {
+				delete(s.mem, d)
+			}
+			s.mu.Unlock()
+		})
+	}
 }
 
 // Put reads exactly size bytes from r as blob digest. The blob is kept only

@@ -135,3 +135,31 @@ func TestRegistryServesReadOnly(t *testing.T) {
 		}
 	}
 }
+
+func TestHoldServesFromMemory(t *testing.T) {
+	st, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := []byte("metadata layer")
+	d, release := st.Hold(data)
+	if d != digestOf(data) {
+		t.Fatalf("Hold = %s, want %s", d, digestOf(data))
+	}
+	rc, err := st.Open(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(rc)
+	rc.Close()
+	if string(got) != string(data) {
+		t.Errorf("Open = %q", got)
+	}
+	if ents, _ := os.ReadDir(st.Dir() + "/sha256"); len(ents) != 0 {
+		t.Errorf("a held blob was written to disk: %v", ents)
+	}
+	release()
+	if m := st.Missing([]string{d}); len(m) != 1 {
+		t.Errorf("the blob is still served after release")
+	}
+}
