@@ -36,14 +36,14 @@ func TestBuildFlags(t *testing.T) {
 	}
 }
 
-// TestBuildCommand runs `nd-push build -o LINK` on the hello example with the
-// offline modules: it prints the package's store path, LINK points at it, and
+// TestBuildCommand runs `nd-push build -o LINK` on the hello example with
+// nixpkgs' lib (the snapshot on NIX_PATH) and the offline pkgs: it prints the package's store path, LINK points at it, and
 // a broken config exits 1 with Nix's message.
 func TestBuildCommand(t *testing.T) {
 	testutil.RequireCommands(t, "nix-build")
 	t.Setenv("ND_INIT", "/bin/busybox") // any static executable builds
 	t.Setenv("XDG_CACHE_HOME", t.TempDir())
-	t.Setenv("NIX_PATH", "")
+	t.Setenv("NIX_PATH", "nixpkgs="+testutil.RequireNixpkgsLib(t))
 	link := filepath.Join(t.TempDir(), "result")
 	var out, errb bytes.Buffer
 	code := Run(context.Background(), []string{"build", "-o", link, "../../examples/hello/config.nix"}, &out, &errb)
