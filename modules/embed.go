@@ -2,7 +2,8 @@
 // write in config.nix, evaluated with nixpkgs' lib, and the offline pkgs in
 // pkgs/) embedded in the nd-push binary, and writes them to a
 // content-addressed cache directory that nix-build reads. Only
-// internal/nixbuild imports it.
+// internal/nixbuild imports it. The repository's flake.nix reads the same
+// files (eval.nix, pkgs/) from the source tree.
 package modules
 
 import (
@@ -22,6 +23,9 @@ var files embed.FS
 
 // EntryPoint is build.nix's path relative to the directory Extract returns.
 const EntryPoint = "build.nix"
+
+// FlakeEntryPoint builds a flake's ndConfigurations.<name> (flake-build.nix).
+const FlakeEntryPoint = "flake-build.nix"
 
 // FS returns the embedded module tree.
 func FS() fs.FS { return files }

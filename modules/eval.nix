@@ -19,7 +19,7 @@ let
       inherit package config;
       inherit (eval) options;
       manifest = config.nd.manifest;
-      pkgs = config._module.args.pkgs;
+      pkgs = eval._module.args.pkgs;
       extendModules = args: result (eval.extendModules args);
     };
 in

@@ -49,7 +49,7 @@ func parseBuildFlags(args []string, stderr io.Writer) (*buildOptions, error) {
 	fs.StringVar(&o.Name, "name", "", "default app name (docker.name) when the config sets none (default: the config's directory name)")
 	o.Image.register(fs)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: nd-push build [-o LINK | -b [--oci] [--from BASE] -o FILE] [--nixpkgs PATH | -I nixpkgs=PATH] [--offline] [--extra-pkgs FILE] [-v] CONFIG\n")
+		fmt.Fprintf(stderr, "usage: nd-push build [-o LINK | -b [--oci] [--from BASE] -o FILE] [--nixpkgs PATH | -I nixpkgs=PATH] [--offline] [--extra-pkgs FILE] [-v] CONFIG|FLAKE#NAME\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -46,7 +46,7 @@ func parsePushFlags(args []string, stderr io.Writer) (*pushOptions, error) {
 	fs.BoolVar(&o.Force, "force", false, "replace the container even if the host already runs this package")
 	fs.StringVar(&o.HostsFile, "hosts", "", "also deploy to the hosts listed in `FILE` (one per line, # comments)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: nd-push [flags] [user@]host... CONFIG|/nix/store/PACKAGE\n")
+		fmt.Fprintf(stderr, "usage: nd-push [flags] [user@]host... CONFIG|FLAKE#NAME|/nix/store/PACKAGE\n")
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterspersed(fs, args)

@@ -101,9 +101,13 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// Build builds opts.Config (a config.nix or its directory) and returns the
-// deploy package's store path.
+// Build builds opts.Config (a config.nix, its directory, or a flake
+// reference FLAKE#NAME, see RefKind) and returns the deploy package's store
+// path.
 func Build(ctx context.Context, opts Options) (string, error) {
+	if RefKind(opts.Config) == RefFlake {
+		return buildFlake(ctx, opts)
+	}
 	config, err := filepath.Abs(opts.Config)
 	if err != nil {
 		return "", fmt.Errorf("resolving config path: %w", err)
