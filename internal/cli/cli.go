@@ -59,7 +59,7 @@ func commands() []command {
 }
 
 const usageText = `usage:
-  nd-push [flags] [user@]host... CONFIG   build CONFIG and deploy it to each host
+  nd-push [flags] [user@]host... CONFIG   build CONFIG (or FLAKE#NAME) and deploy it to each host
   nd-push COMMAND [flags] ARGS...
 
 commands:
