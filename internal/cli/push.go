@@ -20,14 +20,15 @@ import (
 
 // pushOptions are nd-push's flags for a deploy.
 type pushOptions struct {
-	ssh       sshFlags
-	build     buildOptions
-	ImageMode bool // -b: a full layered image even where the host has Nix
-	Force     bool
-	Hosts     []string
-	HostsFile string     // --hosts: more targets, one per line (inventory.go)
-	Package   string     // a prebuilt deploy package instead of a CONFIG
-	secrets   *secretSet // docker.environmentFiles, read once (secrets.go)
+	ssh          sshFlags
+	build        buildOptions
+	ImageMode    bool // -b: a full layered image even where the host has Nix
+	Force        bool
+	NoSubstitute bool // --no-substitute: the host fetches nothing from its substituters
+	Hosts        []string
+	HostsFile    string     // --hosts: more targets, one per line (inventory.go)
+	Package      string     // a prebuilt deploy package instead of a CONFIG
+	secrets      *secretSet // docker.environmentFiles, read once (secrets.go)
 
 	image imageBuild // the layered image, built once for all image-mode hosts
 }
@@ -44,6 +45,7 @@ func parsePushFlags(args []string, stderr io.Writer) (*pushOptions, error) {
 	fs.StringVar(&o.build.Name, "name", "", "default app name when the config sets no docker.name")
 	fs.BoolVar(&o.ImageMode, "b", false, "deploy a full layered image even where the host has Nix")
 	fs.BoolVar(&o.Force, "force", false, "replace the container even if the host already runs this package")
+	fs.BoolVar(&o.NoSubstitute, "no-substitute", false, "send every missing path; do not let the host fetch them from its substituters first")
 	fs.StringVar(&o.HostsFile, "hosts", "", "also deploy to the hosts listed in `FILE` (one per line, # comments)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: nd-push [flags] [user@]host... CONFIG|FLAKE#NAME|/nix/store/PACKAGE\n")
@@ -86,14 +88,15 @@ func runPushCmd(ctx context.Context, env *Env, args []string) error {
 
 // pushResult is one host's outcome.
 type pushResult struct {
-	Host       string
-	Mode       string
-	Generation int
-	Changed    bool
-	Sent       int64 // compressed bytes on the wire
-	Paths      int   // store paths sent
-	Elapsed    time.Duration
-	Err        error
+	Host        string
+	Mode        string
+	Generation  int
+	Changed     bool
+	Sent        int64 // compressed bytes on the wire
+	Paths       int   // store paths sent
+	Substituted int   // store paths the host took from its substituters
+	Elapsed     time.Duration
+	Err         error
 }
 
 // runPush builds once (before any connection, so a bad config touches no
@@ -173,8 +176,12 @@ func resultLine(app string, r pushResult) string {
 	if !r.Changed {
 		what = "already running"
 	}
-	return fmt.Sprintf("%s: %s %s generation %d (%s mode, %d paths / %s sent, %.1fs)",
-		r.Host, app, what, r.Generation, r.Mode, r.Paths, humanBytes(r.Sent), r.Elapsed.Seconds())
+	subst := ""
+	if r.Substituted > 0 {
+		subst = fmt.Sprintf(", %d paths from the host's substituters", r.Substituted)
+	}
+	return fmt.Sprintf("%s: %s %s generation %d (%s mode, %d paths / %s sent%s, %.1fs)",
+		r.Host, app, what, r.Generation, r.Mode, r.Paths, humanBytes(r.Sent), subst, r.Elapsed.Seconds())
 }
 
 // pushOne deploys pkg to one host over one SSH connection.
@@ -222,12 +229,12 @@ func pushOne(ctx context.Context, env *Env, o *pushOptions, target, pkg string, 
 	if single {
 		printer = closure.NewTerminalPrinter(env.Stderr)
 	}
-	tr, err := closure.Push(ctx, h.agent, pkg, closure.Options{Printer: printer})
+	tr, err := closure.Push(ctx, h.agent, pkg, closure.Options{Printer: printer, Substitute: !o.NoSubstitute})
 	if err != nil {
 		res.Err = fmt.Errorf("copying the closure: %w", err)
 		return res
 	}
-	res.Paths, res.Sent = tr.Stats.Missing, tr.Stats.WireBytes
+	res.Paths, res.Sent, res.Substituted = tr.Stats.Missing, tr.Stats.WireBytes, tr.Stats.Substituted
 	if single && tr.Stats.Missing == 0 {
 		fmt.Fprintf(env.Stderr, "%s: all %d paths already there\n", target, tr.Stats.Paths)
 	}

@@ -45,6 +45,9 @@ func (p *TerminalPrinter) Done(s Stats) {
 	if !p.terminal {
 		return
 	}
+	if s.Substituted > 0 {
+		fmt.Fprintf(p.w, "\r\033[K%d paths substituted by the host from its binary caches\n", s.Substituted)
+	}
 	if s.Missing == 0 {
 		fmt.Fprintf(p.w, "\r\033[Kall %d paths already on the host\n", s.Paths)
 		return

@@ -118,15 +118,21 @@ type Pong struct {
 }
 
 // QueryMissing asks which of Paths the host's store lacks. Paths the host
-// has are protected from garbage collection for Session (see Deploy).
+// has are protected from garbage collection for Session (see Deploy). With
+// Substitute, the host first lets its Nix fetch what it lacks from the
+// substituters of its own configuration (signatures checked as Nix does);
+// an agent that predates the field ignores it and substitutes nothing.
 type QueryMissing struct {
-	Paths   []string `json:"paths"`
-	Session string   `json:"session,omitempty"`
+	Paths      []string `json:"paths"`
+	Session    string   `json:"session,omitempty"`
+	Substitute bool     `json:"substitute,omitempty"`
 }
 
-// Missing answers QueryMissing, in request order.
+// Missing answers QueryMissing, in request order. Substituted are the paths
+// the host fetched from its substituters for this query.
 type Missing struct {
-	Missing []string `json:"missing"`
+	Missing     []string `json:"missing"`
+	Substituted []string `json:"substituted,omitempty"`
 }
 
 // Compression of an Import's data.
