@@ -171,6 +171,7 @@ func (a *Agent) handlers() map[proto.Type]func(context.Context, *proto.Conn, pro
 		proto.TypeQueryMissing: a.handleQueryMissing,
 		proto.TypeImport:       a.handleImport,
 		proto.TypeDeploy:       a.handleDeploy,
+		proto.TypeRealise:      a.handleRealise,
 		proto.TypeQueryLayers:  a.handleQueryLayers,
 		proto.TypeDeployImage:  a.handleDeployImage,
 		proto.TypeCheck:        a.handleCheck,

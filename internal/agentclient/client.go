@@ -208,6 +208,14 @@ func (cl *Client) Missing(ctx context.Context, q proto.QueryMissing) (proto.Miss
 	return r, err
 }
 
+// Realise has the host build req.Drv (sent before with Import) and returns
+// its outputs; progress receives the agent's build stage.
+func (cl *Client) Realise(ctx context.Context, req proto.Realise, progress func(proto.Progress)) (proto.Realised, error) {
+	var r proto.Realised
+	err := cl.call(ctx, proto.TypeRealise, &req, proto.TypeRealised, &r, progress)
+	return r, err
+}
+
 // ImportOptions tune Import's compression.
 type ImportOptions struct {
 	Session string

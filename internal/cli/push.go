@@ -25,10 +25,14 @@ type pushOptions struct {
 	ImageMode    bool // -b: a full layered image even where the host has Nix
 	Force        bool
 	NoSubstitute bool // --no-substitute: the host fetches nothing from its substituters
-	Hosts        []string
-	HostsFile    string     // --hosts: more targets, one per line (inventory.go)
-	Package      string     // a prebuilt deploy package instead of a CONFIG
-	secrets      *secretSet // docker.environmentFiles, read once (secrets.go)
+	// BuildOnTarget: evaluate here, build on each host (buildtarget.go);
+	// drv is the package's derivation then.
+	BuildOnTarget bool
+	drv           string
+	Hosts         []string
+	HostsFile     string     // --hosts: more targets, one per line (inventory.go)
+	Package       string     // a prebuilt deploy package instead of a CONFIG
+	secrets       *secretSet // docker.environmentFiles, read once (secrets.go)
 
 	image imageBuild // the layered image, built once for all image-mode hosts
 }
@@ -45,6 +49,7 @@ func parsePushFlags(args []string, stderr io.Writer) (*pushOptions, error) {
 	fs.StringVar(&o.build.Name, "name", "", "default app name when the config sets no docker.name")
 	fs.BoolVar(&o.ImageMode, "b", false, "deploy a full layered image even where the host has Nix")
 	fs.BoolVar(&o.Force, "force", false, "replace the container even if the host already runs this package")
+	fs.BoolVar(&o.BuildOnTarget, "build-on-target", false, "evaluate here, build on each host (which needs Nix): the laptop builds nothing")
 	fs.BoolVar(&o.NoSubstitute, "no-substitute", false, "send every missing path; do not let the host fetch them from its substituters first")
 	fs.StringVar(&o.HostsFile, "hosts", "", "also deploy to the hosts listed in `FILE` (one per line, # comments)")
 	fs.Usage = func() {
@@ -75,6 +80,9 @@ func parsePushFlags(args []string, stderr io.Writer) (*pushOptions, error) {
 	} else {
 		o.build.Config = last
 	}
+	if o.BuildOnTarget && (o.Package != "" || o.ImageMode) {
+		return nil, usagef("--build-on-target builds a CONFIG on hosts with Nix: not with a built package or -b")
+	}
 	return o, nil
 }
 
@@ -103,9 +111,14 @@ type pushResult struct {
 // host), then deploys to every host in parallel.
 func runPush(ctx context.Context, env *Env, o *pushOptions) error {
 	pkg := o.Package
-	if pkg == "" {
+	var m *manifest.Manifest
+	var err error
+	if o.BuildOnTarget {
+		if pkg, m, err = instantiateForTarget(ctx, env, o); err != nil {
+			return err
+		}
+	} else if pkg == "" {
 		fmt.Fprintf(env.Stderr, "building %s\n", o.build.Config)
-		var err error
 		pkg, err = nixbuild.Build(ctx, nixbuild.Options{
 			Config:      o.build.Config,
 			NixpkgsPath: o.build.Nixpkgs,
@@ -118,9 +131,10 @@ func runPush(ctx context.Context, env *Env, o *pushOptions) error {
 			return err
 		}
 	}
-	m, err := manifest.Load(pkg)
-	if err != nil {
-		return fmt.Errorf("reading the built package: %w", err)
+	if m == nil {
+		if m, err = manifest.Load(pkg); err != nil {
+			return fmt.Errorf("reading the built package: %w", err)
+		}
 	}
 	fmt.Fprintf(env.Stderr, "package %s (app %s)\n", pkg, m.Name)
 	if o.secrets, err = readSecrets(m); err != nil {
@@ -208,6 +222,10 @@ func pushOne(ctx context.Context, env *Env, o *pushOptions, target, pkg string, 
 		res.Err = fmt.Errorf("nd-agent on %s cannot reach Docker: %s", target, caps.DockerError)
 		return res
 	}
+	if o.BuildOnTarget && !caps.Nix {
+		res.Err = fmt.Errorf("--build-on-target: %s has no usable Nix to build with: %s", target, caps.NixError)
+		return res
+	}
 	if o.ImageMode || !caps.Nix {
 		res.Mode = "image"
 		why := "-b given"
@@ -229,10 +247,20 @@ func pushOne(ctx context.Context, env *Env, o *pushOptions, target, pkg string, 
 	if single {
 		printer = closure.NewTerminalPrinter(env.Stderr)
 	}
-	tr, err := closure.Push(ctx, h.agent, pkg, closure.Options{Printer: printer, Substitute: !o.NoSubstitute})
+	src := pkg
+	if o.BuildOnTarget {
+		src = o.drv // the derivations and sources; the host builds the rest
+	}
+	tr, err := closure.Push(ctx, h.agent, src, closure.Options{Printer: printer, Substitute: !o.NoSubstitute})
 	if err != nil {
 		res.Err = fmt.Errorf("copying the closure: %w", err)
 		return res
+	}
+	if o.BuildOnTarget {
+		if err := buildOnHost(ctx, env, h, o, pkg, tr.Session, single); err != nil {
+			res.Err = err
+			return res
+		}
 	}
 	res.Paths, res.Sent, res.Substituted = tr.Stats.Missing, tr.Stats.WireBytes, tr.Stats.Substituted
 	if single && tr.Stats.Missing == 0 {

@@ -18,25 +18,25 @@ import (
 // user's nix.conf enables instead of replacing it.
 var flakeFeatures = []string{"--option", "extra-experimental-features", "nix-command flakes"}
 
-// buildFlake builds FLAKE#NAME: ndConfigurations.NAME of the flake, made by
-// nd's lib.ndConfiguration, with nd-init (and busybox for nd's offline pkgs)
-// supplied as for a config.nix.
-func buildFlake(ctx context.Context, opts Options) (string, error) {
+// planFlake plans building FLAKE#NAME: ndConfigurations.NAME of the flake,
+// made by nd's lib.ndConfiguration, with nd-init (and busybox for nd's
+// offline pkgs) supplied as for a config.nix. It locks the flake first.
+func planFlake(ctx context.Context, opts Options) (invocation, error) {
 	flake, name, err := SplitFlakeRef(opts.Config)
 	if err != nil {
-		return "", err
+		return invocation{}, err
 	}
 	if strings.HasPrefix(flake, "/") { // a local path, made absolute by SplitFlakeRef
 		if _, err := os.Stat(filepath.Join(flake, "flake.nix")); err != nil {
-			return "", fmt.Errorf("reading flake %s: %w", opts.Config, err)
+			return invocation{}, fmt.Errorf("reading flake %s: %w", opts.Config, err)
 		}
 	}
 	p, err := prepare(opts)
 	if err != nil {
-		return "", err
+		return invocation{}, err
 	}
 	if err := lockFlake(ctx, opts, flake); err != nil {
-		return "", err
+		return invocation{}, err
 	}
 	args := append([]string{filepath.Join(p.modDir, modules.FlakeEntryPoint),
 		"--argstr", "flake", flake,
@@ -47,7 +47,7 @@ func buildFlake(ctx context.Context, opts Options) (string, error) {
 	if opts.Name != "" {
 		args = append(args, "--argstr", "name", opts.Name)
 	}
-	return runNixBuild(ctx, opts, opts.Config, false, args)
+	return invocation{args: args, what: opts.Config}, nil
 }
 
 // lockFlake makes sure the flake has a complete lock, as `nix build` would

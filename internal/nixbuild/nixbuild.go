@@ -105,28 +105,46 @@ func (e *Error) Unwrap() error { return e.Err }
 // reference FLAKE#NAME, see RefKind) and returns the deploy package's store
 // path.
 func Build(ctx context.Context, opts Options) (string, error) {
+	inv, err := plan(ctx, opts)
+	if err != nil {
+		return "", err
+	}
+	return runNixBuild(ctx, opts, inv.what, inv.offlinePkgs, inv.args)
+}
+
+// invocation is an entry point of the modules with its arguments: what
+// nix-build (or nix-instantiate) runs for opts.
+type invocation struct {
+	args        []string
+	what        string // the config, for errors
+	offlinePkgs bool
+}
+
+// plan resolves opts into an invocation: a config.nix (build.nix) or a
+// flake (flake-build.nix).
+func plan(ctx context.Context, opts Options) (invocation, error) {
 	if RefKind(opts.Config) == RefFlake {
-		return buildFlake(ctx, opts)
+		return planFlake(ctx, opts)
 	}
 	config, err := filepath.Abs(opts.Config)
 	if err != nil {
-		return "", fmt.Errorf("resolving config path: %w", err)
+		return invocation{}, fmt.Errorf("resolving config path: %w", err)
 	}
 	if st, err := os.Stat(config); err != nil {
-		return "", fmt.Errorf("reading config: %w", err)
+		return invocation{}, fmt.Errorf("reading config: %w", err)
 	} else if st.IsDir() {
 		config = filepath.Join(config, "config.nix")
 		if _, err := os.Stat(config); err != nil {
-			return "", fmt.Errorf("reading config: %w", err)
+			return invocation{}, fmt.Errorf("reading config: %w", err)
 		}
 	}
 	np, err := ResolveNixpkgs(opts.NixpkgsPath, os.Getenv("NIX_PATH"), opts.Offline)
 	if err != nil {
-		return "", fmt.Errorf("building %s: %w", config, err)
+		return invocation{}, fmt.Errorf("building %s: %w", config, err)
 	}
 	p, err := prepare(opts)
 	if err != nil {
-		return "", err
+		return invocation{}, err
 	}
 	name := opts.Name
 	if name == "" {
@@ -149,11 +167,11 @@ func Build(ctx context.Context, opts Options) (string, error) {
 	if opts.ExtraPkgs != "" {
 		abs, err := filepath.Abs(opts.ExtraPkgs)
 		if err != nil {
-			return "", fmt.Errorf("resolving extra pkgs path: %w", err)
+			return invocation{}, fmt.Errorf("resolving extra pkgs path: %w", err)
 		}
 		args = append(args, "--arg", "extraPkgs", abs)
 	}
-	return runNixBuild(ctx, opts, config, np.Pkgs == "", args)
+	return invocation{args: args, what: config, offlinePkgs: np.Pkgs == ""}, nil
 }
 
 // prepared are the directories every build hands to nix-build.

@@ -40,3 +40,45 @@ func (s *Store) Substitute(ctx context.Context, paths []string) (map[string]bool
 	}
 	return valid, strings.TrimSpace(out.String()), nil
 }
+
+// Realise builds drv (whose closure the store holds), substituting its
+// inputs from the configured substituters unless noSubstitute, and returns
+// its output paths. On failure the error holds Nix's output, which names
+// the failing derivation and the last lines of its log.
+func (s *Store) Realise(ctx context.Context, drv string, noSubstitute bool) ([]string, error) {
+	if err := ValidStorePath(drv); err != nil || !strings.HasSuffix(drv, ".drv") {
+		return nil, fmt.Errorf("realising %q: not a derivation", drv)
+	}
+	args := []string{"--realise", drv}
+	if noSubstitute {
+		args = append(args, "--option", "substitute", "false")
+	}
+	c := s.cmd(ctx, args...)
+	var stdout, stderr bytes.Buffer
+	c.Stdout, c.Stderr = &stdout, &stderr
+	if err := c.Run(); err != nil {
+		return nil, &RealiseError{Drv: drv, Output: tailLines(stderr.String(), 40), Err: err}
+	}
+	return lines(stdout.Bytes()), nil
+}
+
+// RealiseError is a failed build: Nix's output (its last lines).
+type RealiseError struct {
+	Drv    string
+	Output string
+	Err    error
+}
+
+func (e *RealiseError) Error() string {
+	return fmt.Sprintf("building %s: %v:\n%s", e.Drv, e.Err, e.Output)
+}
+
+func (e *RealiseError) Unwrap() error { return e.Err }
+
+func tailLines(s string, n int) string {
+	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(l) > n {
+		l = l[len(l)-n:]
+	}
+	return strings.Join(l, "\n")
+}

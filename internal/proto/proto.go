@@ -53,6 +53,8 @@ const (
 	TypeDeploy       Type = "deploy"        // Deploy → Progress... Deployed
 	TypeDeployed     Type = "deployed"      // Deployed
 	TypeProgress     Type = "progress"      // Progress, before a reply
+	TypeRealise      Type = "realise"       // Realise → Progress... Realised
+	TypeRealised     Type = "realised"      // Realised
 
 	// Reserved for later versions (image mode and operations); an agent
 	// that lacks one answers Error{Code: CodeUnsupported}:
@@ -99,6 +101,7 @@ const (
 	CodeNotFound    = "not-found"
 	CodeBusy        = "busy"
 	CodeDeploy      = "deploy-failed"
+	CodeBuild       = "build-failed" // Realise: the failing derivation and its log's tail
 	CodeInternal    = "internal"
 	CodeNoSpace     = "no-space" // a filesystem of the host is full
 )
@@ -133,6 +136,22 @@ type QueryMissing struct {
 type Missing struct {
 	Missing     []string `json:"missing"`
 	Substituted []string `json:"substituted,omitempty"`
+}
+
+// Realise asks the host to build Drv, whose closure it already has (sent
+// with Import), substituting what it can from its own substituters unless
+// NoSubstitute; its output is protected from garbage collection for
+// Session, like an imported path. A failed build answers Error{Code:
+// CodeBuild} naming the failing derivation, with the tail of its log.
+type Realise struct {
+	Drv          string `json:"drv"`
+	Session      string `json:"session,omitempty"`
+	NoSubstitute bool   `json:"noSubstitute,omitempty"`
+}
+
+// Realised answers Realise: the derivation's output paths.
+type Realised struct {
+	Outputs []string `json:"outputs"`
 }
 
 // Compression of an Import's data.
