@@ -104,7 +104,7 @@ fi
 echo "full test log: $log" >&2
 # nixpkgs' own module-system suite on the lib nd evaluates with
 # (modules/tests/nixpkgslib).
-grep -o 'nixpkgs-lib: .*' "$log" | head -1 >&2 || echo "nixpkgs-lib: figure missing (modules/tests/nixpkgslib did not run)" >&2
+grep -o 'nixpkgs-lib: .*' "$log" | head -2 >&2 || echo "nixpkgs-lib: figure missing (modules/tests/nixpkgslib did not run)" >&2
 
 step "fleet leftovers"
 after="$("$bin/nd-fleet" leftovers 2>/dev/null || true)"

@@ -77,29 +77,16 @@ func TestFlakeErrors(t *testing.T) {
 // need the features turned on.
 func TestFlakeNix234(t *testing.T) {
 	requireNix(t)
-	testutil.RequireRoot(t)
-	const rootfs = "/var/cache/nd-fleet/sid-rootfs"
-	_, err := os.Stat(filepath.Join(rootfs, ".nd-ready"))
-	testutil.Require(t, err == nil, "needs the sid root filesystem (Nix 2.34) at "+rootfs+" (scripts/setup.sh of fleet-modern)")
-	testutil.RequireCommands(t, "unshare", "chroot")
+	testutil.RequireSidRootfs(t)
 	dir := testutil.ExampleFlake(t)
 	bins := testutil.BuildBinaries(t, "nd-push", "nd-init")
 	root, _ := testutil.ModuleRoot()
 	lib := testutil.RequireNixpkgsLib(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	// Everything the build reads is bind-mounted at its own path; the
-	// mounts live in a private mount namespace and go with it.
-	binds := []string{root, lib, dir, filepath.Dir(bins["nd-push"])}
-	script := `set -e
-o=` + t.TempDir() + `; mkdir $o/u $o/r
-mount -t tmpfs tmpfs $o/u; mkdir $o/u/u $o/u/w
-mount -t overlay overlay -o lowerdir=` + rootfs + `,upperdir=$o/u/u,workdir=$o/u/w $o/r
-mount -t proc proc $o/r/proc; mount --rbind /dev $o/r/dev
-for p in "$@"; do mkdir -p "$o/r$p"; mount --bind "$p" "$o/r$p"; done
-chroot $o/r /usr/bin/env -i PATH=/usr/bin:/bin HOME=/root NIX_CONFIG="flake-registry = " ND_INIT=` + bins["nd-init"] + ` sh -c 'nix --version >&2; cd "$1" && ` + bins["nd-push"] + ` build "#hello"' sh ` + dir + `
-`
-	cmd := exec.CommandContext(ctx, "unshare", append([]string{"-m", "--propagation", "private", "bash", "-c", script, "bash"}, binds...)...)
+	cmd := testutil.SidChroot(ctx, t, []string{root, lib, dir, filepath.Dir(bins["nd-push"])},
+		[]string{"NIX_CONFIG=flake-registry = ", "ND_INIT=" + bins["nd-init"]},
+		`nix --version >&2; cd `+dir+` && `+bins["nd-push"]+` build "#hello"`)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

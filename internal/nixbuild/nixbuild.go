@@ -49,7 +49,8 @@ func (ExecRunner) Run(ctx context.Context, stdout, stderr io.Writer, name string
 
 // Options say what to build and with which tools. Only Config is required.
 type Options struct {
-	// Config is the path of the user's config.nix.
+	// Config is the user's config.nix (or its directory), or a flake
+	// reference FLAKE#NAME (see RefKind).
 	Config string
 	// NixpkgsPath is a nixpkgs checkout (or a nixpkgs.lib checkout, or a
 	// lib directory) to build with (nd-push --nixpkgs or -I nixpkgs=PATH).

@@ -42,9 +42,9 @@ var (
 	failedAt = regexp.MustCompile(`TEST FAILED\S* at modules\.sh:(\d+)`)
 )
 
-// TestModulesSuite runs lib/tests/modules.sh (about a minute on two cores)
-// and logs "nixpkgs-lib: ..." with its figure, which scripts/test.sh
-// repeats at the end of the run.
+// TestModulesSuite runs lib/tests/modules.sh (one to two minutes on two
+// cores) on this machine's Nix (Debian 12's 2.8) and logs "nixpkgs-lib:
+// ..." with its figure, which scripts/test.sh repeats at the end of the run.
 func TestModulesSuite(t *testing.T) {
 	t.Parallel()
 	testutil.RequireCommands(t, "nix-instantiate", "bash")
@@ -55,9 +55,29 @@ func TestModulesSuite(t *testing.T) {
 	if err != nil {
 		t.Fatalf("nix-instantiate --version: %v", err)
 	}
-	start := time.Now()
 	cmd := exec.CommandContext(ctx, "bash", "modules.sh")
 	cmd.Dir = filepath.Join(libRoot, "lib", "tests")
+	runSuite(t, cmd, strings.TrimSpace(string(version)), knownFailures)
+}
+
+// TestModulesSuiteNix234 runs the same suite under Nix 2.34 (a chroot of
+// the modern droplets' root filesystem), where every check must pass.
+func TestModulesSuiteNix234(t *testing.T) {
+	t.Parallel()
+	testutil.RequireSidRootfs(t)
+	libRoot := testutil.RequireNixpkgsLib(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	tests := filepath.Join(libRoot, "lib", "tests")
+	cmd := testutil.SidChroot(ctx, t, []string{libRoot}, nil, "nix --version; cd "+tests+" && bash modules.sh")
+	runSuite(t, cmd, "Nix 2.34 (sid chroot)", nil)
+}
+
+// runSuite runs modules.sh with cmd, logs its figure and fails on any
+// failure not in known.
+func runSuite(t *testing.T, cmd *exec.Cmd, nix string, known map[int]string) {
+	t.Helper()
+	start := time.Now()
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	runErr := cmd.Run() // non-zero whenever a check fails; the counts tell
@@ -70,20 +90,20 @@ func TestModulesSuite(t *testing.T) {
 	for _, m := range failedAt.FindAllStringSubmatch(out.String(), -1) {
 		n, _ := strconv.Atoi(m[1])
 		lines = append(lines, n)
-		if _, ok := knownFailures[n]; !ok {
+		if _, ok := known[n]; !ok {
 			unexpected = append(unexpected, m[1])
 		}
 	}
 	sort.Ints(lines)
 	t.Logf("nixpkgs-lib: lib/tests/modules.sh on %s: %d of %d passed (baseline %d on Nix 2.8; modules/lib, retired: 265) in %.0fs; failed at lines %v",
-		strings.TrimSpace(string(version)), pass, pass+fail, baselinePassed, time.Since(start).Seconds(), lines)
+		nix, pass, pass+fail, baselinePassed, time.Since(start).Seconds(), lines)
 	for _, n := range lines {
-		if why, ok := knownFailures[n]; ok {
+		if why, ok := known[n]; ok {
 			t.Logf("  modules.sh:%d: %s", n, why)
 		}
 	}
 	if len(unexpected) > 0 {
-		t.Errorf("modules.sh failed at lines %v, which are not known failures of old Nix:\n%s", unexpected, tail(out.String(), 60))
+		t.Errorf("modules.sh failed at lines %v, which are not known failures of this Nix:\n%s", unexpected, tail(out.String(), 60))
 	}
 	if len(lines) != fail {
 		t.Errorf("modules.sh counted %d failures but reported %d locations", fail, len(lines))
