@@ -84,6 +84,9 @@ func buildLayeredImage(ctx context.Context, env *Env, pkg string, m *manifest.Ma
 			return nil, fmt.Errorf("building image of %s: the base image already holds the package itself", pkg)
 		}
 		n := len(c)
+		for p := range c {
+			opts.Closure = append(opts.Closure, p)
+		}
 		c = c.Without(held)
 		env.Log.Debug("base image", "file", base, "layers", len(b.Layers), "storePaths", len(held), "closureLeft", len(c), "closure", n)
 		opts.Base = b
