@@ -60,6 +60,7 @@ type Stats struct {
 	// Substituted are the paths the host fetched from its substituters.
 	Substituted int
 	Sent        int   // missing paths sent completely so far
+	Total       int64 // NAR bytes of the missing paths: about what Bytes ends at
 	Bytes       int64 // uncompressed export bytes sent
 	WireBytes   int64 // compressed bytes sent
 	Elapsed     time.Duration
@@ -121,6 +122,10 @@ func Push(ctx context.Context, agent Agent, pkg string, opts Options) (Result, e
 		}
 	}
 	res.Stats.Missing = len(missing)
+	if len(missing) > 0 {
+		// Only for the progress bar: a store that cannot say leaves it 0.
+		res.Stats.Total, _ = opts.Store.NarSize(ctx, missing)
+	}
 	if len(missing) == 0 {
 		res.Stats.Elapsed = opts.Now().Sub(start)
 		if opts.Printer != nil {
