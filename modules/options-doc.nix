@@ -1,16 +1,17 @@
 # nd-push options: every option nd's modules declare, read from the modules'
 # own declarations the way NixOS documents its options (optionAttrSetToDocList),
-# but with nd's offline module system so it needs neither nixpkgs nor a config.
-#   nix-instantiate --eval --strict --json options-doc.nix
+# evaluated with nixpkgs' lib alone: it needs neither pkgs nor a config.
+#   nix-instantiate --eval --strict --json options-doc.nix --arg lib /nixpkgs/lib
 # gives a list of { name, type, description, default?, example?, declaredIn },
 # sorted by name. Values are shown as Nix text; a default that needs pkgs or
 # the rest of a configuration (and has no defaultText) shows as "(computed)".
+{ lib }:
 let
-  lib = import ./lib;
+  nixLib = import lib;
   inherit (builtins) typeOf tryEval concatLists attrNames isAttrs sort lessThan
     concatStringsSep toJSON baseNameOf;
 
-  eval = lib.evalModules {
+  eval = nixLib.evalModules {
     modules = import ./module-list.nix ++ [
       { _module.args.pkgs = throw "pkgs is not available while listing options"; }
     ];
@@ -54,7 +55,7 @@ let
   walk = loc: opts: concatLists (map (n:
     let v = opts.${n}; l = loc ++ [ n ]; in
     if n == "_module" then [ ]
-    else if lib.isOption v then
+    else if nixLib.isOption v then
       (if (v.internal or false) || !(v.visible or true) then [ ] else [ (doc l v) ])
       ++ walk [ ] (subOptions l v)
     else if isAttrs v then walk l v

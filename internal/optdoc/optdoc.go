@@ -30,15 +30,17 @@ type Option struct {
 }
 
 // Load evaluates the embedded modules (written to cacheDir, "" for the
-// default cache) with nix-instantiate and returns their options by name.
-func Load(ctx context.Context, cacheDir string) ([]Option, error) {
+// default cache) with nix-instantiate and nixpkgs' lib at libDir (the
+// directory holding its default.nix; nixbuild.ResolveNixpkgs finds it) and
+// returns their options by name.
+func Load(ctx context.Context, cacheDir, libDir string) ([]Option, error) {
 	dir, err := modules.Extract(cacheDir)
 	if err != nil {
 		return nil, err
 	}
 	var out, errb bytes.Buffer
 	cmd := exec.CommandContext(ctx, "nix-instantiate", "--eval", "--strict", "--json",
-		"--option", "substituters", "", filepath.Join(dir, "options-doc.nix"))
+		"--option", "substituters", "", filepath.Join(dir, "options-doc.nix"), "--arg", "lib", libDir)
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {

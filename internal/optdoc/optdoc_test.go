@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -21,7 +22,7 @@ const docFile = "../../docs/options.md"
 // when a module's option changed and the file was not regenerated.
 func TestOptionsDoc(t *testing.T) {
 	testutil.RequireCommands(t, "nix-instantiate")
-	opts, err := Load(context.Background(), t.TempDir())
+	opts, err := Load(context.Background(), t.TempDir(), filepath.Join(testutil.RequireNixpkgsLib(t), "lib"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +45,7 @@ func TestOptionsDoc(t *testing.T) {
 // TestLoad checks facts of a few options against their declarations.
 func TestLoad(t *testing.T) {
 	testutil.RequireCommands(t, "nix-instantiate")
-	opts, err := Load(context.Background(), t.TempDir())
+	opts, err := Load(context.Background(), t.TempDir(), filepath.Join(testutil.RequireNixpkgsLib(t), "lib"))
 	if err != nil {
 		t.Fatal(err)
 	}
