@@ -33,6 +33,8 @@ type pushOptions struct {
 	drv           string
 	Hosts         []string
 	HostsFile     string     // --hosts: more targets, one per line (inventory.go)
+	Project       string     // --project: the project file (project.go); "": nd.nix if it is there
+	On            []string   // --on: which of the project's hosts (@tag, deployment or host)
 	Package       string     // a prebuilt deploy package instead of a CONFIG
 	secrets       *secretSet // docker.environmentFiles, read once (secrets.go)
 
@@ -55,6 +57,8 @@ func (o *pushOptions) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.NoSubstitute, "no-substitute", false, "send every missing path; do not let the host fetch them from its substituters first")
 	fs.StringVar(&o.HostsFile, "hosts", "", "also deploy to the hosts listed in `FILE` (one per line, # comments)")
 	o.progress.register(fs)
+	fs.StringVar(&o.Project, "project", "", "deploy, with no hosts and no CONFIG, the deployments of the project `FILE` (default: "+ProjectFile+" here)")
+	fs.StringSliceVar(&o.On, "on", nil, "with a project: only the hosts these `SELECTORS` name (@tag, deployment or host; comma-separated)")
 }
 
 // setArgs takes the positional arguments: hosts, then what to deploy.
@@ -104,9 +108,22 @@ func newDeployCmd(env *Env) *cobra.Command {
 		Short: "build CONFIG and deploy it to each host (also: nd-push HOST... CONFIG)",
 		Long: `deploy builds CONFIG once (a config.nix, a directory holding one, or a deploy
 package /nix/store/...-nd-APP built before) and deploys it to every host in
-parallel. Nothing on a host changes if the build fails.`,
+parallel. Nothing on a host changes if the build fails.
+
+With no hosts and no CONFIG it deploys the project file nd.nix (or
+--project FILE): each of its deployments, built once, to its hosts, or with
+--on only to the hosts of those tags (@web), deployments or host names.`,
+		Example: `  nd-push deploy root@droplet examples/hello
+  nd-push deploy                 # every deployment of ./nd.nix
+  nd-push deploy --on @web       # only those tagged web`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 && o.HostsFile == "" {
+				return runProject(cmd.Context(), env, o)
+			}
+			if o.Project != "" || len(o.On) > 0 {
+				return usagef("deploy: --project and --on deploy a project file's hosts; give them or HOST... CONFIG, not both")
+			}
 			if err := o.setArgs(args); err != nil {
 				return err
 			}

@@ -49,6 +49,9 @@ it in Docker. 'nd-push HOST... CONFIG' is short for 'nd-push deploy HOST... CONF
 			if err := shorthand(cmd, args); err != nil {
 				return err
 			}
+			if o.Project != "" || len(o.On) > 0 {
+				return usagef("--project and --on belong to 'nd-push deploy' with no hosts")
+			}
 			if err := o.setArgs(args); err != nil {
 				return err
 			}
@@ -60,6 +63,9 @@ it in Docker. 'nd-push HOST... CONFIG' is short for 'nd-push deploy HOST... CONF
 	root.SetErr(env.Stderr)
 	root.SetIn(env.Stdin)
 	o.register(root.Flags())
+	// A project is deployed by `nd-push deploy` alone; the shorthand has hosts.
+	root.Flags().MarkHidden("project")
+	root.Flags().MarkHidden("on")
 	root.AddGroup(
 		&cobra.Group{ID: groupDeploy, Title: "Deploy:"},
 		&cobra.Group{ID: groupOperate, Title: "Operate deployed apps:"},
