@@ -47,6 +47,8 @@ declare -A want=(
 	[systemd]=/usr/bin/systemd-analyze # verifies the nd-agent unit (nothing is started)
 	[systemd-container]=/usr/bin/systemd-nspawn # boots the fleet's modern droplets
 	[debootstrap]=/usr/sbin/debootstrap         # makes their root filesystem
+	[zsh]=/usr/bin/zsh   # nd-push's completion scripts must load in zsh and fish too
+	[fish]=/usr/bin/fish
 )
 missing=()
 for p in "${!want[@]}"; do

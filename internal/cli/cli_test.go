@@ -198,20 +198,18 @@ func TestCompletion(t *testing.T) {
 		}
 		file := filepath.Join(t.TempDir(), "nd-push."+sh)
 		os.WriteFile(file, out.Bytes(), 0o644)
-		var check *exec.Cmd
-		switch sh {
-		case "bash":
-			check = exec.Command("bash", "-c", "source "+file+" && complete -p nd-push")
-		default:
-			if _, err := exec.LookPath(sh); err != nil {
-				continue // bash is the shell CI has; zsh and fish load where installed
-			}
-			check = exec.Command(sh, "-c", "source "+file)
+		// Each shell loads the script and then shows nd-push's completion.
+		check := map[string]string{
+			"bash": "source " + file + " && complete -p nd-push",
+			"zsh":  "autoload -U compinit && compinit -u && source " + file + " && print -r -- ${_comps[nd-push]}",
+			"fish": "source " + file + "; complete -c nd-push",
+		}[sh]
+		if sh != "bash" {
+			testutil.RequireCommands(t, sh) // setup.sh installs zsh and fish
 		}
-		if o, err := check.CombinedOutput(); err != nil {
+		o, err := exec.Command(sh, "-c", check).CombinedOutput()
+		if err != nil || !strings.Contains(string(o), "nd-push") && !strings.Contains(string(o), "_nd-push") {
 			t.Errorf("%s does not load the completion script: %v\n%s", sh, err, o)
-		} else if sh == "bash" && !strings.Contains(string(o), "nd-push") {
-			t.Errorf("bash: no completion registered for nd-push: %s", o)
 		}
 	}
 	var out bytes.Buffer

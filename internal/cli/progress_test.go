@@ -86,6 +86,7 @@ func TestProgressOnTerminal(t *testing.T) {
 		"built bbbbbbbb…-nd-hello (app hello) in 1.2s", // the build's line at the end
 		"12 paths", "MiB / 40.0 MiB", "%", "MiB/s", "ETA", // the bar's figures
 		"on the wire",
+		"web1: host-store mode (nd-agent dev)\r\n",             // info lines stay above the live ones (the pty ends lines with CR LF)
 		"starting container 0123456789ab",                      // the agent's step after the transfer
 		"hello deployed generation 3", "with the build's 1.2s", // the result, build time included
 		"FAILED",

@@ -180,12 +180,12 @@ func transferText(what string, n, total, wire int64, took time.Duration) string 
 	return fmt.Sprintf("%s  %s / %s%s  %s/s%s  (%s on the wire)", what, humanBytes(n), humanBytes(max(total, n)), pct, humanBytes(int64(rate)), eta, humanBytes(wire))
 }
 
+// info sets the host's step and prints it above the live lines too, as
+// plain output would: the mode and why are worth keeping on screen.
 func (t *ttyReporter) info(host, msg string) {
 	h := t.host(host)
 	h.set(func(h *hostLine) { h.step = msg })
-	if t.verbose {
-		t.println(host + ": " + msg)
-	}
+	t.println(host + ": " + msg)
 }
 
 func (t *ttyReporter) stage(host string, p proto.Progress) {

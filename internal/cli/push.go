@@ -271,7 +271,7 @@ func pushOne(ctx context.Context, env *Env, o *pushOptions, target, pkg string, 
 	res = pushResult{Host: target}
 	defer func() { res.Elapsed = time.Since(start) }()
 
-	o.rep.info(target, "connecting")
+	o.rep.stage(target, proto.Progress{Stage: "connect", Message: "connecting"})
 	h, err := connect(ctx, env, &o.ssh, target)
 	if err != nil {
 		res.Err = err
