@@ -21,7 +21,8 @@ var ansi = regexp.MustCompile("\x1b\\[[0-9;?]*[A-Za-z]")
 
 // playDeploy drives r through a build and two hosts' deploys, one with a
 // transfer that lasts long enough for several frames.
-func playDeploy(r reporter) {
+// hold is how long the agent stays at its last step.
+func playDeploy(r reporter, hold time.Duration) {
 	r.buildStart("examples/hello")
 	r.buildLine("these 2 derivations will be built:")
 	r.buildLine("building '/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-nd-hello.drv'...")
@@ -42,7 +43,7 @@ func playDeploy(r reporter) {
 			}
 			m.done()
 			r.stage(h, proto.Progress{Stage: "container", Message: "starting container 0123456789ab"})
-			time.Sleep(250 * time.Millisecond)
+			time.Sleep(hold)
 			res := pushResult{Host: h, Mode: "host-store", Generation: 3, Changed: true, Paths: 12, Sent: 10 << 20,
 				Elapsed: 2500 * time.Millisecond, Build: 1200 * time.Millisecond}
 			if h == "web2" {
@@ -76,7 +77,7 @@ func TestProgressOnTerminal(t *testing.T) {
 	if _, ok := r.(*ttyReporter); !ok {
 		t.Fatalf("reporter on a terminal is %T, want the live display", r)
 	}
-	playDeploy(r)
+	playDeploy(r, 2300*time.Millisecond)
 	tty.Close()
 	<-copied
 	out := ansi.ReplaceAllString(screen.String(), "")
@@ -88,6 +89,7 @@ func TestProgressOnTerminal(t *testing.T) {
 		"on the wire",
 		"web1: host-store mode (nd-agent dev)\r\n",             // info lines stay above the live ones (the pty ends lines with CR LF)
 		"starting container 0123456789ab",                      // the agent's step after the transfer
+		"starting container 0123456789ab (2s)",                 // and how long it has been at it
 		"hello deployed generation 3", "with the build's 1.2s", // the result, build time included
 		"FAILED",
 	} {
@@ -107,7 +109,7 @@ func TestProgressOnTerminal(t *testing.T) {
 // -q leaves only what must be said.
 func TestProgressPlain(t *testing.T) {
 	var buf bytes.Buffer
-	playDeploy(progressOptions{}.reporter(&Env{Stderr: &buf, Stdout: io.Discard}))
+	playDeploy(progressOptions{}.reporter(&Env{Stderr: &buf, Stdout: io.Discard}), 0)
 	out := buf.String()
 	if strings.Contains(out, "\x1b[") || strings.Contains(out, "\r") {
 		t.Errorf("plain output has terminal control: %q", out)
@@ -121,14 +123,14 @@ func TestProgressPlain(t *testing.T) {
 		t.Errorf("plain output without -v shows the agent's steps:\n%s", out)
 	}
 	buf.Reset()
-	playDeploy(progressOptions{Verbose: true}.reporter(&Env{Stderr: &buf, Stdout: io.Discard}))
+	playDeploy(progressOptions{Verbose: true}.reporter(&Env{Stderr: &buf, Stdout: io.Discard}), 0)
 	for _, want := range []string{"building '/nix/store/", "web2: starting container 0123456789ab\n", "web1: sent 12 paths, 40.0 MiB → 10.0 MiB on the wire"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("-v output lacks %q:\n%s", want, buf.String())
 		}
 	}
 	buf.Reset()
-	playDeploy(progressOptions{Quiet: true}.reporter(&Env{Stderr: &buf, Stdout: io.Discard}))
+	playDeploy(progressOptions{Quiet: true}.reporter(&Env{Stderr: &buf, Stdout: io.Discard}), 0)
 	if buf.Len() != 0 {
 		t.Errorf("-q printed %q", buf.String())
 	}
@@ -138,7 +140,7 @@ func TestProgressPlain(t *testing.T) {
 // time and an event name, and a result per host.
 func TestProgressJSON(t *testing.T) {
 	var out, errb bytes.Buffer
-	playDeploy(progressOptions{JSON: true}.reporter(&Env{Stdout: &out, Stderr: &errb}))
+	playDeploy(progressOptions{JSON: true}.reporter(&Env{Stdout: &out, Stderr: &errb}), 0)
 	if errb.Len() != 0 {
 		t.Errorf("--json wrote to stderr: %q", errb.String())
 	}

@@ -116,6 +116,7 @@ type hostLine struct {
 
 	mu       sync.Mutex
 	step     string
+	stepAt   time.Time // when step began: a long one shows its seconds
 	what     string // "12 paths", "3 layers" while transferring
 	total, n int64
 	wireN    int64
@@ -153,6 +154,11 @@ func (h *hostLine) text() string {
 		return h.final
 	}
 	if !h.sending {
+		// The agent says nothing while it waits (a container settling, a
+		// health check): the seconds show that it is still at it.
+		if s := time.Since(h.stepAt); !h.stepAt.IsZero() && s >= 2*time.Second {
+			return fmt.Sprintf("%s (%.0fs)", h.step, s.Seconds())
+		}
 		return h.step
 	}
 	if h.total > 0 && h.n >= h.total {
@@ -184,13 +190,13 @@ func transferText(what string, n, total, wire int64, took time.Duration) string 
 // plain output would: the mode and why are worth keeping on screen.
 func (t *ttyReporter) info(host, msg string) {
 	h := t.host(host)
-	h.set(func(h *hostLine) { h.step = msg })
+	h.set(func(h *hostLine) { h.step, h.stepAt = msg, time.Now() })
 	t.println(host + ": " + msg)
 }
 
 func (t *ttyReporter) stage(host string, p proto.Progress) {
 	h := t.host(host)
-	h.set(func(h *hostLine) { h.step = p.Message })
+	h.set(func(h *hostLine) { h.step, h.stepAt = p.Message, time.Now() })
 	if t.verbose || p.Stage == "waiting" {
 		t.println(host + ": " + p.Message)
 	}
@@ -220,6 +226,7 @@ func (h *hostLine) done() {
 		if h.sending {
 			h.step = fmt.Sprintf("sent %s (%s on the wire) in %.1fs; the agent takes over",
 				h.what, humanBytes(h.wireN), time.Since(h.start).Seconds())
+			h.stepAt = time.Now()
 		}
 		h.sending = false
 		total = h.total
