@@ -60,6 +60,7 @@ func playDeploy(r reporter, hold time.Duration) {
 // the build's step, a bar per host with size of total in MiB, percent,
 // rate and ETA, the agent's step after the bytes, and each host's result.
 func TestProgressOnTerminal(t *testing.T) {
+	t.Parallel() // each plays a few seconds of a deploy
 	ptmx, tty, err := pty.Open()
 	if err != nil {
 		t.Fatal(err)
@@ -108,6 +109,7 @@ func TestProgressOnTerminal(t *testing.T) {
 // TestProgressPlain: without a terminal, plain lines; -v adds every step;
 // -q leaves only what must be said.
 func TestProgressPlain(t *testing.T) {
+	t.Parallel() // each plays a few seconds of a deploy
 	var buf bytes.Buffer
 	playDeploy(progressOptions{}.reporter(&Env{Stderr: &buf, Stdout: io.Discard}), 0)
 	out := buf.String()
@@ -139,6 +141,7 @@ func TestProgressPlain(t *testing.T) {
 // TestProgressJSON: --json prints one event a line on stdout, each with a
 // time and an event name, and a result per host.
 func TestProgressJSON(t *testing.T) {
+	t.Parallel() // each plays a few seconds of a deploy
 	var out, errb bytes.Buffer
 	playDeploy(progressOptions{JSON: true}.reporter(&Env{Stdout: &out, Stderr: &errb}), 0)
 	if errb.Len() != 0 {
