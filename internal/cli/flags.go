@@ -76,6 +76,11 @@ func (f includeFlag) Set(v string) error {
 	return fmt.Errorf("want nixpkgs=PATH, got %q", v)
 }
 
+var (
+	_ pflag.Value = includeFlag{}
+	_ pflag.Value = tailFlag{}
+)
+
 // tailFlag is logs --tail: a line count, or "all" (kept as -1).
 type tailFlag struct{ n *int }
 

@@ -117,7 +117,7 @@ type hostLine struct {
 	mu       sync.Mutex
 	step     string
 	stepAt   time.Time // when step began: a long one shows its seconds
-	what     string // "12 paths", "3 layers" while transferring
+	what     string    // "12 paths", "3 layers" while transferring
 	total, n int64
 	wireN    int64
 	start    time.Time

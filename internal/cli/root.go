@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/nd-project/nd/internal/nixbuild"
 	"github.com/nd-project/nd/internal/proto"
@@ -199,5 +198,3 @@ func hostCmd(use, short string, args cobra.PositionalArgs, ssh *sshFlags, run fu
 func hostCompletion(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 	return nil, cobra.ShellCompDirectiveNoFileComp
 }
-
-var _ pflag.Value = includeFlag{}
