@@ -54,7 +54,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		args = []string{} // nil would make cobra read os.Args
 	}
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	var ec *ExitCodeError
 	switch {
 	case err == nil:
@@ -66,7 +66,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return ExitInterrupted
 	case errors.As(err, new(*UsageError)):
 		fmt.Fprintf(stderr, "nd-push: %v\n", err)
-		fmt.Fprintf(stderr, "run 'nd-push --help' for usage\n")
+		path := "nd-push"
+		if cmd != nil {
+			path = cmd.CommandPath()
+		}
+		fmt.Fprintf(stderr, "run '%s --help' for usage\n", path)
 		return ExitUsage
 	default:
 		fmt.Fprintf(stderr, "nd-push: %v\n", err)

@@ -174,7 +174,7 @@ func quoteJoin(s []string, sep string) string {
 func hostArgs(min, max int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) < min || (max >= 0 && len(args) > max) {
-			return usagef("%s: want %s, got %d arguments", cmd.CommandPath(), argsOf(cmd), len(args))
+			return usagef("%s: want %s, got %d arguments", cmd.Name(), argsOf(cmd), len(args))
 		}
 		return nil
 	}
