@@ -123,7 +123,9 @@ func Push(ctx context.Context, agent Agent, pkg string, opts Options) (Result, e
 	}
 	res.Stats.Missing = len(missing)
 	if len(missing) > 0 {
-		// Only for the progress bar: a store that cannot say leaves it 0.
+		// For the host's space check and the progress bar. Best effort:
+		// without sizes the host finds out the hard way, and the bar shows
+		// no total.
 		res.Stats.Total, _ = opts.Store.NarSize(ctx, missing)
 	}
 	if len(missing) == 0 {
@@ -151,10 +153,8 @@ func Push(ctx context.Context, agent Agent, pkg string, opts Options) (Result, e
 			opts.Printer.Progress(st)
 		}
 	}
-	// Best effort: without sizes the host finds out the hard way.
-	narBytes, _ := opts.Store.NarSize(ctx, missing)
 	imp, err := agent.Import(ctx, agentclient.ImportOptions{
-		Session: opts.Session, Paths: len(missing), NarBytes: narBytes, Level: opts.Level, Concurrency: opts.Concurrency,
+		Session: opts.Session, Paths: len(missing), NarBytes: res.Stats.Total, Level: opts.Level, Concurrency: opts.Concurrency,
 		Wire: func(n int64) { report(func(s *Stats) { s.WireBytes = n }) },
 	}, func(w io.Writer) error {
 		return exportTo(ctx, opts.Store, missing, w, func(bytes int64, sent int) {
