@@ -67,6 +67,8 @@ func TestGrammarTraps(t *testing.T) {
 		{args: []string{"droplet", app}, want: "deploy"},
 		{args: []string{"-F", cfg, "droplet", "web2", app}, want: "deploy"},
 		{args: []string{"droplet", "config.nix"}, want: "deploy"},
+		{args: []string{"droplet", ".#web"}, want: "deploy"},
+		{args: []string{"status", "droplet", "--", "-x"}, want: "status"},
 		{args: []string{"-b", "droplet", "/nix/store/00000000000000000000000000000000-nd-x"}, want: "deploy"},
 		{args: []string{"deploy", "droplet", app, "-b"}, want: "deploy"},
 		{args: []string{"status", "--bogus", "droplet"}, wantErr: "unknown flag: --bogus"},

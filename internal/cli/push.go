@@ -106,8 +106,8 @@ func newDeployCmd(env *Env) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "deploy [flags] [user@]host... CONFIG",
 		Short: "build CONFIG and deploy it to each host (also: nd-push HOST... CONFIG)",
-		Long: `deploy builds CONFIG once (a config.nix, a directory holding one, or a deploy
-package /nix/store/...-nd-APP built before) and deploys it to every host in
+		Long: `deploy builds CONFIG once (a config.nix, a directory holding one, a flake's
+FLAKE#NAME, or a deploy package /nix/store/...-nd-APP built before) and deploys it to every host in
 parallel. Nothing on a host changes if the build fails.
 
 With no hosts and no CONFIG it deploys the project file nd.nix (or

@@ -26,9 +26,9 @@ func newRootCmd(env *Env) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "nd-push [flags] [user@]host... CONFIG",
 		Short: "deploy Nix-built apps to Docker hosts over SSH",
-		Long: `nd-push builds CONFIG (a config.nix, a directory holding one, or a deploy
-package /nix/store/...-nd-APP) and deploys it to each host, where nd-agent runs
-it in Docker. 'nd-push HOST... CONFIG' is short for 'nd-push deploy HOST... CONFIG'.`,
+		Long: `nd-push builds CONFIG (a config.nix, a directory holding one, a flake's
+FLAKE#NAME, or a deploy package /nix/store/...-nd-APP) and deploys it to each
+host, where nd-agent runs it in Docker. 'nd-push HOST... CONFIG' is short for 'nd-push deploy HOST... CONFIG'.`,
 		Example: `  nd-push root@droplet config.nix
   nd-push -F ssh_config web1 web2 ./app
   nd-push status droplet
