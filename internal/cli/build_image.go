@@ -3,12 +3,13 @@ package cli
 import (
 	"bufio"
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/spf13/pflag"
 
 	"github.com/nd-project/nd/internal/image"
 	"github.com/nd-project/nd/internal/manifest"
@@ -22,8 +23,8 @@ type imageFileOptions struct {
 	From string // --from BASE: a docker-archive (`docker save`) to build on
 }
 
-func (o *imageFileOptions) register(fs *flag.FlagSet) {
-	fs.BoolVar(&o.On, "b", false, "write the full layered image to the -o `FILE` (a docker-archive for `docker load`) instead of a package link")
+func (o *imageFileOptions) register(fs *pflag.FlagSet) {
+	fs.BoolVarP(&o.On, "image", "b", false, "write the full layered image to the -o FILE (a docker-archive for docker load) instead of a package link")
 	fs.BoolVar(&o.OCI, "oci", false, "with -b: write an OCI image layout (a directory, or a tar if FILE ends in .tar)")
 	fs.StringVar(&o.From, "from", "", "with -b: build on the base image in `BASE` (a `docker save` archive); store paths it holds are not added")
 }

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/spf13/pflag"
+
 	"github.com/nd-project/nd/internal/manifest"
 	"github.com/nd-project/nd/internal/testutil"
 )
@@ -27,12 +30,14 @@ func TestBuildUsage(t *testing.T) {
 }
 
 func TestBuildFlags(t *testing.T) {
-	o, err := parseBuildFlags([]string{"-o", "res", "-I", "nixpkgs=/np", "--offline", "cfg.nix"}, new(bytes.Buffer))
-	if err != nil {
+	o := &buildOptions{}
+	fs := pflag.NewFlagSet("build", pflag.ContinueOnError)
+	o.register(fs)
+	if err := fs.Parse([]string{"-o", "res", "cfg.nix", "-I", "nixpkgs=/np", "--offline"}); err != nil {
 		t.Fatal(err)
 	}
-	if o.OutLink != "res" || o.Nixpkgs != "/np" || !o.Offline || o.Config != "cfg.nix" {
-		t.Errorf("parseBuildFlags = %+v", o)
+	if o.OutLink != "res" || o.Nixpkgs != "/np" || !o.Offline || !cmp.Equal(fs.Args(), []string{"cfg.nix"}) {
+		t.Errorf("build flags = %+v, args %q", o, fs.Args())
 	}
 }
 

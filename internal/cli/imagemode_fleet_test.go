@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"flag"
 	"io"
 	"os"
 	"os/exec"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/spf13/pflag"
 
 	"github.com/nd-project/nd/internal/agentclient"
 	"github.com/nd-project/nd/internal/fleet"
@@ -107,7 +107,7 @@ func TestPushImageModeNoNix(t *testing.T) {
 		t.Fatal(err)
 	}
 	var sf sshFlags
-	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
 	sf.register(fs)
 	if err := fs.Parse([]string{"-F", e.d.SSHConfig(), "--agent-path", e.bins["nd-agent@droplet"]}); err != nil {
 		t.Fatal(err)

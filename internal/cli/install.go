@@ -5,13 +5,14 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"flag"
 	"fmt"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/nd-project/nd/internal/proto"
 	"github.com/nd-project/nd/systemd"
@@ -28,30 +29,21 @@ type installOptions struct {
 	searchDir string // where to look for nd-agent binaries; "" is nd-push's directory
 }
 
-func runInstallAgentCmd(ctx context.Context, env *Env, args []string) error {
+func newInstallAgentCmd(env *Env) *cobra.Command {
 	o := &installOptions{}
-	fs := flag.NewFlagSet("install-agent", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	o.ssh.register(fs)
+	c := hostCmd("install-agent [flags] [user@]host", "upload nd-agent to a host and start it (systemd, or --no-systemd)",
+		hostArgs(1, 1), &o.ssh, func(cmd *cobra.Command, args []string) error {
+			o.Target = args[0]
+			if !path.IsAbs(o.Dest) {
+				return usagef("install-agent: --dest %q is not an absolute path", o.Dest)
+			}
+			return runInstallAgent(cmd.Context(), env, o)
+		})
+	fs := c.Flags()
 	fs.StringVar(&o.Binary, "agent-binary", "", "local nd-agent `FILE` to upload (default: next to nd-push, nd-agent-linux-ARCH or nd-agent for the host's uname -m)")
 	fs.StringVar(&o.Dest, "dest", systemd.DefaultAgentPath, "`PATH` of nd-agent on the host")
 	fs.BoolVar(&o.NoSystemd, "no-systemd", false, "on a host without systemd, run nd-agent detached (it does not come back after a reboot)")
-	fs.Usage = func() {
-		fmt.Fprintf(env.Stderr, "usage: nd-push install-agent [flags] [user@]host\n")
-		fs.PrintDefaults()
-	}
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return usagef("install-agent: %v", err)
-	}
-	if len(pos) != 1 {
-		return usagef("install-agent: want one host, got %d arguments", len(pos))
-	}
-	o.Target = pos[0]
-	if !path.IsAbs(o.Dest) {
-		return usagef("install-agent: --dest %q is not an absolute path", o.Dest)
-	}
-	return runInstallAgent(ctx, env, o)
+	return c
 }
 
 // agentSearchDir is where install-agent looks for nd-agent binaries: the

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"context"
 	"debug/elf"
-	"flag"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/spf13/pflag"
 
 	"github.com/nd-project/nd/internal/fleet"
 	"github.com/nd-project/nd/internal/testutil"
@@ -89,7 +89,7 @@ func TestInstallAgentPicksArch(t *testing.T) {
 		var out, errb bytes.Buffer
 		env := &Env{Stdout: &out, Stderr: &errb, Log: hclog.NewNullLogger()}
 		o := &installOptions{Dest: dest, NoSystemd: true, Target: d.Name, searchDir: dir}
-		fs := flag.NewFlagSet("install-agent", flag.ContinueOnError)
+		fs := pflag.NewFlagSet("install-agent", pflag.ContinueOnError)
 		o.ssh.register(fs) // the flags' defaults
 		if err := fs.Parse([]string{"-F", d.SSHConfig()}); err != nil {
 			t.Fatal(err)

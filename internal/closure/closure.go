@@ -60,6 +60,7 @@ type Stats struct {
 	// Substituted are the paths the host fetched from its substituters.
 	Substituted int
 	Sent        int   // missing paths sent completely so far
+	Total       int64 // NAR bytes of the missing paths: about what Bytes ends at
 	Bytes       int64 // uncompressed export bytes sent
 	WireBytes   int64 // compressed bytes sent
 	Elapsed     time.Duration
@@ -121,6 +122,12 @@ func Push(ctx context.Context, agent Agent, pkg string, opts Options) (Result, e
 		}
 	}
 	res.Stats.Missing = len(missing)
+	if len(missing) > 0 {
+		// For the host's space check and the progress bar. Best effort:
+		// without sizes the host finds out the hard way, and the bar shows
+		// no total.
+		res.Stats.Total, _ = opts.Store.NarSize(ctx, missing)
+	}
 	if len(missing) == 0 {
 		res.Stats.Elapsed = opts.Now().Sub(start)
 		if opts.Printer != nil {
@@ -146,10 +153,8 @@ func Push(ctx context.Context, agent Agent, pkg string, opts Options) (Result, e
 			opts.Printer.Progress(st)
 		}
 	}
-	// Best effort: without sizes the host finds out the hard way.
-	narBytes, _ := opts.Store.NarSize(ctx, missing)
 	imp, err := agent.Import(ctx, agentclient.ImportOptions{
-		Session: opts.Session, Paths: len(missing), NarBytes: narBytes, Level: opts.Level, Concurrency: opts.Concurrency,
+		Session: opts.Session, Paths: len(missing), NarBytes: res.Stats.Total, Level: opts.Level, Concurrency: opts.Concurrency,
 		Wire: func(n int64) { report(func(s *Stats) { s.WireBytes = n }) },
 	}, func(w io.Writer) error {
 		return exportTo(ctx, opts.Store, missing, w, func(bytes int64, sent int) {
