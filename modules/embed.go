@@ -1,8 +1,9 @@
 // Package modules holds nd's Nix modules (the NixOS-style options users
-// write in config.nix, the offline module-system library in lib/ and the
-// offline pkgs in pkgs/) embedded in the nd-push binary, and writes them to a
+// write in config.nix, evaluated with nixpkgs' lib, and the offline pkgs in
+// pkgs/) embedded in the nd-push binary, and writes them to a
 // content-addressed cache directory that nix-build reads. Only
-// internal/nixbuild imports it.
+// internal/nixbuild imports it. The repository's flake.nix reads the same
+// files (eval.nix, pkgs/) from the source tree.
 package modules
 
 import (
@@ -15,13 +16,16 @@ import (
 	"path/filepath"
 )
 
-// files holds every module file, including lib/ and pkgs/; tests/ is left out.
+// files holds every module file, including pkgs/; tests/ is left out.
 //
-//go:embed *.nix lib pkgs
+//go:embed *.nix pkgs
 var files embed.FS
 
 // EntryPoint is build.nix's path relative to the directory Extract returns.
 const EntryPoint = "build.nix"
+
+// FlakeEntryPoint builds a flake's ndConfigurations.<name> (flake-build.nix).
+const FlakeEntryPoint = "flake-build.nix"
 
 // FS returns the embedded module tree.
 func FS() fs.FS { return files }

@@ -12,7 +12,7 @@ func TestExtract(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{EntryPoint, "module-list.nix", "lib/default.nix", "pkgs/default.nix"} {
+	for _, f := range []string{EntryPoint, FlakeEntryPoint, "eval.nix", "module-list.nix", "pkgs/default.nix"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Errorf("extracted modules lack %s: %v", f, err)
 		}

@@ -9,6 +9,7 @@
 #   scripts/bench.sh image      image mode vs docker save | ssh docker load (droplets without Nix)
 #   scripts/bench.sh deploy     failed requests and gaps during deploys at 50 req/s: overlap vs recreate
 #   scripts/bench.sh fleet      test droplets: modern (systemd) boot, teardown, reboot vs bookworm
+#   scripts/bench.sh substitute cold deploy with a binary cache near the droplet vs --no-substitute
 #
 # Needs root, Nix, dockerd, sshd (scripts/setup.sh). These are benchmarks, not
 # tests: they print figures and judge nothing.
@@ -21,8 +22,9 @@ hoststore) pat=BenchmarkHostStore ;;
 image) pat=BenchmarkImageMode ;;
 deploy) pat=BenchmarkDeployGaps ;;
 fleet) pat=BenchmarkFleet pkg=./internal/fleet benchtime=3x ;;
-all) pat='BenchmarkHostStore|BenchmarkImageMode|BenchmarkDeployGaps' ;;
-*) echo "usage: scripts/bench.sh [hoststore|image|deploy|fleet]" >&2; exit 2 ;;
+substitute) pat=BenchmarkSubstitute ;;
+all) pat='BenchmarkHostStore|BenchmarkImageMode|BenchmarkDeployGaps|BenchmarkSubstitute' ;;
+*) echo "usage: scripts/bench.sh [hoststore|image|deploy|fleet|substitute]" >&2; exit 2 ;;
 esac
 bash scripts/setup.sh >&2
 exec go test -run XXX -bench "$pat" -benchtime "$benchtime" -timeout 40m "$pkg"

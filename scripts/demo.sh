@@ -48,6 +48,16 @@ agent=/var/lib/nd/bin/nd-agent
 bin/nd-push install-agent -F "$sshconfig" --no-systemd --dest "$agent" "$name"
 
 step "nd-push $name $config"
+# nd evaluates with nixpkgs' lib: the user's NIX_PATH, else the snapshot
+# beside the repository (../shared/third_party/nixpkgs-lib, or ND_NIXPKGS_LIB).
+if ! [[ ":${NIX_PATH:-}" == *:nixpkgs=* ]]; then
+	nplib="${ND_NIXPKGS_LIB:-$(cd .. && pwd)/shared/third_party/nixpkgs-lib}"
+	if [ ! -f "$nplib/lib/default.nix" ]; then
+		echo "demo.sh: needs nixpkgs' lib: put nixpkgs=DIR on NIX_PATH or set ND_NIXPKGS_LIB (a nixpkgs.lib checkout)" >&2
+		exit 1
+	fi
+	export NIX_PATH="nixpkgs=$nplib${NIX_PATH:+:$NIX_PATH}"
+fi
 bin/nd-push -F "$sshconfig" --agent-path "$agent" "$name" "$config"
 
 port="$(bin/nd-fleet exec "$name" -- docker -H unix:///run/docker.sock ps --filter label=nd.app \

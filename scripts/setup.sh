@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
-# setup.sh prepares a Debian 12 machine (as root) to build and test nd:
-# packages, offline Nix, the modern droplets' root filesystem, and a running
-# "laptop" dockerd. It is idempotent and returns in well under a second when
-# everything is already in place.
+# setup.sh prepares nd's TEST MACHINE (Debian 12, as root): packages, Nix
+# configured for a machine without internet, the modern droplets' root
+# filesystem, and a running "laptop" dockerd. scripts/test.sh and
+# scripts/demo.sh run it. It is idempotent and returns in well under a second
+# when everything is already in place.
+#
+# It writes `substituters =` (no binary caches) and `sandbox = false` into
+# /etc/nix/nix.conf. That is right for the test machine, which reaches no
+# binary cache, and wrong for a laptop, whose builds would then compile what
+# they used to download. So it changes nix.conf only on a machine that says it
+# is the test machine: ND_TEST_MACHINE=1, or CI=true, or a nix.conf that
+# already has both lines (setup ran here before); on a terminal it asks,
+# otherwise it refuses and changes nothing. ND_TEST_MACHINE=0 leaves nix.conf
+# alone (tests then use whatever caches it names).
 set -euo pipefail
 
 log() { printf 'setup: %s\n' "$*" >&2; }
@@ -38,6 +48,8 @@ declare -A want=(
 	[systemd-container]=/usr/bin/systemd-nspawn # boots the fleet's modern droplets
 	[debootstrap]=/usr/sbin/debootstrap         # makes their root filesystem
 	[docker-registry]=/usr/bin/docker-registry # the reference OCI registry: nd-push build -b --push tests
+	[zsh]=/usr/bin/zsh   # nd-push's completion scripts must load in zsh and fish too
+	[fish]=/usr/bin/fish
 )
 missing=()
 for p in "${!want[@]}"; do
@@ -60,25 +72,49 @@ fi
 conf=/etc/nix/nix.conf
 mkdir -p /etc/nix
 touch "$conf"
-if ! grep -Eq '^[[:space:]]*substituters[[:space:]]*=[[:space:]]*$' "$conf"; then
-	sed -i -E '/^[[:space:]]*substituters[[:space:]]*=/d' "$conf"
-	echo 'substituters =' >>"$conf"
-fi
-if ! grep -Eq '^[[:space:]]*sandbox[[:space:]]*=[[:space:]]*false[[:space:]]*$' "$conf"; then
-	sed -i -E '/^[[:space:]]*sandbox[[:space:]]*=/d' "$conf"
-	echo 'sandbox = false' >>"$conf"
-fi
-# Root builds without a daemon use the nixbld build users when the group exists;
-# make sure it has members, or turn build users off.
-if getent group nixbld >/dev/null; then
-	if [ -z "$(getent group nixbld | cut -d: -f4)" ]; then
-		for i in $(seq 1 8); do
-			id "nixbld$i" >/dev/null 2>&1 || useradd --system --no-create-home --home-dir /var/empty \
-				--shell /usr/sbin/nologin --gid nixbld --groups nixbld "nixbld$i"
-		done
+offline_conf() {
+	grep -Eq '^[[:space:]]*substituters[[:space:]]*=[[:space:]]*$' "$conf" &&
+		grep -Eq '^[[:space:]]*sandbox[[:space:]]*=[[:space:]]*false[[:space:]]*$' "$conf"
+}
+test_machine="${ND_TEST_MACHINE:-}"
+if [ -z "$test_machine" ]; then
+	if [ "${CI:-}" = true ] || offline_conf; then
+		test_machine=1
+	elif [ -t 0 ] && [ -t 2 ]; then
+		printf 'setup: this makes the machine nd'"'"'s test machine: %s gets "substituters =" (no binary\n' "$conf" >&2
+		printf 'setup: caches: every Nix build here compiles instead of downloading) and "sandbox = false".\n' >&2
+		printf 'setup: On a laptop say no (or run with ND_TEST_MACHINE=0). Go ahead? [y/N] ' >&2
+		read -r answer
+		case "$answer" in y | Y | yes) test_machine=1 ;; *) test_machine=0 ;; esac
+	else
+		log "not changing $conf: it would switch off this machine's binary caches (substituters =)."
+		log "on nd's test machine run with ND_TEST_MACHINE=1 (CI=true does the same); ND_TEST_MACHINE=0 skips this step"
+		exit 1
 	fi
-elif ! grep -Eq '^[[:space:]]*build-users-group[[:space:]]*=' "$conf"; then
-	echo 'build-users-group =' >>"$conf"
+fi
+if [ "$test_machine" = 1 ]; then
+	if ! grep -Eq '^[[:space:]]*substituters[[:space:]]*=[[:space:]]*$' "$conf"; then
+		sed -i -E '/^[[:space:]]*substituters[[:space:]]*=/d' "$conf"
+		echo 'substituters =' >>"$conf"
+	fi
+	if ! grep -Eq '^[[:space:]]*sandbox[[:space:]]*=[[:space:]]*false[[:space:]]*$' "$conf"; then
+		sed -i -E '/^[[:space:]]*sandbox[[:space:]]*=/d' "$conf"
+		echo 'sandbox = false' >>"$conf"
+	fi
+	# Root builds without a daemon use the nixbld build users when the group
+	# exists; make sure it has members, or turn build users off.
+	if getent group nixbld >/dev/null; then
+		if [ -z "$(getent group nixbld | cut -d: -f4)" ]; then
+			for i in $(seq 1 8); do
+				id "nixbld$i" >/dev/null 2>&1 || useradd --system --no-create-home --home-dir /var/empty \
+					--shell /usr/sbin/nologin --gid nixbld --groups nixbld "nixbld$i"
+			done
+		fi
+	elif ! grep -Eq '^[[:space:]]*build-users-group[[:space:]]*=' "$conf"; then
+		echo 'build-users-group =' >>"$conf"
+	fi
+else
+	log "leaving $conf and Nix's build users as they are (ND_TEST_MACHINE=0)"
 fi
 mkdir -p /nix/var/nix/gcroots /nix/var/nix/profiles
 

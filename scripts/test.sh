@@ -26,6 +26,24 @@ if [ "${CI:-}" = true ]; then
 	export ND_TEST_REQUIRE_ALL=1
 fi
 
+# nd evaluates every config with nixpkgs' lib; the tests use the snapshot
+# beside the repository (never copied into it): ../shared/third_party/
+# nixpkgs-lib, found from the repository upwards (worktrees), or
+# ND_NIXPKGS_LIB. testutil puts it on NIX_PATH for the test processes.
+if [ -z "${ND_NIXPKGS_LIB:-}" ]; then
+	d="$(cd .. && pwd)"
+	while [ ! -f "$d/shared/third_party/nixpkgs-lib/lib/default.nix" ] && [ "$d" != / ]; do
+		d="$(dirname "$d")"
+	done
+	ND_NIXPKGS_LIB="$d/shared/third_party/nixpkgs-lib"
+fi
+if [ ! -f "$ND_NIXPKGS_LIB/lib/default.nix" ]; then
+	echo "test.sh: needs nixpkgs' lib: ../shared/third_party/nixpkgs-lib beside the repository, or ND_NIXPKGS_LIB" >&2
+	exit 1
+fi
+export ND_NIXPKGS_LIB
+echo "nixpkgs lib: $ND_NIXPKGS_LIB" >&2
+
 step "vet and build"
 # A vet or build failure fails the run but does not hide the test results.
 status=0
@@ -38,6 +56,13 @@ go vet ./... || status=1
 bin="$(mktemp -d)"
 trap 'rm -rf "$bin"' EXIT
 CGO_ENABLED=0 go build -o "$bin/" ./cmd/... || status=1
+# macOS laptops: nd-push (and its commands that need no local Linux build)
+# must keep compiling for darwin.
+for arch in arm64 amd64; do
+	CGO_ENABLED=0 GOOS=darwin GOARCH="$arch" go build -o /dev/null ./cmd/nd-push || status=1
+done
+# install-agent uploads the agent built for the droplet's architecture.
+CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -o /dev/null ./cmd/nd-agent || status=1
 [ -x "$bin/nd-fleet" ] || CGO_ENABLED=0 go build -o "$bin/" ./cmd/nd-fleet
 
 # What of the fleet exists before the tests (e.g. someone's `nd-fleet up`
@@ -77,6 +102,9 @@ if [ -n "$skipped" ]; then
 	printf '\n%s skipped tests (not passed):\n%s\n' "$(wc -l <<<"$skipped")" "$skipped" >&2
 fi
 echo "full test log: $log" >&2
+# nixpkgs' own module-system suite on the lib nd evaluates with
+# (modules/tests/nixpkgslib).
+grep -o 'nixpkgs-lib: .*' "$log" | head -2 >&2 || echo "nixpkgs-lib: figure missing (modules/tests/nixpkgslib did not run)" >&2
 
 step "fleet leftovers"
 after="$("$bin/nd-fleet" leftovers 2>/dev/null || true)"

@@ -176,6 +176,7 @@ func (a *Agent) handlers() map[proto.Type]func(context.Context, *proto.Conn, pro
 		proto.TypeImport:       a.handleImport,
 		proto.TypeDeploy:       a.handleDeploy,
 		proto.TypeQueryBlobs:   a.handleQueryBlobs,
+		proto.TypeRealise:      a.handleRealise,
 		proto.TypeDeployImage:  a.handleDeployImage,
 		proto.TypeCheck:        a.handleCheck,
 	}

@@ -20,9 +20,9 @@ import (
 type Operator interface {
 	// Inspect reports on app's container.
 	Inspect(ctx context.Context, app string) (*proto.ContainerStatus, error)
-	// Logs streams the container's output; tail < 0: all of it. With follow
-	// it ends when ctx ends or the reader is closed.
-	Logs(ctx context.Context, app string, follow bool, tail int) (io.ReadCloser, error)
+	// Logs streams the container's output as req selects (Tail < 0: all of
+	// it). With Follow it ends when ctx ends or the reader is closed.
+	Logs(ctx context.Context, app string, req proto.Logs) (io.ReadCloser, error)
 	// Exec runs a command in the running container and returns its exit code.
 	Exec(ctx context.Context, app string, spec ExecSpec) (int, error)
 	// Remove deletes the app's containers and images, with volumes also its
@@ -52,6 +52,9 @@ func (a *Agent) opHandlers() map[proto.Type]func(context.Context, *proto.Conn, p
 		proto.TypeLogs:     a.handleLogs,
 		proto.TypeRemove:   a.handleRemove,
 		proto.TypeExec:     a.handleExec,
+		proto.TypeRestart:  a.handleLifecycle,
+		proto.TypeStop:     a.handleLifecycle,
+		proto.TypeStart:    a.handleLifecycle,
 	}
 }
 
@@ -247,7 +250,7 @@ func (a *Agent) handleLogs(ctx context.Context, c *proto.Conn, env proto.Envelop
 	}
 	ctx, cancel := watchClosed(ctx, c)
 	defer cancel()
-	rc, err := op.Logs(ctx, req.App, req.Follow, req.Tail)
+	rc, err := op.Logs(ctx, req.App, req)
 	if err != nil {
 		return noContainer(req.App, err)
 	}

@@ -57,6 +57,7 @@ func (a *Agent) handleQueryMissing(ctx context.Context, c *proto.Conn, env proto
 	if err != nil {
 		return err
 	}
+	substituted := a.substitute(ctx, q, valid)
 	s := a.session(q.Session)
 	missing := []string{}
 	for _, p := range q.Paths {
@@ -74,8 +75,41 @@ func (a *Agent) handleQueryMissing(ctx context.Context, c *proto.Conn, env proto
 			s.mu.Unlock()
 		}
 	}
-	a.log.Debug("query missing", "paths", len(q.Paths), "missing", len(missing), "session", q.Session)
-	return c.Send(proto.TypeMissing, &proto.Missing{Missing: missing})
+	a.log.Debug("query missing", "paths", len(q.Paths), "missing", len(missing), "substituted", len(substituted), "session", q.Session)
+	return c.Send(proto.TypeMissing, &proto.Missing{Missing: missing, Substituted: substituted})
+}
+
+// substitute lets the host's Nix fetch the paths of q that valid lacks from
+// its substituters, when q asks for it, marks what arrived valid and
+// returns it in request order. A failure only means the client sends more:
+// it is logged, not returned.
+func (a *Agent) substitute(ctx context.Context, q proto.QueryMissing, valid map[string]bool) []string {
+	if !q.Substitute {
+		return nil
+	}
+	var want []string
+	for _, p := range q.Paths {
+		if !valid[p] {
+			want = append(want, p)
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	got, out, err := a.cfg.Store.Substitute(ctx, want)
+	if err != nil {
+		a.log.Warn("substituting missing paths", "paths", len(want), "err", err, "nix", out)
+		return nil
+	}
+	var done []string
+	for _, p := range want {
+		if got[p] {
+			valid[p] = true
+			done = append(done, p)
+		}
+	}
+	a.log.Debug("substituted", "asked", len(want), "got", len(done), "nix", out)
+	return done
 }
 
 // referenceValid answers nixstore.ExportOptions.ReferenceValid from what the

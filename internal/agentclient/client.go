@@ -201,9 +201,24 @@ func (cl *Client) Status(ctx context.Context, app string) (proto.StatusReply, er
 // With a session, the host keeps the paths it has until the session's
 // Deploy.
 func (cl *Client) QueryMissing(ctx context.Context, session string, paths []string) ([]string, error) {
-	var r proto.Missing
-	err := cl.call(ctx, proto.TypeQueryMissing, &proto.QueryMissing{Paths: paths, Session: session}, proto.TypeMissing, &r, nil)
+	r, err := cl.Missing(ctx, proto.QueryMissing{Paths: paths, Session: session})
 	return r.Missing, err
+}
+
+// Missing is QueryMissing with every field of the request (q.Substitute:
+// let the host substitute first) and the whole answer.
+func (cl *Client) Missing(ctx context.Context, q proto.QueryMissing) (proto.Missing, error) {
+	var r proto.Missing
+	err := cl.call(ctx, proto.TypeQueryMissing, &q, proto.TypeMissing, &r, nil)
+	return r, err
+}
+
+// Realise has the host build req.Drv (sent before with Import) and returns
+// its outputs; progress receives the agent's build stage.
+func (cl *Client) Realise(ctx context.Context, req proto.Realise, progress func(proto.Progress)) (proto.Realised, error) {
+	var r proto.Realised
+	err := cl.call(ctx, proto.TypeRealise, &req, proto.TypeRealised, &r, progress)
+	return r, err
 }
 
 // ImportOptions tune Import's compression.

@@ -129,3 +129,11 @@ func (cl *Client) Exec(ctx context.Context, req proto.Exec, stdio ExecIO) (int, 
 		}
 	}
 }
+
+// Lifecycle restarts, stops or starts req.App's container: op is
+// proto.TypeRestart, TypeStop or TypeStart.
+func (cl *Client) Lifecycle(ctx context.Context, op proto.Type, req proto.AppOp, progress func(proto.Progress)) (proto.AppState, error) {
+	var r proto.AppState
+	err := cl.call(ctx, op, &req, proto.TypeAppState, &r, progress)
+	return r, err
+}

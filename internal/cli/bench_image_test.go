@@ -114,7 +114,7 @@ func BenchmarkImageMode(b *testing.B) {
 	}
 	push := func(pkg string) ndRun {
 		exec.Command("sync").Run()
-		o, err := parsePushFlags([]string{"-F", ndHost.SSHConfig(), "--agent-path", agentBin, ndHost.Name, pkg}, io.Discard)
+		o, err := parsePushArgs([]string{"-F", ndHost.SSHConfig(), "--agent-path", agentBin, ndHost.Name, pkg})
 		if err != nil {
 			b.Fatal(err)
 		}

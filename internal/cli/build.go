@@ -2,11 +2,11 @@ package cli
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/nd-project/nd/internal/nixbuild"
 )
@@ -23,60 +23,44 @@ type buildOptions struct {
 	Image   imageFileOptions // -b: write the layered image (build_image.go)
 }
 
-// includeFlag collects -I entries; only nixpkgs=PATH means anything to nd.
-type includeFlag struct{ nixpkgs *string }
-
-func (f includeFlag) String() string { return "" }
-
-func (f includeFlag) Set(v string) error {
-	if p, ok := strings.CutPrefix(v, "nixpkgs="); ok && p != "" {
-		*f.nixpkgs = p
-		return nil
-	}
-	return fmt.Errorf("want nixpkgs=PATH, got %q", v)
-}
-
-func parseBuildFlags(args []string, stderr io.Writer) (*buildOptions, error) {
+func newBuildCmd(env *Env) *cobra.Command {
 	o := &buildOptions{}
-	fs := flag.NewFlagSet("build", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&o.OutLink, "o", "", "create `LINK`, a symlink to the package (and a GC root)")
-	fs.StringVar(&o.Nixpkgs, "nixpkgs", "", "build with the nixpkgs at `PATH` (default: <nixpkgs> from NIX_PATH, else offline)")
-	fs.Var(includeFlag{&o.Nixpkgs}, "I", "nixpkgs=`PATH`, like nix-build's -I")
-	fs.BoolVar(&o.Offline, "offline", false, "use nd's offline modules and pkgs even if NIX_PATH has nixpkgs")
-	fs.StringVar(&o.Extra, "extra-pkgs", "", "Nix `FILE` holding pkgs: { name = drv; } to add to pkgs (e.g. host programs for offline builds)")
-	fs.BoolVar(&o.Verbose, "v", false, "show nix-build's output while it runs")
-	fs.StringVar(&o.Name, "name", "", "default app name (docker.name) when the config sets none (default: the config's directory name)")
-	o.Image.register(fs)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: nd-push build [-o LINK | -b [--oci] [--from BASE] [-o FILE] [--push REF [--insecure]]] [--nixpkgs PATH | -I nixpkgs=PATH] [--offline] [--extra-pkgs FILE] [-v] CONFIG\n")
-		fs.PrintDefaults()
+	c := &cobra.Command{
+		Use:   "build [flags] CONFIG|FLAKE#NAME",
+		Short: "build CONFIG into a deploy package and print its store path",
+		Long: `build evaluates and builds CONFIG (a config.nix or a directory holding one, or a
+flake's FLAKE#NAME) into
+a deploy package and prints its store path; with -b it writes the app's full
+layered image to the file given with -o instead.`,
+		Example: `  nd-push build -o result examples/hello
+  nd-push build -b -o hello.tar examples/hello`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usagef("build: want exactly one CONFIG or FLAKE#NAME, got %d arguments", len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Config = args[0]
+			if err := o.Image.check(o.OutLink); err != nil {
+				return err
+			}
+			return runBuild(cmd.Context(), env, o)
+		},
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, usagef("build: %v", err)
-	}
-	if fs.NArg() != 1 {
-		return nil, usagef("build: want exactly one CONFIG, got %d arguments", fs.NArg())
-	}
-	o.Config = fs.Arg(0)
-	if err := o.Image.check(o.OutLink); err != nil {
-		return nil, err
-	}
-	return o, nil
+	o.register(c.Flags())
+	return c
 }
 
-func runBuildCmd(ctx context.Context, env *Env, args []string) error {
-	o, err := parseBuildFlags(args, env.Stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil // -h: usage printed
-	}
-	if err != nil {
-		return err
-	}
-	return runBuild(ctx, env, o)
+func (o *buildOptions) register(fs *pflag.FlagSet) {
+	fs.StringVarP(&o.OutLink, "out-link", "o", "", "create `LINK`, a symlink to the package (and a GC root); with -b the image `FILE`")
+	fs.StringVar(&o.Nixpkgs, "nixpkgs", "", "build with the nixpkgs (or nixpkgs.lib: lib only) at `PATH` (default: <nixpkgs> from NIX_PATH)")
+	fs.VarP(includeFlag{&o.Nixpkgs}, "include", "I", "`nixpkgs=PATH`, like nix-build's -I")
+	fs.BoolVar(&o.Offline, "offline", false, "use nd's offline pkgs (with nixpkgs' lib) even with a full nixpkgs")
+	fs.StringVar(&o.Extra, "extra-pkgs", "", "Nix `FILE` holding pkgs: { name = drv; } to add to pkgs (e.g. host programs for offline builds)")
+	fs.BoolVarP(&o.Verbose, "verbose", "v", false, "show nix-build's output while it runs")
+	fs.StringVar(&o.Name, "name", "", "default app `NAME` (docker.name) when the config sets none (default: the config's directory name)")
+	o.Image.register(fs)
 }
 
 // runBuild builds the config and prints the deploy package's store path.

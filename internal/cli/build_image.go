@@ -3,7 +3,6 @@ package cli
 import (
 	"bufio"
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/spf13/pflag"
 
 	"github.com/nd-project/nd/internal/image"
 	"github.com/nd-project/nd/internal/manifest"
@@ -29,8 +29,8 @@ type imageFileOptions struct {
 	pushRef  name.Reference
 }
 
-func (o *imageFileOptions) register(fs *flag.FlagSet) {
-	fs.BoolVar(&o.On, "b", false, "write the full layered image to the -o `FILE` (a docker-archive for `docker load`) instead of a package link")
+func (o *imageFileOptions) register(fs *pflag.FlagSet) {
+	fs.BoolVarP(&o.On, "image", "b", false, "write the full layered image to the -o FILE (a docker-archive for docker load) instead of a package link")
 	fs.BoolVar(&o.OCI, "oci", false, "with -b: write an OCI image layout (a directory, or a tar if FILE ends in .tar)")
 	fs.StringVar(&o.From, "from", "", "with -b: build on the base image in `BASE` (a `docker save` archive); store paths it holds are not added")
 	fs.StringVar(&o.Push, "push", "", "with -b: push the image to an OCI registry as `REF` (host/repo:tag), sending only the layers it lacks")

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/spf13/pflag"
+
 	"github.com/nd-project/nd/internal/manifest"
 	"github.com/nd-project/nd/internal/testutil"
 )
@@ -32,23 +35,25 @@ func TestBuildUsage(t *testing.T) {
 }
 
 func TestBuildFlags(t *testing.T) {
-	o, err := parseBuildFlags([]string{"-o", "res", "-I", "nixpkgs=/np", "--offline", "cfg.nix"}, new(bytes.Buffer))
-	if err != nil {
+	o := &buildOptions{}
+	fs := pflag.NewFlagSet("build", pflag.ContinueOnError)
+	o.register(fs)
+	if err := fs.Parse([]string{"-o", "res", "cfg.nix", "-I", "nixpkgs=/np", "--offline"}); err != nil {
 		t.Fatal(err)
 	}
-	if o.OutLink != "res" || o.Nixpkgs != "/np" || !o.Offline || o.Config != "cfg.nix" {
-		t.Errorf("parseBuildFlags = %+v", o)
+	if o.OutLink != "res" || o.Nixpkgs != "/np" || !o.Offline || !cmp.Equal(fs.Args(), []string{"cfg.nix"}) {
+		t.Errorf("build flags = %+v, args %q", o, fs.Args())
 	}
 }
 
-// TestBuildCommand runs `nd-push build -o LINK` on the hello example with the
-// offline modules: it prints the package's store path, LINK points at it, and
+// TestBuildCommand runs `nd-push build -o LINK` on the hello example with
+// nixpkgs' lib (the snapshot on NIX_PATH) and the offline pkgs: it prints the package's store path, LINK points at it, and
 // a broken config exits 1 with Nix's message.
 func TestBuildCommand(t *testing.T) {
 	testutil.RequireCommands(t, "nix-build")
 	t.Setenv("ND_INIT", "/bin/busybox") // any static executable builds
 	t.Setenv("XDG_CACHE_HOME", t.TempDir())
-	t.Setenv("NIX_PATH", "")
+	t.Setenv("NIX_PATH", "nixpkgs="+testutil.RequireNixpkgsLib(t))
 	link := filepath.Join(t.TempDir(), "result")
 	var out, errb bytes.Buffer
 	code := Run(context.Background(), []string{"build", "-o", link, "../../examples/hello/config.nix"}, &out, &errb)

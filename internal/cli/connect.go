@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"strings"
 	"sync"
@@ -13,52 +12,6 @@ import (
 	"github.com/nd-project/nd/internal/agentclient"
 	"github.com/nd-project/nd/internal/sshconn"
 )
-
-// sshFlags are the ssh(1)-like flags every command that reaches a host takes.
-type sshFlags struct {
-	ConfigFile  string
-	Identities  stringList
-	Port        int
-	Options     stringList // -o Key=Value
-	AgentSocket string
-	AgentPath   string // nd-agent on the host, for dial-stdio
-	DialStdio   bool
-}
-
-func (f *sshFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.ConfigFile, "F", "", "ssh config `FILE` (replaces ~/.ssh/config, like ssh -F)")
-	fs.Var(&f.Identities, "i", "identity `FILE` tried first (repeatable, like ssh -i)")
-	fs.IntVar(&f.Port, "p", 0, "SSH `PORT` (like ssh -p)")
-	fs.Var(&f.Options, "o", "ssh option `Key=Value` (repeatable, like ssh -o)")
-	fs.StringVar(&f.AgentSocket, "agent-socket", "/run/nd-agent/agent.sock", "nd-agent's socket `PATH` on the host")
-	fs.StringVar(&f.AgentPath, "agent-path", "nd-agent", "nd-agent `COMMAND` on the host, for dial-stdio")
-	fs.BoolVar(&f.DialStdio, "dial-stdio", false, "reach the agent through `nd-agent dial-stdio` instead of stream forwarding")
-}
-
-func (f *sshFlags) options(log hclog.Logger) (sshconn.Options, error) {
-	o := sshconn.Options{
-		ConfigFile:    f.ConfigFile,
-		IdentityFiles: f.Identities,
-		Port:          f.Port,
-		Logger:        log,
-	}
-	for _, kv := range f.Options {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return o, usagef("-o %q: want Key=Value", kv)
-		}
-		if o.Overrides == nil {
-			o.Overrides = map[string]string{}
-		}
-		o.Overrides[k] = v
-	}
-	return o, nil
-}
-
-type stringList []string
-
-func (s *stringList) String() string     { return strings.Join(*s, ",") }
-func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 // host is one SSH connection to a target and the agent client over it.
 type host struct {
@@ -154,24 +107,4 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-// parseInterspersed parses flags anywhere among the arguments, as users of
-// ssh-like tools expect (nd-push host config.nix -b).
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		if args[0] == "--" {
-			return append(pos, args[1:]...), nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
 }

@@ -3,11 +3,12 @@ package cli
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/nd-project/nd/internal/agentclient"
@@ -30,46 +31,45 @@ type execOptions struct {
 	Cmd         []string
 }
 
-func runExecCmd(ctx context.Context, env *Env, args []string) error {
-	o, err := parseExecArgs(args, env.Stderr)
-	if err != nil {
-		return err
-	}
-	return runExec(ctx, env, o)
+func newExecCmd(env *Env) *cobra.Command {
+	o := &execOptions{}
+	c := hostCmd("exec [flags] HOST APP [--] COMMAND [ARG...]", "run a command in an app's running container",
+		nil, &o.ssh, func(cmd *cobra.Command, args []string) error {
+			if err := o.setArgs(args); err != nil {
+				return err
+			}
+			return runExec(cmd.Context(), env, o)
+		})
+	c.Long = `exec runs COMMAND in APP's running container; its exit status is nd-push's.
+Flags go before HOST: everything after APP is the command's, its flags too
+(as with docker exec), so a '--' there is optional.`
+	c.Example = `  nd-push exec droplet hello -- ls -l /
+  nd-push exec -T droplet hello sh -c 'echo $PATH'`
+	o.register(c.Flags())
+	return c
 }
 
-// parseExecArgs takes flags and HOST APP; everything after APP (and an
-// optional --) is the command, its flags included.
-func parseExecArgs(args []string, stderr io.Writer) (*execOptions, error) {
-	o := &execOptions{}
-	fs := newHostFlagSet("exec", "HOST APP -- COMMAND [ARG...]", stderr, &o.ssh)
+func (o *execOptions) register(fs *pflag.FlagSet) {
+	// Flags stop at HOST, so the command's own flags reach it untouched.
+	fs.SetInterspersed(false)
 	fs.BoolVar(&o.Interactive, "stdin", false, "pass stdin to the command (default when stdin is a terminal)")
-	fs.BoolVar(&o.TTY, "t", false, "give the command a terminal (default when stdin is a terminal, like ssh -t)")
-	fs.BoolVar(&o.NoTTY, "T", false, "no terminal, even if stdin is one (like ssh -T)")
-	var pos []string
-	for len(pos) < 2 {
-		if err := fs.Parse(args); err != nil {
-			return nil, usagef("%v", err)
+	fs.BoolVarP(&o.TTY, "tty", "t", false, "give the command a terminal (default when stdin is a terminal, like ssh -t)")
+	fs.BoolVarP(&o.NoTTY, "no-tty", "T", false, "no terminal, even if stdin is one (like ssh -T)")
+}
+
+// setArgs takes HOST APP and the command; one "--" after APP is dropped.
+func (o *execOptions) setArgs(args []string) error {
+	if len(args) >= 2 {
+		o.Host, o.App = args[0], args[1]
+		o.Cmd = args[2:]
+		if len(o.Cmd) > 0 && o.Cmd[0] == "--" {
+			o.Cmd = o.Cmd[1:]
 		}
-		args = fs.Args()
-		if len(args) == 0 {
-			break
-		}
-		if args[0] == "--" {
-			args = args[1:]
-			continue
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
 	}
-	if len(args) > 0 && args[0] == "--" {
-		args = args[1:]
+	if len(args) < 2 || len(o.Cmd) == 0 {
+		return usagef("exec: want HOST APP -- COMMAND [ARG...]")
 	}
-	if len(pos) < 2 || len(args) == 0 {
-		return nil, usagef("exec: want HOST APP -- COMMAND [ARG...]")
-	}
-	o.Host, o.App, o.Cmd = pos[0], pos[1], args
-	return o, nil
+	return nil
 }
 
 // runExec runs a command in the app's running container through the agent.

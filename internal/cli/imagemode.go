@@ -12,8 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/term"
-
 	"github.com/nd-project/nd/internal/agentclient"
 	"github.com/nd-project/nd/internal/image"
 	"github.com/nd-project/nd/internal/manifest"
@@ -137,11 +135,8 @@ func sendImage(ctx context.Context, env *Env, h *host, pkg string, m *manifest.M
 		total += l.Size
 		res.Paths += len(l.Paths)
 	}
-	single := len(o.Hosts) == 1
-	pr := newImagePrinter(env.Stderr, single, len(missing), total)
-	if single {
-		fmt.Fprintf(env.Stderr, "%s: image %.19s: %d of %d layers to send (%s)\n", h.name, img.ID, len(missing), len(img.Layers), humanBytes(total))
-	}
+	o.rep.info(h.name, fmt.Sprintf("image %.19s: %d of %d layers to send (%s)", img.ID, len(missing), len(img.Layers), humanBytes(total)))
+	pr := o.rep.transfer(h.name, fmt.Sprintf("%d layers", len(missing)), total)
 	if err := uploadSecrets(ctx, h, m.Name, o.secrets); err != nil {
 		return err
 	}
@@ -151,13 +146,8 @@ func sendImage(ctx context.Context, env *Env, h *host, pkg string, m *manifest.M
 		Manifest: manifestJSON,
 		Secrets:  o.secrets.Hash(),
 	}, agentclient.DeployImageOptions{
-		Wire: func(n int64) { res.Sent = n; pr.wire(n) },
-		Progress: func(p proto.Progress) {
-			if p.Stage == "waiting" { // another push of this app holds the host's lock
-				fmt.Fprintf(env.Stderr, "%s: %s\n", h.name, p.Message)
-			}
-			env.Log.Info("agent", "stage", p.Stage, "message", p.Message)
-		},
+		Wire:     func(n int64) { res.Sent = n; pr.wire(n) },
+		Progress: func(p proto.Progress) { o.stage(env, h.name, p) },
 	}, func(w io.Writer) error {
 		return img.WriteLayers(&countWriter{w: w, f: pr.bytes}, missing)
 	})
@@ -189,60 +179,4 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	c.n += int64(n)
 	c.f(c.n)
 	return n, err
-}
-
-// imagePrinter redraws one status line on a terminal while an image is sent.
-type imagePrinter struct {
-	w               io.Writer
-	on              bool
-	layers          int
-	total           int64
-	start           time.Time
-	mu              sync.Mutex
-	raw, wireN      int64
-	last            time.Time
-	drawn, finished bool
-}
-
-func newImagePrinter(w io.Writer, single bool, layers int, total int64) *imagePrinter {
-	f, ok := w.(*os.File)
-	return &imagePrinter{w: w, on: single && ok && term.IsTerminal(int(f.Fd())), layers: layers, total: total, start: time.Now()}
-}
-
-func (p *imagePrinter) bytes(n int64) { p.update(func() { p.raw = n }) }
-func (p *imagePrinter) wire(n int64)  { p.update(func() { p.wireN = n }) }
-
-func (p *imagePrinter) update(f func()) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	f()
-	if !p.on || p.finished || time.Since(p.last) < 100*time.Millisecond {
-		return
-	}
-	p.last = time.Now()
-	p.draw()
-	p.drawn = true
-}
-
-func (p *imagePrinter) draw() {
-	secs := time.Since(p.start).Seconds()
-	rate := 0.0
-	if secs > 0 {
-		rate = float64(p.wireN) / secs
-	}
-	fmt.Fprintf(p.w, "\r\033[K%d layers  %s of %s → %s on the wire  %s/s", p.layers, humanBytes(p.raw), humanBytes(p.total), humanBytes(p.wireN), humanBytes(int64(rate)))
-}
-
-// done ends the status line (once).
-func (p *imagePrinter) done() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.finished {
-		return
-	}
-	p.finished = true
-	if p.on && p.drawn {
-		p.draw()
-		fmt.Fprintf(p.w, " in %.1fs\n", time.Since(p.start).Seconds())
-	}
 }

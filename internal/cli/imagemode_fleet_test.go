@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"flag"
 	"io"
 	"os"
 	"os/exec"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/hashicorp/go-hclog"
+	"github.com/spf13/pflag"
 
 	"github.com/nd-project/nd/internal/agentclient"
 	"github.com/nd-project/nd/internal/fleet"
@@ -108,7 +108,7 @@ func TestPushImageModeNoNix(t *testing.T) {
 		t.Fatal(err)
 	}
 	var sf sshFlags
-	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
 	sf.register(fs)
 	if err := fs.Parse([]string{"-F", e.d.SSHConfig(), "--agent-path", e.bins["nd-agent@droplet"]}); err != nil {
 		t.Fatal(err)

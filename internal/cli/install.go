@@ -4,15 +4,15 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"debug/elf"
 	"encoding/hex"
-	"flag"
 	"fmt"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/nd-project/nd/internal/proto"
 	"github.com/nd-project/nd/systemd"
@@ -25,85 +25,54 @@ type installOptions struct {
 	Dest      string // where it goes on the host
 	NoSystemd bool   // run it detached where the host has no systemd
 	Target    string
+
+	searchDir string // where to look for nd-agent binaries; "" is nd-push's directory
 }
 
-func runInstallAgentCmd(ctx context.Context, env *Env, args []string) error {
+func newInstallAgentCmd(env *Env) *cobra.Command {
 	o := &installOptions{}
-	fs := flag.NewFlagSet("install-agent", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	o.ssh.register(fs)
-	fs.StringVar(&o.Binary, "agent-binary", "", "local nd-agent `FILE` to upload (default: nd-agent next to nd-push)")
+	c := hostCmd("install-agent [flags] [user@]host", "upload nd-agent to a host and start it (systemd, or --no-systemd)",
+		hostArgs(1, 1), &o.ssh, func(cmd *cobra.Command, args []string) error {
+			o.Target = args[0]
+			if !path.IsAbs(o.Dest) {
+				return usagef("install-agent: --dest %q is not an absolute path", o.Dest)
+			}
+			return runInstallAgent(cmd.Context(), env, o)
+		})
+	fs := c.Flags()
+	fs.StringVar(&o.Binary, "agent-binary", "", "local nd-agent `FILE` to upload (default: next to nd-push, nd-agent-linux-ARCH or nd-agent for the host's uname -m)")
 	fs.StringVar(&o.Dest, "dest", systemd.DefaultAgentPath, "`PATH` of nd-agent on the host")
 	fs.BoolVar(&o.NoSystemd, "no-systemd", false, "on a host without systemd, run nd-agent detached (it does not come back after a reboot)")
-	fs.Usage = func() {
-		fmt.Fprintf(env.Stderr, "usage: nd-push install-agent [flags] [user@]host\n")
-		fs.PrintDefaults()
-	}
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return usagef("install-agent: %v", err)
-	}
-	if len(pos) != 1 {
-		return usagef("install-agent: want one host, got %d arguments", len(pos))
-	}
-	o.Target = pos[0]
-	if !path.IsAbs(o.Dest) {
-		return usagef("install-agent: --dest %q is not an absolute path", o.Dest)
-	}
-	return runInstallAgent(ctx, env, o)
+	return c
 }
 
-// localAgentBinary finds the nd-agent to upload: --agent-binary, else next
-// to this executable.
-func localAgentBinary(o *installOptions) (string, error) {
-	if o.Binary != "" {
-		return o.Binary, nil
+// agentSearchDir is where install-agent looks for nd-agent binaries: the
+// directory of this executable, or opts' override (tests).
+func agentSearchDir(o *installOptions) (string, error) {
+	if o.searchDir != "" {
+		return o.searchDir, nil
 	}
 	self, err := os.Executable()
 	if err != nil {
 		return "", fmt.Errorf("finding nd-agent next to nd-push: %w", err)
 	}
-	p := filepath.Join(filepath.Dir(self), "nd-agent")
-	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("no nd-agent next to nd-push (%s); build it or pass --agent-binary: %w", p, err)
-	}
-	return p, nil
-}
-
-// elfMachine maps a binary's ELF machine to `uname -m` names.
-func elfMachine(file string) ([]string, error) {
-	f, err := elf.Open(file)
-	if err != nil {
-		return nil, fmt.Errorf("%s is not a Linux executable: %w", file, err)
-	}
-	defer f.Close()
-	switch f.Machine {
-	case elf.EM_X86_64:
-		return []string{"x86_64", "amd64"}, nil
-	case elf.EM_AARCH64:
-		return []string{"aarch64", "arm64"}, nil
-	}
-	return []string{strings.ToLower(strings.TrimPrefix(f.Machine.String(), "EM_"))}, nil
+	return filepath.Dir(self), nil
 }
 
 // runInstallAgent uploads nd-agent over SFTP, installs it atomically, and
 // (re)starts it under systemd or, when asked, detached. Running apps are not
 // touched: their containers belong to dockerd, not to the agent.
 func runInstallAgent(ctx context.Context, env *Env, o *installOptions) error {
-	bin, err := localAgentBinary(o)
+	dir, err := agentSearchDir(o)
 	if err != nil {
 		return err
 	}
-	machines, err := elfMachine(bin)
-	if err != nil {
-		return err
+	if o.Binary != "" {
+		// A file that is no Linux executable is refused before connecting.
+		if _, err := elfGOARCH(o.Binary); err != nil {
+			return fmt.Errorf("--agent-binary %s: %w", o.Binary, err)
+		}
 	}
-	data, err := os.ReadFile(bin)
-	if err != nil {
-		return fmt.Errorf("reading %s: %w", bin, err)
-	}
-	sum := sha256.Sum256(data)
-
 	if o.ssh.AgentPath == "nd-agent" {
 		o.ssh.AgentPath = o.Dest
 	}
@@ -128,9 +97,15 @@ func runInstallAgent(ctx context.Context, env *Env, o *installOptions) error {
 	if err != nil {
 		return err
 	}
-	if !contains(machines, arch) {
-		return fmt.Errorf("%s is %s, but %s is built for %s: build nd-agent with GOARCH for the host", h.name, arch, bin, machines[0])
+	bin, err := pickAgentBinary(o.Binary, dir, arch)
+	if err != nil {
+		return fmt.Errorf("%s: %w", h.name, err)
 	}
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", bin, err)
+	}
+	sum := sha256.Sum256(data)
 	hasSystemd := false
 	if out, err := run("looking for systemd", "test -d /run/systemd/system && echo yes || echo no"); err != nil {
 		return err
@@ -156,7 +131,7 @@ func runInstallAgent(ctx context.Context, env *Env, o *installOptions) error {
 		}
 		tmp = path.Join(path.Dir(o.Dest), ".nd-agent-"+randHex())
 	}
-	fmt.Fprintf(env.Stderr, "%s: uploading %s (%s)\n", h.name, bin, humanBytes(int64(len(data))))
+	fmt.Fprintf(env.Stderr, "%s: uploading %s (%s, for the host's %s)\n", h.name, bin, humanBytes(int64(len(data))), arch)
 	if err := upload(h, tmp, data); err != nil {
 		return err
 	}
@@ -270,13 +245,4 @@ func randHex() string {
 	b := make([]byte, 6)
 	rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -3,8 +3,13 @@ package cli
 import (
 	"bytes"
 	"context"
+	"debug/elf"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/spf13/pflag"
 
 	"github.com/nd-project/nd/internal/fleet"
 	"github.com/nd-project/nd/internal/testutil"
@@ -67,5 +72,52 @@ func TestInstallAgent(t *testing.T) {
 	}
 	if code, out, _ := e.push(t, d.Name, e.example("hello")); code != 0 || !strings.Contains(out, "already running") {
 		t.Errorf("push after upgrade: exit %d, %q", code, out)
+	}
+}
+
+// TestInstallAgentPicksArch: without --agent-binary, install-agent asks the
+// droplet's `uname -m` and uploads the nd-agent built for it from beside
+// nd-push (here nd-agent-linux-amd64, though a plain nd-agent for arm64
+// lies there too); with none for it, it says where it looked and changes
+// nothing on the host.
+func TestInstallAgentPicksArch(t *testing.T) {
+	testutil.RequireRoot(t)
+	bins := testutil.BuildBinaries(t, "nd-agent")
+	d := fleet.ForTest(t, 1, fleet.Options{Nix: true})[0]
+	dest := "/var/lib/nd-test/bin/nd-agent"
+	install := func(dir string) (error, string) {
+		var out, errb bytes.Buffer
+		env := &Env{Stdout: &out, Stderr: &errb, Log: hclog.NewNullLogger()}
+		o := &installOptions{Dest: dest, NoSystemd: true, Target: d.Name, searchDir: dir}
+		fs := pflag.NewFlagSet("install-agent", pflag.ContinueOnError)
+		o.ssh.register(fs) // the flags' defaults
+		if err := fs.Parse([]string{"-F", d.SSHConfig()}); err != nil {
+			t.Fatal(err)
+		}
+		err := runInstallAgent(context.Background(), env, o)
+		t.Logf("install-agent from %s: %v\n%s%s", dir, err, out.String(), errb.String())
+		return err, errb.String()
+	}
+
+	onlyArm := t.TempDir()
+	writeELF(t, filepath.Join(onlyArm, "nd-agent"), elf.EM_AARCH64)
+	err, _ := install(onlyArm)
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(onlyArm, "nd-agent")+" (built for linux/arm64)") ||
+		!strings.Contains(err.Error(), "nd-agent-linux-amd64 (missing)") {
+		t.Errorf("install with only an arm64 agent = %v, want the paths looked at and what they were", err)
+	}
+	if _, err := d.Exec(context.Background(), "test", "-e", dest); err == nil {
+		t.Errorf("the refused install left %s behind", dest)
+	}
+
+	dir := t.TempDir()
+	writeELF(t, filepath.Join(dir, "nd-agent"), elf.EM_AARCH64)
+	copyFile(t, bins["nd-agent"], filepath.Join(dir, "nd-agent-linux-amd64"), 0o755)
+	err, stderr := install(dir)
+	if err != nil {
+		t.Fatalf("install-agent: %v", err)
+	}
+	if want := "uploading " + filepath.Join(dir, "nd-agent-linux-amd64"); !strings.Contains(stderr, want) || !strings.Contains(stderr, "x86_64") {
+		t.Errorf("install-agent said %q, want %q for the host's x86_64", stderr, want)
 	}
 }

@@ -83,4 +83,27 @@ func TestPushInventoryOneHostDown(t *testing.T) {
 	if !strings.Contains(errb.String(), "1 of 3 hosts failed") {
 		t.Errorf("stderr %q, want 1 of 3 hosts failed", errb.String())
 	}
+
+	// The same hosts in a project file: `deploy --on @web` deploys only the
+	// web deployment (no-op now), leaving out the host that is down.
+	project := filepath.Join(dir, "nd.nix")
+	os.WriteFile(project, []byte(`{
+  deployments.hello = { hosts = [ "`+up[0].Name+`" "`+up[1].Name+`" ]; tags = [ "web" ]; configuration = `+filepath.Join(root, "examples", "hello")+`; };
+  deployments.broken = { hosts = [ "`+down.Name+`" ]; tags = [ "db" ]; configuration = `+filepath.Join(root, "examples", "hello")+`; };
+}
+`), 0o644)
+	out.Reset()
+	errb.Reset()
+	args = []string{"deploy", "-F", cfgFile, "--agent-path", agentBin, "--project", project, "--on", "@web"}
+	code = Run(ctx, args, &out, &errb)
+	t.Logf("nd-push %s -> %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, out.String(), errb.String())
+	if code != 0 || strings.Count(out.String(), " unchanged ") != 2 || strings.Contains(out.String(), down.Name) {
+		t.Errorf("deploy --on @web exited %d: %q, want both web hosts unchanged and not %s", code, out.String(), down.Name)
+	}
+	if !strings.Contains(errb.String(), "deployment hello: ") {
+		t.Errorf("stderr %q, want the deployment named", errb.String())
+	}
+	if code := Run(ctx, []string{"deploy", "--project", project, "--on", "@nothing"}, &out, &errb); code != ExitUsage {
+		t.Errorf("deploy --on @nothing exited %d, want 2", code)
+	}
 }

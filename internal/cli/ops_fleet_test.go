@@ -238,6 +238,72 @@ func TestOperate(t *testing.T) {
 		allOutput.WriteString(buf.String())
 	})
 
+	t.Run("logs since and timestamps", func(t *testing.T) {
+		code, out, _ := run("logs", "--since", "3s", "--timestamps", host, "upd")
+		if code != 0 || !strings.Contains(out, "tick-v2") {
+			t.Fatalf("logs --since 3s exited %d: %q, want ticks", code, out)
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		// One tick a second: the last 3 s hold a few, not the whole log.
+		if len(lines) > 6 {
+			t.Errorf("logs --since 3s printed %d lines, want only the last seconds' ticks", len(lines))
+		}
+		for _, l := range lines {
+			ts, _, _ := strings.Cut(l, " ")
+			if _, err := time.Parse(time.RFC3339Nano, ts); err != nil {
+				t.Errorf("logs --timestamps line %q does not start with an RFC 3339 time", l)
+			}
+		}
+		if code, out, _ := run("logs", "--since", time.Now().Add(time.Hour).UTC().Format(time.RFC3339), host, "upd"); code != 0 || out != "" {
+			t.Errorf("logs --since an hour ahead exited %d: %q, want nothing", code, out)
+		}
+	})
+
+	t.Run("history", func(t *testing.T) {
+		code, out, _ := run("history", host, "upd")
+		if code != 0 {
+			t.Fatalf("history exited %d", code)
+		}
+		mustContain(t, "history", out, "GEN", "PACKAGE", "BY", "MODE", "5 *", "host-store", "rollback to 2", pushedBy())
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if len(lines) != 5 || !strings.HasPrefix(lines[1], "5 *") || !strings.HasPrefix(lines[4], "2 ") {
+			t.Errorf("history = %q, want generations 5 (current) to 2, newest first", out)
+		}
+		if code, _, errOut := run("history", host, "nope"); code != 1 || !strings.Contains(errOut, "not deployed") {
+			t.Errorf("history of an unknown app exited %d: %q", code, errOut)
+		}
+	})
+
+	t.Run("stop start restart", func(t *testing.T) {
+		started := func() string {
+			return e.docker(t, "inspect", "-f", "{{.State.Status}} {{.State.StartedAt}}", "nd-upd")
+		}
+		before := started()
+		code, out, _ := run("stop", host, "upd")
+		if code != 0 || !strings.Contains(out, "upd exited (generation 5") {
+			t.Fatalf("stop exited %d: %q", code, out)
+		}
+		if st := started(); !strings.HasPrefix(st, "exited") {
+			t.Errorf("after stop the container is %q", st)
+		}
+		if code, out, _ = run("start", host, "upd"); code != 0 || !strings.Contains(out, "upd running (generation 5") {
+			t.Fatalf("start exited %d: %q", code, out)
+		}
+		if got := answer(); got != "v2 v1" {
+			t.Errorf("after start the app answered %q, want v2 v1", got)
+		}
+		mid := started()
+		if code, out, _ = run("restart", host, "upd"); code != 0 || !strings.Contains(out, "upd running") {
+			t.Fatalf("restart exited %d: %q", code, out)
+		}
+		if after := started(); after == mid || mid == before {
+			t.Errorf("start times %q, %q, %q: want a new start each time", before, mid, after)
+		}
+		if code, _, errOut := run("restart", host, "nope"); code != 1 || !strings.Contains(errOut, "no container") {
+			t.Errorf("restart of an unknown app exited %d: %q", code, errOut)
+		}
+	})
+
 	t.Run("exec", func(t *testing.T) {
 		code, out, errOut := run("exec", host, "upd", "--", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3")
 		if code != 3 {
@@ -387,7 +453,7 @@ func TestOperate(t *testing.T) {
 		if got := answer(); got != "v2 v1" {
 			t.Errorf("after rm and push the app answered %q, want v2 v1 (volume kept)", got)
 		}
-		if code, _, _ := run("rm", "--volumes", host, "upd"); code != 0 {
+		if code, _, _ := run("rm", "--volumes", "--yes", host, "upd"); code != 0 {
 			t.Fatalf("rm --volumes exited %d", code)
 		}
 		if v := e.docker(t, "volume", "ls", "-q"); strings.Contains(v, vol) {
@@ -421,7 +487,7 @@ chmod 0440 /etc/sudoers.d/deploy`
 		if code, out, _ := run("status", user, "upd"); code != 0 || !strings.Contains(out, "upd") {
 			t.Errorf("status as deploy exited %d: %q", code, out)
 		}
-		if code, _, _ := run("rm", "--volumes", user, "upd"); code != 0 {
+		if code, _, _ := run("rm", "--volumes", "--yes", user, "upd"); code != 0 {
 			t.Errorf("rm as deploy exited %d", code)
 		}
 	})

@@ -2,15 +2,15 @@ package cli
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/user"
-	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/nd-project/nd/internal/closure"
 	"github.com/nd-project/nd/internal/manifest"
@@ -24,64 +24,114 @@ type pushOptions struct {
 	build     buildOptions
 	ImageMode bool // -b: a full layered image even where the host has Nix
 	Force     bool
-	Hosts     []string
-	HostsFile string     // --hosts: more targets, one per line (inventory.go)
-	Package   string     // a prebuilt deploy package instead of a CONFIG
-	secrets   *secretSet // docker.environmentFiles, read once (secrets.go)
+	// NoSubstitute: --no-substitute, the host fetches nothing from its
+	// substituters.
+	NoSubstitute bool
+	// BuildOnTarget: evaluate here, build on each host (buildtarget.go);
+	// drv is the package's derivation then.
+	BuildOnTarget bool
+	drv           string
+	Hosts         []string
+	HostsFile     string     // --hosts: more targets, one per line (inventory.go)
+	Project       string     // --project: the project file (project.go); "": nd.nix if it is there
+	On            []string   // --on: which of the project's hosts (@tag, deployment or host)
+	Package       string     // a prebuilt deploy package instead of a CONFIG
+	secrets       *secretSet // docker.environmentFiles, read once (secrets.go)
 
-	image imageBuild // the layered image, built once for all image-mode hosts
+	image    imageBuild      // the layered image, built once for all image-mode hosts
+	progress progressOptions // -q, -v, --json
+	rep      reporter        // made from progress by runPush
 }
 
-func parsePushFlags(args []string, stderr io.Writer) (*pushOptions, error) {
-	o := &pushOptions{}
-	fs := flag.NewFlagSet("nd-push", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+// register adds deploy's flags (those of the root shorthand too).
+func (o *pushOptions) register(fs *pflag.FlagSet) {
 	o.ssh.register(fs)
-	fs.StringVar(&o.build.Nixpkgs, "nixpkgs", "", "build with the nixpkgs at `PATH` (default: <nixpkgs> from NIX_PATH, else offline)")
-	fs.Var(includeFlag{&o.build.Nixpkgs}, "I", "nixpkgs=`PATH`, like nix-build's -I")
-	fs.BoolVar(&o.build.Offline, "offline", false, "use nd's offline modules and pkgs even if NIX_PATH has nixpkgs")
+	fs.StringVar(&o.build.Nixpkgs, "nixpkgs", "", "build with the nixpkgs (or nixpkgs.lib: lib only) at `PATH` (default: <nixpkgs> from NIX_PATH)")
+	fs.VarP(includeFlag{&o.build.Nixpkgs}, "include", "I", "`nixpkgs=PATH`, like nix-build's -I")
+	fs.BoolVar(&o.build.Offline, "offline", false, "use nd's offline pkgs (with nixpkgs' lib) even with a full nixpkgs")
 	fs.StringVar(&o.build.Extra, "extra-pkgs", "", "Nix `FILE` holding pkgs: { name = drv; } added to pkgs")
-	fs.StringVar(&o.build.Name, "name", "", "default app name when the config sets no docker.name")
-	fs.BoolVar(&o.ImageMode, "b", false, "deploy a full layered image even where the host has Nix")
+	fs.StringVar(&o.build.Name, "name", "", "default app `NAME` when the config sets no docker.name")
+	fs.BoolVarP(&o.ImageMode, "image", "b", false, "deploy a full layered image even where the host has Nix")
 	fs.BoolVar(&o.Force, "force", false, "replace the container even if the host already runs this package")
+	fs.BoolVar(&o.BuildOnTarget, "build-on-target", false, "evaluate here, build on each host (which needs Nix): the laptop builds nothing")
+	fs.BoolVar(&o.NoSubstitute, "no-substitute", false, "send every missing path; do not let the host fetch them from its substituters first")
 	fs.StringVar(&o.HostsFile, "hosts", "", "also deploy to the hosts listed in `FILE` (one per line, # comments)")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: nd-push [flags] [user@]host... CONFIG|/nix/store/PACKAGE\n")
-		fs.PrintDefaults()
-	}
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return nil, usagef("%v", err)
-	}
+	o.progress.register(fs)
+	fs.StringVar(&o.Project, "project", "", "deploy, with no hosts and no CONFIG, the deployments of the project `FILE` (default: "+ProjectFile+" here)")
+	fs.StringSliceVar(&o.On, "on", nil, "with a project: only the hosts these `SELECTORS` name (@tag, deployment or host; comma-separated)")
+}
+
+// setArgs takes the positional arguments: hosts, then what to deploy.
+func (o *pushOptions) setArgs(pos []string) error {
 	if o.HostsFile != "" {
 		hosts, err := readInventory(o.HostsFile)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if len(pos) < 1 {
-			return nil, usagef("want a CONFIG")
+			return usagef("want a CONFIG")
 		}
 		o.Hosts = append(pos[:len(pos)-1:len(pos)-1], hosts...)
 	} else if len(pos) < 2 {
-		return nil, usagef("want at least one host and a CONFIG (got %d arguments)", len(pos))
+		return usagef("want at least one host and a CONFIG (got %d arguments)", len(pos))
 	} else {
 		o.Hosts = pos[:len(pos)-1]
 	}
 	last := pos[len(pos)-1]
-	if strings.HasPrefix(last, "/nix/store/") {
+	if nixbuild.RefKind(last) == nixbuild.RefPackage {
 		o.Package = last
 	} else {
 		o.build.Config = last
 	}
-	return o, nil
+	if o.BuildOnTarget && (o.Package != "" || o.ImageMode) {
+		return usagef("--build-on-target builds a CONFIG on hosts with Nix: not with a built package or -b")
+	}
+	return nil
 }
 
-func runPushCmd(ctx context.Context, env *Env, args []string) error {
-	o, err := parsePushFlags(args, env.Stderr)
-	if err != nil {
-		return err
+// parsePushArgs fills deploy's options from args as the command line does
+// (benchmarks call runPush with it).
+func parsePushArgs(args []string) (*pushOptions, error) {
+	o := &pushOptions{}
+	fs := pflag.NewFlagSet("deploy", pflag.ContinueOnError)
+	o.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, usagef("deploy: %v", err)
 	}
-	return runPush(ctx, env, o)
+	return o, o.setArgs(fs.Args())
+}
+
+func newDeployCmd(env *Env) *cobra.Command {
+	o := &pushOptions{}
+	c := &cobra.Command{
+		Use:   "deploy [flags] [user@]host... CONFIG",
+		Short: "build CONFIG and deploy it to each host (also: nd-push HOST... CONFIG)",
+		Long: `deploy builds CONFIG once (a config.nix, a directory holding one, a flake's
+FLAKE#NAME, or a deploy package /nix/store/...-nd-APP built before) and deploys it to every host in
+parallel. Nothing on a host changes if the build fails.
+
+With no hosts and no CONFIG it deploys the project file nd.nix (or
+--project FILE): each of its deployments, built once, to its hosts, or with
+--on only to the hosts of those tags (@web), deployments or host names.`,
+		Example: `  nd-push deploy root@droplet examples/hello
+  nd-push deploy                 # every deployment of ./nd.nix
+  nd-push deploy --on @web       # only those tagged web`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 && o.HostsFile == "" {
+				return runProject(cmd.Context(), env, o)
+			}
+			if o.Project != "" || len(o.On) > 0 {
+				return usagef("deploy: --project and --on deploy a project file's hosts; give them or HOST... CONFIG, not both")
+			}
+			if err := o.setArgs(args); err != nil {
+				return err
+			}
+			return runPush(cmd.Context(), env, o)
+		},
+	}
+	o.register(c.Flags())
+	return c
 }
 
 // pushResult is one host's outcome.
@@ -92,18 +142,35 @@ type pushResult struct {
 	Changed    bool
 	Sent       int64 // compressed bytes on the wire
 	Paths      int   // store paths sent
-	Elapsed    time.Duration
-	Err        error
+	// Substituted are the store paths the host took from its substituters.
+	Substituted int
+	Elapsed     time.Duration // build included
+	Build       time.Duration // of which the build
+	Err         error
 }
+
+// nopFinish keeps a reporter from being finished twice.
+type nopFinish struct{ reporter }
+
+func (nopFinish) finish() {}
 
 // runPush builds once (before any connection, so a bad config touches no
 // host), then deploys to every host in parallel.
-func runPush(ctx context.Context, env *Env, o *pushOptions) error {
+func runPush(ctx context.Context, env *Env, o *pushOptions) (err error) {
+	start := time.Now()
+	rep := o.progress.reporter(env)
+	o.rep = rep
+	defer func() { rep.finish() }()
 	pkg := o.Package
-	if pkg == "" {
-		fmt.Fprintf(env.Stderr, "building %s\n", o.build.Config)
-		var err error
+	var m *manifest.Manifest
+	if o.BuildOnTarget {
+		if pkg, m, err = instantiateForTarget(ctx, env, o); err != nil {
+			return err
+		}
+	} else if pkg == "" {
+		rep.buildStart(o.build.Config)
 		pkg, err = nixbuild.Build(ctx, nixbuild.Options{
+			Progress:    &lineWriter{f: rep.buildLine},
 			Config:      o.build.Config,
 			NixpkgsPath: o.build.Nixpkgs,
 			Offline:     o.build.Offline,
@@ -115,11 +182,13 @@ func runPush(ctx context.Context, env *Env, o *pushOptions) error {
 			return err
 		}
 	}
-	m, err := manifest.Load(pkg)
-	if err != nil {
-		return fmt.Errorf("reading the built package: %w", err)
+	if m == nil {
+		if m, err = manifest.Load(pkg); err != nil {
+			return fmt.Errorf("reading the built package: %w", err)
+		}
 	}
-	fmt.Fprintf(env.Stderr, "package %s (app %s)\n", pkg, m.Name)
+	built := time.Since(start)
+	rep.buildDone(pkg, m.Name, built)
 	if o.secrets, err = readSecrets(m); err != nil {
 		return err
 	}
@@ -130,10 +199,17 @@ func runPush(ctx context.Context, env *Env, o *pushOptions) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = pushOne(ctx, env, o, h, pkg, m, len(o.Hosts) == 1)
+			r := pushOne(ctx, env, o, h, pkg, m)
+			// The time printed is the user's wait: the build's included.
+			r.Elapsed += built
+			r.Build = built
+			rep.result(m.Name, r)
+			results[i] = r
 		}()
 	}
 	wg.Wait()
+	rep.finish()
+	rep = nopFinish{rep}
 
 	failed := 0
 	for _, r := range results {
@@ -146,7 +222,15 @@ func runPush(ctx context.Context, env *Env, o *pushOptions) error {
 		if r.Err != nil {
 			return fmt.Errorf("deploying to %s: %w", r.Host, r.Err)
 		}
-		fmt.Fprintln(env.Stdout, resultLine(m.Name, r))
+		if !o.progress.JSON {
+			fmt.Fprintln(env.Stdout, resultLine(m.Name, r))
+		}
+		return nil
+	}
+	if o.progress.JSON {
+		if failed > 0 {
+			return fmt.Errorf("%d of %d hosts failed", failed, len(results))
+		}
 		return nil
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
@@ -173,16 +257,21 @@ func resultLine(app string, r pushResult) string {
 	if !r.Changed {
 		what = "already running"
 	}
-	return fmt.Sprintf("%s: %s %s generation %d (%s mode, %d paths / %s sent, %.1fs)",
-		r.Host, app, what, r.Generation, r.Mode, r.Paths, humanBytes(r.Sent), r.Elapsed.Seconds())
+	subst := ""
+	if r.Substituted > 0 {
+		subst = fmt.Sprintf(", %d paths from the host's substituters", r.Substituted)
+	}
+	return fmt.Sprintf("%s: %s %s generation %d (%s mode, %d paths / %s sent%s, %.1fs with the build's %.1fs)",
+		r.Host, app, what, r.Generation, r.Mode, r.Paths, humanBytes(r.Sent), subst, r.Elapsed.Seconds(), r.Build.Seconds())
 }
 
 // pushOne deploys pkg to one host over one SSH connection.
-func pushOne(ctx context.Context, env *Env, o *pushOptions, target, pkg string, m *manifest.Manifest, single bool) (res pushResult) {
+func pushOne(ctx context.Context, env *Env, o *pushOptions, target, pkg string, m *manifest.Manifest) (res pushResult) {
 	start := time.Now()
 	res = pushResult{Host: target}
 	defer func() { res.Elapsed = time.Since(start) }()
 
+	o.rep.stage(target, proto.Progress{Stage: "connect", Message: "connecting"})
 	h, err := connect(ctx, env, &o.ssh, target)
 	if err != nil {
 		res.Err = err
@@ -201,35 +290,45 @@ func pushOne(ctx context.Context, env *Env, o *pushOptions, target, pkg string, 
 		res.Err = fmt.Errorf("cannot reach Docker on %s: %s", target, caps.DockerError)
 		return res
 	}
+	if o.BuildOnTarget && !caps.Nix {
+		res.Err = fmt.Errorf("--build-on-target: %s has no usable Nix to build with: %s", target, caps.NixError)
+		return res
+	}
 	if o.ImageMode || !caps.Nix {
 		res.Mode = "image"
 		why := "-b given"
 		if !caps.Nix {
 			why = "host has no usable Nix: " + caps.NixError
 		}
-		if single {
-			fmt.Fprintf(env.Stderr, "%s: image mode (%s)\n", target, why)
-		}
+		o.rep.info(target, fmt.Sprintf("image mode (%s)", why))
 		err = pushImage(ctx, env, h, pkg, m, o, &res)
 		res.Err = err
 		return res
 	}
 	res.Mode = "host-store"
-	if single {
-		fmt.Fprintf(env.Stderr, "%s: host-store mode (nd-agent %s)\n", target, welcome.NDVersion)
+	o.rep.info(target, fmt.Sprintf("host-store mode (nd-agent %s)", welcome.NDVersion))
+	src := pkg
+	if o.BuildOnTarget {
+		src = o.drv // the derivations and sources; the host builds the rest
 	}
-	var printer closure.Printer
-	if single {
-		printer = closure.NewTerminalPrinter(env.Stderr)
-	}
-	tr, err := closure.Push(ctx, h.agent, pkg, closure.Options{Printer: printer})
+	tr, err := closure.Push(ctx, h.agent, src, closure.Options{Substitute: !o.NoSubstitute, Printer: &closurePrinter{
+		start: func(s closure.Stats) meter {
+			return o.rep.transfer(target, fmt.Sprintf("%d paths", s.Missing), s.Total)
+		},
+	}})
 	if err != nil {
 		res.Err = fmt.Errorf("copying the closure: %w", err)
 		return res
 	}
-	res.Paths, res.Sent = tr.Stats.Missing, tr.Stats.WireBytes
-	if single && tr.Stats.Missing == 0 {
-		fmt.Fprintf(env.Stderr, "%s: all %d paths already there\n", target, tr.Stats.Paths)
+	if o.BuildOnTarget {
+		if err := buildOnHost(ctx, env, h, o, pkg, tr.Session, len(o.Hosts) == 1); err != nil {
+			res.Err = err
+			return res
+		}
+	}
+	res.Paths, res.Sent, res.Substituted = tr.Stats.Missing, tr.Stats.WireBytes, tr.Stats.Substituted
+	if tr.Stats.Missing == 0 {
+		o.rep.info(target, fmt.Sprintf("all %d paths already there", tr.Stats.Paths))
 	}
 	if err := uploadSecrets(ctx, h, m.Name, o.secrets); err != nil {
 		res.Err = err
@@ -238,20 +337,20 @@ func pushOne(ctx context.Context, env *Env, o *pushOptions, target, pkg string, 
 	dep, err := h.agent.Deploy(ctx, proto.Deploy{
 		App: m.Name, Package: pkg, PushedBy: pushedBy(), Force: o.Force, Session: tr.Session,
 		Secrets: o.secrets.Hash(),
-	}, func(p proto.Progress) {
-		if p.Stage == "waiting" { // another push of this app holds the host's lock
-			fmt.Fprintf(env.Stderr, "%s: %s\n", target, p.Message)
-		}
-		if single {
-			env.Log.Info("agent", "stage", p.Stage, "message", p.Message)
-		}
-	})
+	}, func(p proto.Progress) { o.stage(env, target, p) })
 	if err != nil {
 		res.Err = err
 		return res
 	}
 	res.Generation, res.Changed = dep.Generation, dep.Changed
 	return res
+}
+
+// stage shows one of the agent's steps and logs it (benchmarks time the
+// steps by the log).
+func (o *pushOptions) stage(env *Env, host string, p proto.Progress) {
+	env.Log.Info("agent", "host", host, "stage", p.Stage, "message", p.Message)
+	o.rep.stage(host, p)
 }
 
 // pushedBy names who deployed from where, recorded with the generation.

@@ -3,14 +3,18 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/creack/pty"
 
 	"github.com/nd-project/nd/internal/fleet"
 	"github.com/nd-project/nd/internal/testutil"
@@ -214,5 +218,65 @@ func copyFile(t testing.TB, src, dst string, mode os.FileMode) {
 	}
 	if err := os.WriteFile(dst, data, mode); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPushOnTerminal deploys with the real nd-push whose stderr is a
+// pseudo-terminal: the live display shows the build, the host's line with
+// the transfer and the agent's steps, and ends on the result with the
+// build's time included; stdout still gets the plain result line.
+func TestPushOnTerminal(t *testing.T) {
+	e := newDeployEnv(t, fleet.Options{Nix: true})
+	bin := testutilBuild(t)
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "www"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// 3 MiB of incompressible data, so the transfer lasts a few frames.
+	junk := make([]byte, 3<<20)
+	rand.Read(junk)
+	os.WriteFile(filepath.Join(dir, "www", "index.html"), []byte("hello from a terminal\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "www", "junk.bin"), junk, 0o644)
+	cfg := filepath.Join(dir, "config.nix")
+	os.WriteFile(cfg, []byte(`{ pkgs, ... }: {
+  docker.name = "term";
+  supervisord.services.web.command = "${pkgs.busybox}/bin/busybox httpd -f -p 8081 -h ${./www}";
+  docker.ports = [ 8081 ];
+}
+`), 0o644)
+
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ptmx.Close()
+	pty.Setsize(ptmx, &pty.Winsize{Rows: 40, Cols: 200})
+	var screen bytes.Buffer
+	copied := make(chan struct{})
+	go func() { io.Copy(&screen, ptmx); close(copied) }()
+	var stdout bytes.Buffer
+	cmd := exec.Command(bin, "-F", e.d.SSHConfig(), "--agent-path", e.bins["nd-agent@droplet"], e.d.Name, cfg)
+	cmd.Stdout, cmd.Stderr = &stdout, tty
+	err = cmd.Run()
+	tty.Close()
+	<-copied
+	out := ansi.ReplaceAllString(screen.String(), "")
+	t.Logf("terminal:\n%s\nstdout:\n%s", out, stdout.String())
+	if err != nil {
+		t.Fatalf("nd-push on a terminal: %v", err)
+	}
+	for _, want := range []string{"build", "built ", "-nd-term (app term) in ", e.d.Name, " paths", "MiB", "term deployed generation 1", "with the build's"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("terminal lacks %q", want)
+		}
+	}
+	if !strings.Contains(screen.String(), "\x1b[") {
+		t.Errorf("no live redraw on the terminal")
+	}
+	if !strings.HasPrefix(stdout.String(), e.d.Name+": term deployed generation 1 (host-store mode") {
+		t.Errorf("stdout = %q, want the result line", stdout.String())
+	}
+	if body := get(t, "http://"+e.d.Addr+":8081/"); !strings.Contains(body, "hello from a terminal") {
+		t.Errorf("app answered %q", body)
 	}
 }

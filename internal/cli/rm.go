@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/spf13/cobra"
+
 	"github.com/nd-project/nd/internal/proto"
 )
 
@@ -11,19 +13,25 @@ import (
 type rmOptions struct {
 	ssh       sshFlags
 	Volumes   bool
+	Yes       bool // --yes: no question before removing volumes
 	Host, App string
 }
 
-func runRmCmd(ctx context.Context, env *Env, args []string) error {
+func newRmCmd(env *Env) *cobra.Command {
 	o := &rmOptions{}
-	fs := newHostFlagSet("rm", "HOST APP", env.Stderr, &o.ssh)
-	fs.BoolVar(&o.Volumes, "volumes", false, "also remove the app's named volumes (their data is lost)")
-	pos, err := parseHostArgs(fs, args, 2, 2)
-	if err != nil {
-		return err
-	}
-	o.Host, o.App = pos[0], pos[1]
-	return runRm(ctx, env, o)
+	c := hostCmd("rm [flags] HOST APP", "remove an app from a host (its volumes only with --volumes)",
+		hostArgs(2, 2), &o.ssh, func(cmd *cobra.Command, args []string) error {
+			o.Host, o.App = args[0], args[1]
+			if o.Volumes && !o.Yes {
+				if err := confirm(env, fmt.Sprintf("remove %s from %s with its volumes? Their data is lost.", o.App, o.Host)); err != nil {
+					return err
+				}
+			}
+			return runRm(cmd.Context(), env, o)
+		})
+	c.Flags().BoolVar(&o.Volumes, "volumes", false, "also remove the app's named volumes (their data is lost; asks first)")
+	c.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask before removing volumes")
+	return c
 }
 
 // runRm removes an app from a host: its container, images, GC roots,

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/spf13/cobra"
+
 	"github.com/nd-project/nd/internal/proto"
 )
 
@@ -15,22 +17,20 @@ type rollbackOptions struct {
 	Generation int // 0: the previous one
 }
 
-func runRollbackCmd(ctx context.Context, env *Env, args []string) error {
+func newRollbackCmd(env *Env) *cobra.Command {
 	o := &rollbackOptions{}
-	fs := newHostFlagSet("rollback", "HOST APP [GENERATION]", env.Stderr, &o.ssh)
-	pos, err := parseHostArgs(fs, args, 2, 3)
-	if err != nil {
-		return err
-	}
-	o.Host, o.App = pos[0], pos[1]
-	if len(pos) == 3 {
-		n, err := strconv.Atoi(pos[2])
-		if err != nil || n <= 0 {
-			return usagef("rollback: generation %q is not a positive number", pos[2])
-		}
-		o.Generation = n
-	}
-	return runRollback(ctx, env, o)
+	return hostCmd("rollback [flags] HOST APP [GENERATION]", "run an earlier generation of an app again (nothing is built or copied)",
+		hostArgs(2, 3), &o.ssh, func(cmd *cobra.Command, args []string) error {
+			o.Host, o.App = args[0], args[1]
+			if len(args) == 3 {
+				n, err := strconv.Atoi(args[2])
+				if err != nil || n <= 0 {
+					return usagef("rollback: generation %q is not a positive number", args[2])
+				}
+				o.Generation = n
+			}
+			return runRollback(cmd.Context(), env, o)
+		})
 }
 
 // runRollback makes the app run the package of an earlier generation; the

@@ -189,7 +189,7 @@ func TestNamesOnHost(t *testing.T) {
 		if got := who(8302); got != "vc-x" {
 			t.Fatalf("app vc-x sees /data/who = %q, want vc-x: it shares a volume with vc", got)
 		}
-		if code, _, _ := e.nd(t, ctx, "rm", "--volumes", host, "vc"); code != 0 {
+		if code, _, _ := e.nd(t, ctx, "rm", "--volumes", "--yes", host, "vc"); code != 0 {
 			t.Fatalf("rm --volumes vc exited %d", code)
 		}
 		if got := who(8302); got != "vc-x" {
@@ -205,7 +205,7 @@ func TestNamesOnHost(t *testing.T) {
 		deploy(whoApp(t, "w.prev", "data", 8312, "v1"))
 		deploy(whoApp(t, "w", "data", 8313, "v1"))
 		deploy(whoApp(t, "w", "data", 8313, "v2"))
-		if code, _, _ := e.nd(t, ctx, "rm", "--volumes", host, "w"); code != 0 {
+		if code, _, _ := e.nd(t, ctx, "rm", "--volumes", "--yes", host, "w"); code != 0 {
 			t.Fatalf("rm --volumes w exited %d", code)
 		}
 		for port, app := range map[int]string{8311: "w.new", 8312: "w.prev"} {

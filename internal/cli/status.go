@@ -10,6 +10,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/nd-project/nd/internal/proto"
 )
 
@@ -21,19 +23,18 @@ type statusOptions struct {
 	App  string // "": all
 }
 
-func runStatusCmd(ctx context.Context, env *Env, args []string) error {
+func newStatusCmd(env *Env) *cobra.Command {
 	o := &statusOptions{}
-	fs := newHostFlagSet("status", "HOST [APP]", env.Stderr, &o.ssh)
-	fs.BoolVar(&o.JSON, "json", false, "print JSON (see StatusJSON for its shape)")
-	pos, err := parseHostArgs(fs, args, 1, 2)
-	if err != nil {
-		return err
-	}
-	o.Host = pos[0]
-	if len(pos) == 2 {
-		o.App = pos[1]
-	}
-	return runStatus(ctx, env, o)
+	c := hostCmd("status [flags] HOST [APP]", "show a host's apps: generation, package, container state, health, ports",
+		hostArgs(1, 2), &o.ssh, func(cmd *cobra.Command, args []string) error {
+			o.Host = args[0]
+			if len(args) == 2 {
+				o.App = args[1]
+			}
+			return runStatus(cmd.Context(), env, o)
+		})
+	c.Flags().BoolVar(&o.JSON, "json", false, "print JSON: {version, host, apps: [...]}, described in README")
+	return c
 }
 
 // StatusJSON is the shape of `nd-push status --json`. It is stable: fields
@@ -92,6 +93,7 @@ type GenerationJSON struct {
 	PushedBy   string `json:"pushedBy"`
 	RollbackOf int    `json:"rollbackOf,omitempty"` // a rollback to that generation
 	Current    bool   `json:"current"`
+	Mode       string `json:"mode,omitempty"` // "image" for an image-mode deploy, else host-store
 }
 
 // runStatus prints the host's apps as a table or JSON. Secrets never
@@ -133,7 +135,7 @@ func statusJSON(host string, rep proto.StatusReply) StatusJSON {
 		as := AppStatusJSON{App: a.App, Generation: a.Current, Generations: []GenerationJSON{}, Error: a.Error}
 		for _, g := range a.Generations {
 			gj := GenerationJSON{Number: g.Number, Package: g.Package, DeployedAt: timeString(g.DeployedAt),
-				PushedBy: g.PushedBy, RollbackOf: g.RollbackOf, Current: g.Number == a.Current}
+				PushedBy: g.PushedBy, RollbackOf: g.RollbackOf, Current: g.Number == a.Current, Mode: g.Mode}
 			if gj.Current {
 				as.Package, as.DeployedAt, as.PushedBy = gj.Package, gj.DeployedAt, gj.PushedBy
 			}

@@ -30,7 +30,7 @@ import (
 
 // Agent is the part of agentclient.Client that a transfer needs.
 type Agent interface {
-	QueryMissing(ctx context.Context, session string, paths []string) ([]string, error)
+	Missing(ctx context.Context, q proto.QueryMissing) (proto.Missing, error)
 	Import(ctx context.Context, opts agentclient.ImportOptions, write func(w io.Writer) error) (proto.Imported, error)
 }
 
@@ -43,6 +43,10 @@ type Options struct {
 	// deploy); "" makes one, returned in Result.
 	Session string
 	Printer Printer // nil: silent
+	// Substitute lets the host fetch what it lacks from the substituters
+	// of its own Nix configuration before anything is sent (a binary
+	// cache near the host is faster than the laptop's uplink).
+	Substitute bool
 	// zstd level and encoder goroutines; zero: agentclient defaults.
 	Level       zstd.EncoderLevel
 	Concurrency int
@@ -51,12 +55,15 @@ type Options struct {
 
 // Stats is the state of a transfer.
 type Stats struct {
-	Paths     int   // store paths in the closure
-	Missing   int   // of which the host lacked
-	Sent      int   // missing paths sent completely so far
-	Bytes     int64 // uncompressed export bytes sent
-	WireBytes int64 // compressed bytes sent
-	Elapsed   time.Duration
+	Paths   int // store paths in the closure
+	Missing int // of which the host lacked (after substituting)
+	// Substituted are the paths the host fetched from its substituters.
+	Substituted int
+	Sent        int   // missing paths sent completely so far
+	Total       int64 // NAR bytes of the missing paths: about what Bytes ends at
+	Bytes       int64 // uncompressed export bytes sent
+	WireBytes   int64 // compressed bytes sent
+	Elapsed     time.Duration
 }
 
 // Printer shows a transfer's progress to the user.
@@ -97,10 +104,12 @@ func Push(ctx context.Context, agent Agent, pkg string, opts Options) (Result, e
 		return res, fmt.Errorf("pushing closure of %s: %w", pkg, err)
 	}
 	res.Stats.Paths = len(paths)
-	missing, err := agent.QueryMissing(ctx, opts.Session, paths)
+	answer, err := agent.Missing(ctx, proto.QueryMissing{Paths: paths, Session: opts.Session, Substitute: opts.Substitute})
 	if err != nil {
 		return res, fmt.Errorf("asking which paths are missing: %w", err)
 	}
+	missing := answer.Missing
+	res.Stats.Substituted = len(answer.Substituted)
 	// Send only paths of this closure, whatever the host asks for: the
 	// laptop's store may hold things that are none of the host's business.
 	inClosure := make(map[string]bool, len(paths))
@@ -113,6 +122,12 @@ func Push(ctx context.Context, agent Agent, pkg string, opts Options) (Result, e
 		}
 	}
 	res.Stats.Missing = len(missing)
+	if len(missing) > 0 {
+		// For the host's space check and the progress bar. Best effort:
+		// without sizes the host finds out the hard way, and the bar shows
+		// no total.
+		res.Stats.Total, _ = opts.Store.NarSize(ctx, missing)
+	}
 	if len(missing) == 0 {
 		res.Stats.Elapsed = opts.Now().Sub(start)
 		if opts.Printer != nil {
@@ -138,10 +153,8 @@ func Push(ctx context.Context, agent Agent, pkg string, opts Options) (Result, e
 			opts.Printer.Progress(st)
 		}
 	}
-	// Best effort: without sizes the host finds out the hard way.
-	narBytes, _ := opts.Store.NarSize(ctx, missing)
 	imp, err := agent.Import(ctx, agentclient.ImportOptions{
-		Session: opts.Session, Paths: len(missing), NarBytes: narBytes, Level: opts.Level, Concurrency: opts.Concurrency,
+		Session: opts.Session, Paths: len(missing), NarBytes: res.Stats.Total, Level: opts.Level, Concurrency: opts.Concurrency,
 		Wire: func(n int64) { report(func(s *Stats) { s.WireBytes = n }) },
 	}, func(w io.Writer) error {
 		return exportTo(ctx, opts.Store, missing, w, func(bytes int64, sent int) {

@@ -15,8 +15,8 @@ import (
 // greedyAgent asks for a path outside the closure, as a compromised host might.
 type greedyAgent struct{ imported bool }
 
-func (g *greedyAgent) QueryMissing(ctx context.Context, session string, paths []string) ([]string, error) {
-	return []string{"/nix/store/0123456789abcdfghijklmnpqrsvwxyz-laptop-secrets"}, nil
+func (g *greedyAgent) Missing(ctx context.Context, q proto.QueryMissing) (proto.Missing, error) {
+	return proto.Missing{Missing: []string{"/nix/store/0123456789abcdfghijklmnpqrsvwxyz-laptop-secrets"}}, nil
 }
 
 func (g *greedyAgent) Import(ctx context.Context, opts agentclient.ImportOptions, write func(io.Writer) error) (proto.Imported, error) {

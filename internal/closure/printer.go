@@ -45,6 +45,9 @@ func (p *TerminalPrinter) Done(s Stats) {
 	if !p.terminal {
 		return
 	}
+	if s.Substituted > 0 {
+		fmt.Fprintf(p.w, "\r\033[K%d paths substituted by the host from its binary caches\n", s.Substituted)
+	}
 	if s.Missing == 0 {
 		fmt.Fprintf(p.w, "\r\033[Kall %d paths already on the host\n", s.Paths)
 		return
@@ -55,11 +58,11 @@ func (p *TerminalPrinter) Done(s Stats) {
 func size(n int64) string {
 	switch {
 	case n >= 1<<30:
-		return fmt.Sprintf("%.2f GB", float64(n)/(1<<30))
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
 	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 	case n >= 1<<10:
-		return fmt.Sprintf("%.1f kB", float64(n)/(1<<10))
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
 }

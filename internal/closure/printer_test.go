@@ -8,7 +8,7 @@ import (
 
 func TestLine(t *testing.T) {
 	s := Stats{Paths: 10, Missing: 4, Sent: 2, Bytes: 300 << 20, WireBytes: 50 << 20, Elapsed: 2 * time.Second}
-	if got, want := Line(s), "2/4 paths  300.0 MB → 50.0 MB on the wire  25.0 MB/s"; got != want {
+	if got, want := Line(s), "2/4 paths  300.0 MiB → 50.0 MiB on the wire  25.0 MiB/s"; got != want {
 		t.Errorf("Line = %q, want %q", got, want)
 	}
 }

@@ -268,7 +268,7 @@ func TestHealthcheckCommandAndExec(t *testing.T) {
 		t.Errorf("Exec output %q lacks /etc/passwd and the version", out.String())
 	}
 	// Follow: output written later arrives, and Close ends the stream.
-	rc, err := r.Logs(ctx, app, true, 0)
+	rc, err := r.Logs(ctx, app, LogsOptions{Follow: true, Tail: 0})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +310,7 @@ func TestEnvFilesAreSecretEnv(t *testing.T) {
 	if _, err := r.Deploy(ctx, DeploySpec{App: app, Package: pkg, Manifest: m, ImageID: id, HostStore: true, EnvFiles: []string{f}, SettleTime: 500 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
-	rc, err := r.Logs(ctx, app, false, -1)
+	rc, err := r.Logs(ctx, app, LogsOptions{Tail: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -172,16 +172,25 @@ func containsName(names []string, want string) bool {
 // Logs streams the app's container output (stdout and stderr interleaved,
 // demultiplexed). tail < 0 means all lines. With follow it ends when ctx is
 // cancelled, the container stops, or the reader is closed.
-func (r *Runtime) Logs(ctx context.Context, app string, follow bool, tail int) (io.ReadCloser, error) {
-	return r.logs(ctx, ContainerName(app), follow, tail)
+func (r *Runtime) Logs(ctx context.Context, app string, o LogsOptions) (io.ReadCloser, error) {
+	return r.logs(ctx, ContainerName(app), o)
 }
 
-func (r *Runtime) logs(ctx context.Context, ctr string, follow bool, tail int) (io.ReadCloser, error) {
+// LogsOptions select what Logs shows.
+type LogsOptions struct {
+	Follow     bool
+	Tail       int    // < 0: all lines
+	Since      string // Docker's since: Unix seconds; "": from the start
+	Timestamps bool   // prefix each line with Docker's RFC 3339 timestamp
+}
+
+func (r *Runtime) logs(ctx context.Context, ctr string, o LogsOptions) (io.ReadCloser, error) {
 	t := "all"
-	if tail >= 0 {
-		t = strconv.Itoa(tail)
+	if o.Tail >= 0 {
+		t = strconv.Itoa(o.Tail)
 	}
-	rc, err := r.c.ContainerLogs(ctx, ctr, container.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: follow, Tail: t})
+	rc, err := r.c.ContainerLogs(ctx, ctr, container.LogsOptions{ShowStdout: true, ShowStderr: true,
+		Follow: o.Follow, Tail: t, Since: o.Since, Timestamps: o.Timestamps})
 	if cerrdefs.IsNotFound(err) {
 		return nil, fmt.Errorf("logs of %s: %w", ctr, ErrNoApp)
 	} else if err != nil {
@@ -205,7 +214,7 @@ func (r readCloser) Close() error { return r.close() }
 
 // tailLogs returns the last n lines of a container's output, best effort.
 func (r *Runtime) tailLogs(ctx context.Context, id string, n int) string {
-	rc, err := r.logs(ctx, id, false, n)
+	rc, err := r.logs(ctx, id, LogsOptions{Tail: n})
 	if err != nil {
 		return ""
 	}

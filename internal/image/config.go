@@ -84,8 +84,8 @@ type Options struct {
 	// Base, if set, is the image Layered builds on (--from BASE).
 	Base *Base
 	// Closure, if set, are the store paths of the package's closure: the
-	// only ones Metadata and Layered read /etc from (Layered, without it,
-	// its closure argument).
+	// only ones Metadata and Layered read /etc from (Layered: default its
+	// closure argument, which lacks what a Base holds).
 	Closure []string
 }
 

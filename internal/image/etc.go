@@ -1,3 +1,5 @@
+//go:build linux
+
 package image
 
 import (
@@ -35,10 +37,6 @@ const (
 	maxEtcDepth = 16
 	maxEtcHops  = 40 // as the kernel's MAXSYMLINKS
 )
-
-// ErrOutsideClosure is returned for an etc whose files (or links) lie
-// outside the package's closure.
-var ErrOutsideClosure = errors.New("outside the package's closure")
 
 // confined opens store files by their /nix/store/... path below one store
 // directory, allowing only store paths that allowed accepts.

@@ -304,13 +304,13 @@ func Layered(m *manifest.Manifest, pkg string, closure Closure, opts Options) (*
 		}
 		layers = append(layers, l)
 	}
-	// With a base, closure lacks the paths the base holds; /etc may still
-	// come from any path of the package's whole closure (opts.Closure).
-	inClosure := opts.inClosure()
-	if inClosure == nil {
-		inClosure = func(p string) bool { _, ok := closure[p]; return ok }
+	// The package's whole closure bounds what /etc may come from; with a
+	// base, closure lacks what the base holds, so the caller says it.
+	in := opts.inClosure()
+	if in == nil {
+		in = func(p string) bool { _, ok := closure[p]; return ok }
 	}
-	meta, err := metadataLayer(opts.StoreRoot, m, inClosure)
+	meta, err := metadataLayer(opts.StoreRoot, m, in)
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,9 @@
-// Package nixbuild turns a user's config.nix into a deploy package with Nix:
-// it writes the embedded modules to a cache directory, prepares the nd-init
-// and busybox directories the modules put into the store, runs nix-build on
-// modules/build.nix and returns the package's store path. It also queries a
+// Package nixbuild turns a user's config.nix (or a flake's
+// ndConfigurations.<name>) into a deploy package with Nix: it writes the
+// embedded modules to a cache directory, prepares the nd-init and busybox
+// directories the modules put into the store, runs nix-build on
+// modules/build.nix (flakes: modules/flake-build.nix) with nixpkgs' lib and
+// returns the package's store path. It also queries a
 // store path's closure. nd-push (internal/cli) and tests import it.
 package nixbuild
 
@@ -54,13 +56,16 @@ func (ExecRunner) Run(ctx context.Context, stdout, stderr io.Writer, name string
 
 // Options say what to build and with which tools. Only Config is required.
 type Options struct {
-	// Config is the path of the user's config.nix.
+	// Config is the user's config.nix (or its directory), or a flake
+	// reference FLAKE#NAME (see RefKind).
 	Config string
-	// NixpkgsPath is a nixpkgs checkout to build with (nd-push --nixpkgs or
-	// -I nixpkgs=PATH). Empty: <nixpkgs> from NIX_PATH if it resolves, else
-	// the offline modules and pkgs.
+	// NixpkgsPath is a nixpkgs checkout (or a nixpkgs.lib checkout, or a
+	// lib directory) to build with (nd-push --nixpkgs or -I nixpkgs=PATH).
+	// Empty: <nixpkgs> from NIX_PATH; without either the build fails with
+	// ErrNoNixpkgsLib. Flakes ignore it: their lib comes from their inputs.
 	NixpkgsPath string
-	// Offline forces the offline modules and pkgs even if NIX_PATH has nixpkgs.
+	// Offline uses nd's offline pkgs even with a full nixpkgs (whose lib
+	// is still used).
 	Offline bool
 	// OutLink, if set, is the GC-root symlink nix-build creates (-o); empty
 	// means --no-out-link.
@@ -104,8 +109,127 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// Build builds opts.Config and returns the deploy package's store path.
+// Build builds opts.Config (a config.nix, its directory, or a flake
+// reference FLAKE#NAME, see RefKind) and returns the deploy package's store
+// path.
 func Build(ctx context.Context, opts Options) (string, error) {
+	inv, err := plan(ctx, opts)
+	if err != nil {
+		return "", err
+	}
+	return runNixBuild(ctx, opts, inv.what, inv.offlinePkgs, inv.args)
+}
+
+// invocation is an entry point of the modules with its arguments: what
+// nix-build (or nix-instantiate) runs for opts.
+type invocation struct {
+	args        []string
+	what        string // the config, for errors
+	offlinePkgs bool
+}
+
+// plan resolves opts into an invocation: a config.nix (build.nix) or a
+// flake (flake-build.nix).
+func plan(ctx context.Context, opts Options) (invocation, error) {
+	if RefKind(opts.Config) == RefFlake {
+		return planFlake(ctx, opts)
+	}
+	config, err := filepath.Abs(opts.Config)
+	if err != nil {
+		return invocation{}, fmt.Errorf("resolving config path: %w", err)
+	}
+	if st, err := os.Stat(config); err != nil {
+		return invocation{}, fmt.Errorf("reading config: %w", err)
+	} else if st.IsDir() {
+		config = filepath.Join(config, "config.nix")
+		if _, err := os.Stat(config); err != nil {
+			return invocation{}, fmt.Errorf("reading config: %w", err)
+		}
+	}
+	np, err := ResolveNixpkgs(opts.NixpkgsPath, os.Getenv("NIX_PATH"), opts.Offline)
+	if err != nil {
+		return invocation{}, fmt.Errorf("building %s: %w", config, err)
+	}
+	p, err := prepare(opts)
+	if err != nil {
+		return invocation{}, err
+	}
+	name := opts.Name
+	if name == "" {
+		name = DefaultName(config)
+	}
+	args := []string{filepath.Join(p.modDir, modules.EntryPoint),
+		"--arg", "configuration", config,
+		"--arg", "lib", np.Lib,
+		"--arg", "ndInit", p.initDir,
+		"--arg", "busybox", p.bbDir,
+		"--argstr", "name", name,
+	}
+	if np.Pkgs != "" {
+		args = append(args, "--arg", "nixpkgs", np.Pkgs)
+	} else {
+		// The offline pkgs never need a binary cache; asking an
+		// unreachable one only makes the build wait.
+		args = append(args, "--option", "substituters", "")
+	}
+	if opts.ExtraPkgs != "" {
+		abs, err := filepath.Abs(opts.ExtraPkgs)
+		if err != nil {
+			return invocation{}, fmt.Errorf("resolving extra pkgs path: %w", err)
+		}
+		args = append(args, "--arg", "extraPkgs", abs)
+	}
+	return invocation{args: args, what: config, offlinePkgs: np.Pkgs == ""}, nil
+}
+
+// prepared are the directories every build hands to nix-build.
+type prepared struct {
+	modDir  string // the extracted modules
+	initDir string // holds bin/nd-init
+	bbDir   string // holds bin/busybox and bin/sh
+}
+
+// prepare extracts the modules and makes the nd-init and busybox directories.
+func prepare(opts Options) (prepared, error) {
+	cache := opts.CacheDir
+	if cache == "" {
+		var err error
+		if cache, err = modules.CacheRoot(); err != nil {
+			return prepared{}, err
+		}
+	}
+	modDir, err := modules.Extract(cache)
+	if err != nil {
+		return prepared{}, err
+	}
+	initBin, err := findNDInit(opts.NDInit)
+	if err != nil {
+		return prepared{}, err
+	}
+	if err := checkStatic(initBin); err != nil {
+		// The container has nothing but /nix/store: no libc to load.
+		return prepared{}, fmt.Errorf("nd-init %s: %w (build it with CGO_ENABLED=0)", initBin, err)
+	}
+	initDir, err := binDir(cache, "nd-init", initBin, nil)
+	if err != nil {
+		return prepared{}, fmt.Errorf("preparing nd-init: %w", err)
+	}
+	bbBin, err := findBusybox(opts.Busybox)
+	if err != nil {
+		return prepared{}, err
+	}
+	bbDir, err := binDir(cache, "busybox", bbBin, []string{"sh"})
+	if err != nil {
+		return prepared{}, fmt.Errorf("preparing busybox: %w", err)
+	}
+	return prepared{modDir: modDir, initDir: initDir, bbDir: bbDir}, nil
+}
+
+// runNixBuild runs nix-build with args (an entry point and its --arg's) plus
+// the output link and trace flags, and returns the checked package. what
+// names the config in errors; offlinePkgs adds the hint about nixpkgs to a
+// missing attribute.
+func runNixBuild(ctx context.Context, opts Options, what string, offlinePkgs bool, args []string) (string, error) {
 	log := opts.Log
 	if log == nil {
 		log = hclog.NewNullLogger()
@@ -114,85 +238,7 @@ func Build(ctx context.Context, opts Options) (string, error) {
 	if runner == nil {
 		runner = ExecRunner{}
 	}
-	config, err := filepath.Abs(opts.Config)
-	if err != nil {
-		return "", fmt.Errorf("resolving config path: %w", err)
-	}
-	if st, err := os.Stat(config); err != nil {
-		return "", fmt.Errorf("reading config: %w", err)
-	} else if st.IsDir() {
-		config = filepath.Join(config, "config.nix")
-		if _, err := os.Stat(config); err != nil {
-			return "", fmt.Errorf("reading config: %w", err)
-		}
-	}
-	cache := opts.CacheDir
-	if cache == "" {
-		if cache, err = modules.CacheRoot(); err != nil {
-			return "", err
-		}
-	}
-	modDir, err := modules.Extract(cache)
-	if err != nil {
-		return "", err
-	}
-	initBin, err := findNDInit(opts.NDInit)
-	if err != nil {
-		return "", err
-	}
-	if err := checkStatic(initBin); err != nil {
-		// The container has nothing but /nix/store: no libc to load.
-		return "", fmt.Errorf("nd-init %s: %w (build it with CGO_ENABLED=0)", initBin, err)
-	}
-	initDir, err := binDir(cache, "nd-init", initBin, nil)
-	if err != nil {
-		return "", fmt.Errorf("preparing nd-init: %w", err)
-	}
-	bbBin, err := findBusybox(opts.Busybox)
-	if err != nil {
-		return "", err
-	}
-	bbDir, err := binDir(cache, "busybox", bbBin, []string{"sh"})
-	if err != nil {
-		return "", fmt.Errorf("preparing busybox: %w", err)
-	}
-	name := opts.Name
-	if name == "" {
-		name = DefaultName(config)
-	}
-	nixpkgs := ""
-	if !opts.Offline {
-		nixpkgs = opts.NixpkgsPath
-		if nixpkgs == "" {
-			nixpkgs = NixpkgsFromNixPath(os.Getenv("NIX_PATH"))
-		}
-	}
-
-	args := []string{filepath.Join(modDir, modules.EntryPoint),
-		"--arg", "configuration", config,
-		"--arg", "ndInit", initDir,
-		"--arg", "busybox", bbDir,
-		"--argstr", "name", name,
-		"--show-trace", // NixMessage picks the option and file out of the trace
-	}
-	if nixpkgs != "" {
-		abs, err := filepath.Abs(nixpkgs)
-		if err != nil {
-			return "", fmt.Errorf("resolving nixpkgs path: %w", err)
-		}
-		args = append(args, "--arg", "nixpkgs", abs)
-	} else {
-		// The offline build never needs a binary cache; asking an
-		// unreachable one only makes the build wait.
-		args = append(args, "--option", "substituters", "")
-	}
-	if opts.ExtraPkgs != "" {
-		abs, err := filepath.Abs(opts.ExtraPkgs)
-		if err != nil {
-			return "", fmt.Errorf("resolving extra pkgs path: %w", err)
-		}
-		args = append(args, "--arg", "extraPkgs", abs)
-	}
+	args = append(args, "--show-trace") // NixMessage picks the option and file out of the trace
 	if opts.OutLink != "" {
 		args = append(args, "--out-link", opts.OutLink)
 	} else {
@@ -207,18 +253,18 @@ func Build(ctx context.Context, opts Options) (string, error) {
 	}
 	if err := runner.Run(ctx, &stdout, errW, "nix-build", args...); err != nil {
 		if ctx.Err() != nil {
-			return "", fmt.Errorf("building %s: %w", config, ctx.Err())
+			return "", fmt.Errorf("building %s: %w", what, ctx.Err())
 		}
 		var ee *exec.Error
 		if errors.As(err, &ee) {
 			return "", fmt.Errorf("running nix-build (is Nix installed?): %w", err)
 		}
 		msg := NixMessage(stderr.String())
-		if nixpkgs == "" && missingAttr.MatchString(msg) {
+		if offlinePkgs && missingAttr.MatchString(msg) {
 			msg += "\nnote: this build used nd's offline pkgs, which have only busybox and trivial builders;\n" +
 				"      for nixpkgs' packages pass --nixpkgs PATH or -I nixpkgs=PATH (or put nixpkgs on NIX_PATH)."
 		}
-		return "", &Error{Config: config, Message: msg, Err: err}
+		return "", &Error{Config: what, Message: msg, Err: err}
 	}
 	// The modules' warnings (NixOS-style config.warnings) arrive as traces.
 	for _, l := range strings.Split(stderr.String(), "\n") {
@@ -228,7 +274,7 @@ func Build(ctx context.Context, opts Options) (string, error) {
 	}
 	out := strings.Fields(stdout.String())
 	if len(out) == 0 {
-		return "", fmt.Errorf("building %s: nix-build printed no store path", config)
+		return "", fmt.Errorf("building %s: nix-build printed no store path", what)
 	}
 	path := out[len(out)-1]
 	if _, err := manifest.Load(path); err != nil {
@@ -273,27 +319,6 @@ func DefaultName(config string) string {
 var missingAttr = regexp.MustCompile(`error: attribute '[^']+' missing`)
 
 var invalidNameChars = regexp.MustCompile(`[^a-z0-9_.-]+`)
-
-// NixpkgsFromNixPath finds nixpkgs in a NIX_PATH value: an entry
-// nixpkgs=PATH, or a directory entry holding nixpkgs/. It returns "" when
-// none exists locally (URLs are not fetched).
-func NixpkgsFromNixPath(nixPath string) string {
-	for _, e := range strings.Split(nixPath, ":") {
-		var cand string
-		switch {
-		case strings.HasPrefix(e, "nixpkgs="):
-			cand = strings.TrimPrefix(e, "nixpkgs=")
-		case strings.Contains(e, "="), e == "":
-			continue
-		default:
-			cand = filepath.Join(e, "nixpkgs")
-		}
-		if _, err := os.Stat(filepath.Join(cand, "lib", "default.nix")); err == nil {
-			return cand
-		}
-	}
-	return ""
-}
 
 func findNDInit(given string) (string, error) {
 	if given != "" {

@@ -3,6 +3,7 @@ package nixbuild_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"os"
 	"os/exec"
@@ -284,19 +285,37 @@ func TestClosureOrder(t *testing.T) {
 	}
 }
 
-// TestNixpkgs builds the examples with a real nixpkgs when ND_NIXPKGS names
-// a checkout. None is available offline, so it normally skips.
-func TestNixpkgs(t *testing.T) {
+// TestLibOnlyNixpkgs: a nixpkgs.lib checkout given as --nixpkgs (its root
+// or its lib/) means that lib with nd's offline pkgs, the same package as
+// with the checkout on NIX_PATH; no nixpkgs at all is refused with where to
+// get one, before nix-build runs.
+func TestLibOnlyNixpkgs(t *testing.T) {
 	requireNix(t)
-	np := os.Getenv("ND_NIXPKGS")
-	if np == "" {
-		t.Skip("SKIPPED LOUDLY: ND_NIXPKGS is unset, so the modules were not evaluated with nixpkgs' lib and pkgs")
+	libRoot := testutil.RequireNixpkgsLib(t)
+	config := filepath.Join(repoRoot(t), "examples", "hello", "config.nix")
+	t.Setenv("NIX_PATH", "nixpkgs="+libRoot)
+	want, err := build(t, config, func(o *nixbuild.Options) { o.Offline = false })
+	if err != nil {
+		t.Fatal(err)
 	}
-	configs, _ := filepath.Glob(filepath.Join(repoRoot(t), "examples", "*", "config.nix"))
-	for _, config := range configs {
-		if _, err := build(t, config, func(o *nixbuild.Options) { o.Offline = false; o.NixpkgsPath = np }); err != nil {
-			t.Errorf("%s with nixpkgs: %v", config, err)
+	for _, np := range []string{libRoot, filepath.Join(libRoot, "lib")} {
+		got, err := build(t, config, func(o *nixbuild.Options) { o.Offline = false; o.NixpkgsPath = np })
+		if err != nil || got != want {
+			t.Errorf("build with --nixpkgs %s = %s, %v; want %s", np, got, err, want)
 		}
+	}
+	t.Setenv("NIX_PATH", "")
+	r := &recorder{}
+	_, err = build(t, config, func(o *nixbuild.Options) { o.Runner = r })
+	if !errors.Is(err, nixbuild.ErrNoNixpkgsLib) || !strings.Contains(err.Error(), "nixpkgs.lib") {
+		t.Errorf("build without nixpkgs = %v, want ErrNoNixpkgsLib naming nixpkgs.lib", err)
+	}
+	if len(r.calls) != 0 {
+		t.Errorf("nix-build ran without a nixpkgs lib: %q", r.calls)
+	}
+	_, err = build(t, config, func(o *nixbuild.Options) { o.NixpkgsPath = t.TempDir() })
+	if err == nil || !strings.Contains(err.Error(), "no lib/default.nix") {
+		t.Errorf("build with an empty --nixpkgs = %v, want an error naming lib/default.nix", err)
 	}
 }
 
@@ -357,8 +376,8 @@ func TestNixpkgsFromNixPath(t *testing.T) {
 
 // TestNixpkgsPlumbing checks the nixpkgs code path of build.nix and
 // nixbuild's NIX_PATH / NixpkgsPath resolution with a stand-in "nixpkgs"
-// (the offline lib and pkgs plus a marker package); TestNixpkgs is the real
-// thing when a checkout is available.
+// (nixpkgs' lib, nd's offline pkgs plus a marker package: no full nixpkgs
+// is available offline).
 func TestNixpkgsPlumbing(t *testing.T) {
 	requireNix(t)
 	root := repoRoot(t)
@@ -370,16 +389,7 @@ func TestNixpkgsPlumbing(t *testing.T) {
 	os.WriteFile(filepath.Join(bb, "bin", "busybox"), data, 0o755)
 	os.Symlink("busybox", filepath.Join(bb, "bin", "sh"))
 	os.MkdirAll(np, 0o755)
-	// ND_NIXPKGS_LIB (a nixpkgs lib, as modules/tests/lib uses it) makes
-	// the stand-in's lib the real one.
-	libDir := filepath.Join(root, "modules", "lib")
-	if l := os.Getenv("ND_NIXPKGS_LIB"); l != "" {
-		libDir = l
-		if fileExists(filepath.Join(l, "lib", "default.nix")) {
-			libDir = filepath.Join(l, "lib")
-		}
-		t.Logf("stand-in nixpkgs uses the lib at %s", libDir)
-	}
+	libDir := filepath.Join(testutil.RequireNixpkgsLib(t), "lib")
 	if err := os.Symlink(libDir, filepath.Join(np, "lib")); err != nil {
 		t.Fatal(err)
 	}
@@ -428,13 +438,13 @@ func TestNixpkgsPlumbing(t *testing.T) {
 				t.Errorf("%s with the stand-in nixpkgs: %v", name, err)
 				continue
 			}
-			// Same pkgs, so the same package unless the libs disagree.
+			// Same lib and pkgs, so the same package.
 			offline, err := build(t, c, extra)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if offline != withNixpkgs {
-				t.Errorf("%s: offline build %s, with the stand-in nixpkgs' lib %s", name, offline, withNixpkgs)
+				t.Errorf("%s: offline build %s, with the stand-in nixpkgs %s", name, offline, withNixpkgs)
 			}
 		}
 	})

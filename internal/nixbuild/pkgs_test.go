@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/nd-project/nd/internal/nixbuild"
+	"github.com/nd-project/nd/internal/testutil"
 	"github.com/nd-project/nd/modules"
 )
 
@@ -102,10 +103,18 @@ func TestRunnerArgs(t *testing.T) {
 	if r.calls[0][0] != "nix-build" || !strings.Contains(args, "--option substituters  ") || strings.Contains(args, "--arg nixpkgs") {
 		t.Errorf("offline nix-build args: %q", r.calls[0])
 	}
+	// A stand-in full nixpkgs: nixpkgs' lib and a default.nix (whose pkgs
+	// lack what the example needs; only the arguments matter here).
+	np := t.TempDir()
+	os.Symlink(filepath.Join(testutil.RequireNixpkgsLib(t), "lib"), filepath.Join(np, "lib"))
+	os.WriteFile(filepath.Join(np, "default.nix"), []byte("{ ... }: { }"), 0o644)
 	r.calls = nil
-	build(t, config, func(o *nixbuild.Options) { o.Runner = r; o.Offline = false; o.NixpkgsPath = "/nonexistent/nixpkgs" })
+	build(t, config, func(o *nixbuild.Options) { o.Runner = r; o.Offline = false; o.NixpkgsPath = np })
+	if len(r.calls) == 0 {
+		t.Fatal("nix-build did not run with a stand-in nixpkgs")
+	}
 	args = strings.Join(r.calls[0], " ")
-	if !strings.Contains(args, "--arg nixpkgs /nonexistent/nixpkgs") || strings.Contains(args, "substituters") {
+	if !strings.Contains(args, "--arg nixpkgs "+np) || !strings.Contains(args, "--arg lib "+np+"/lib") || strings.Contains(args, "substituters") {
 		t.Errorf("nix-build args with nixpkgs: %q", r.calls[0])
 	}
 }

@@ -6,6 +6,7 @@ package proto
 //	Rollback → Progress... Deployed         a new generation running an older package
 //	Logs     → LogsStarted (or Error), data frames, end frame, LogsDone (or Error)
 //	Remove   → Removed
+//	Restart, Stop, Start (AppOp) → Progress... AppState
 //	Exec     → ExecStarted, then Input/Resize (client) and Output (agent)
 //	           messages in both directions until ExecExited (or Error)
 //
@@ -23,7 +24,23 @@ const (
 	TypeResize      Type = "resize"       // Resize (client → agent, during Exec)
 	TypeOutput      Type = "output"       // Output (agent → client, during Exec)
 	TypeExecExited  Type = "exec-exited"  // ExecExited
+	TypeRestart     Type = "restart"      // AppOp → Progress... AppState
+	TypeStop        Type = "stop"         // AppOp → Progress... AppState
+	TypeStart       Type = "start"        // AppOp → Progress... AppState
+	TypeAppState    Type = "app-state"    // AppState
 )
+
+// AppOp names the app of a restart, stop or start: the message's type says
+// which. Stop keeps the container (and its generation): a stopped app stays
+// stopped across reboots until start or the next deploy.
+type AppOp struct {
+	App string `json:"app"`
+}
+
+// AppState answers an AppOp: the container's state afterwards.
+type AppState struct {
+	Container ContainerStatus `json:"container"`
+}
 
 // Rollback makes App run the package of an earlier generation again,
 // without any transfer. Generation 0 means the newest generation older than
@@ -41,6 +58,10 @@ type Logs struct {
 	App    string `json:"app"`
 	Follow bool   `json:"follow,omitempty"`
 	Tail   int    `json:"tail"`
+	// Since, if set, shows only output after that time (Unix seconds).
+	Since int64 `json:"since,omitempty"`
+	// Timestamps prefixes each line with the time Docker received it.
+	Timestamps bool `json:"timestamps,omitempty"`
 }
 
 // LogsStarted says the data frames of the logs follow.

@@ -53,6 +53,8 @@ const (
 	TypeDeploy       Type = "deploy"        // Deploy → Progress... Deployed
 	TypeDeployed     Type = "deployed"      // Deployed
 	TypeProgress     Type = "progress"      // Progress, before a reply
+	TypeRealise      Type = "realise"       // Realise → Progress... Realised
+	TypeRealised     Type = "realised"      // Realised
 
 	// Reserved for later versions (image mode and operations); an agent
 	// that lacks one answers Error{Code: CodeUnsupported}:
@@ -100,6 +102,7 @@ const (
 	CodeNotFound    = "not-found"
 	CodeBusy        = "busy"
 	CodeDeploy      = "deploy-failed"
+	CodeBuild       = "build-failed" // Realise: the failing derivation and its log's tail
 	CodeInternal    = "internal"
 	CodeNoSpace     = "no-space" // a filesystem of the host is full
 )
@@ -119,15 +122,37 @@ type Pong struct {
 }
 
 // QueryMissing asks which of Paths the host's store lacks. Paths the host
-// has are protected from garbage collection for Session (see Deploy).
+// has are protected from garbage collection for Session (see Deploy). With
+// Substitute, the host first lets its Nix fetch what it lacks from the
+// substituters of its own configuration (signatures checked as Nix does);
+// an agent that predates the field ignores it and substitutes nothing.
 type QueryMissing struct {
-	Paths   []string `json:"paths"`
-	Session string   `json:"session,omitempty"`
+	Paths      []string `json:"paths"`
+	Session    string   `json:"session,omitempty"`
+	Substitute bool     `json:"substitute,omitempty"`
 }
 
-// Missing answers QueryMissing, in request order.
+// Missing answers QueryMissing, in request order. Substituted are the paths
+// the host fetched from its substituters for this query.
 type Missing struct {
-	Missing []string `json:"missing"`
+	Missing     []string `json:"missing"`
+	Substituted []string `json:"substituted,omitempty"`
+}
+
+// Realise asks the host to build Drv, whose closure it already has (sent
+// with Import), substituting what it can from its own substituters unless
+// NoSubstitute; its output is protected from garbage collection for
+// Session, like an imported path. A failed build answers Error{Code:
+// CodeBuild} naming the failing derivation, with the tail of its log.
+type Realise struct {
+	Drv          string `json:"drv"`
+	Session      string `json:"session,omitempty"`
+	NoSubstitute bool   `json:"noSubstitute,omitempty"`
+}
+
+// Realised answers Realise: the derivation's output paths.
+type Realised struct {
+	Outputs []string `json:"outputs"`
 }
 
 // Compression of an Import's data.

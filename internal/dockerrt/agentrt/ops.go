@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/nd-project/nd/internal/agent"
@@ -51,9 +52,18 @@ func (r *Runtime) Inspect(ctx context.Context, app string) (*proto.ContainerStat
 }
 
 // Logs implements agent.Operator.
-func (r *Runtime) Logs(ctx context.Context, app string, follow bool, tail int) (io.ReadCloser, error) {
-	rc, err := r.rt.Logs(ctx, app, follow, tail)
+func (r *Runtime) Logs(ctx context.Context, app string, req proto.Logs) (io.ReadCloser, error) {
+	o := dockerrt.LogsOptions{Follow: req.Follow, Tail: req.Tail, Timestamps: req.Timestamps}
+	if req.Since != 0 {
+		o.Since = strconv.FormatInt(req.Since, 10)
+	}
+	rc, err := r.rt.Logs(ctx, app, o)
 	return rc, noApp(err)
+}
+
+// Lifecycle implements agent.Controller.
+func (r *Runtime) Lifecycle(ctx context.Context, app, action string) error {
+	return noApp(r.rt.Lifecycle(ctx, app, action))
 }
 
 // Exec implements agent.Operator.

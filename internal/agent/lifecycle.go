@@ -1,0 +1,60 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/nd-project/nd/internal/proto"
+)
+
+// Controller is implemented by a Runtime that can stop, start and restart
+// an app's container in place (nd-push stop, start, restart). It is apart
+// from Operator so runtimes without it keep working; the agent then says
+// the operation is unsupported.
+type Controller interface {
+	// Lifecycle does action ("stop", "start" or "restart") to app's
+	// container; an error wraps ErrNoContainer if it has none.
+	Lifecycle(ctx context.Context, app, action string) error
+}
+
+// handleLifecycle serves restart, stop and start: the message's type is the
+// action. It holds the app's lock, so it never races a deploy or rollback.
+func (a *Agent) handleLifecycle(ctx context.Context, c *proto.Conn, env proto.Envelope) error {
+	var req proto.AppOp
+	if err := proto.Decode(env, env.Type, &req); err != nil {
+		return withCode(proto.CodeBadRequest, err)
+	}
+	if err := checkApp(req.App); err != nil {
+		return err
+	}
+	ctl, ok := a.cfg.Runtime.(Controller)
+	if !ok {
+		return codef(proto.CodeUnsupported, "nd-agent has no container runtime that can %s apps", env.Type)
+	}
+	op, err := a.operator(ctx)
+	if err != nil {
+		return err
+	}
+	unlock, err := a.lockApp(ctx, req.App, func() {
+		c.Send(proto.TypeProgress, &proto.Progress{Stage: "waiting", Message: "a deploy of " + req.App + " is in progress; waiting for it"})
+	})
+	if err != nil {
+		return withCode(proto.CodeBusy, err)
+	}
+	defer unlock()
+	action := string(env.Type)
+	c.Send(proto.TypeProgress, &proto.Progress{Stage: action, Message: action + " " + req.App})
+	if err := ctl.Lifecycle(ctx, req.App, action); err != nil {
+		if errors.Is(err, ErrNoContainer) {
+			return noContainer(req.App, err)
+		}
+		return fmt.Errorf("%s %s: %w", action, req.App, err)
+	}
+	cs, err := op.Inspect(ctx, req.App)
+	if err != nil {
+		return noContainer(req.App, err)
+	}
+	a.log.Info(action, "app", req.App, "state", cs.State)
+	return c.Send(proto.TypeAppState, &proto.AppState{Container: *cs})
+}

@@ -1,0 +1,78 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+)
+
+// historyOptions are nd-push history's flags and arguments.
+type historyOptions struct {
+	ssh       sshFlags
+	JSON      bool
+	Host, App string
+}
+
+func newHistoryCmd(env *Env) *cobra.Command {
+	o := &historyOptions{}
+	c := hostCmd("history [flags] HOST APP", "list an app's kept generations: package, time, who, mode",
+		hostArgs(2, 2), &o.ssh, func(cmd *cobra.Command, args []string) error {
+			o.Host, o.App = args[0], args[1]
+			return runHistory(cmd.Context(), env, o)
+		})
+	c.Flags().BoolVar(&o.JSON, "json", false, "print the generations as JSON, as in status --json")
+	return c
+}
+
+// runHistory prints the generations the agent keeps for the app, newest
+// first (as rollback picks from them). It reads the same report as status.
+func runHistory(ctx context.Context, env *Env, o *historyOptions) error {
+	h, err := connect(ctx, env, &o.ssh, o.Host)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	rep, err := h.agent.Status(ctx, o.App)
+	if err != nil {
+		return err
+	}
+	if len(rep.Apps) == 0 {
+		return fmt.Errorf("%s is not deployed on %s", o.App, o.Host)
+	}
+	st := statusJSON(o.Host, rep)
+	gens := st.Apps[0].Generations
+	if o.JSON {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		return enc.Encode(gens)
+	}
+	printHistory(env.Stdout, gens)
+	return nil
+}
+
+func printHistory(w io.Writer, gens []GenerationJSON) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "GEN\tPACKAGE\tDEPLOYED\tBY\tMODE\t")
+	for i := len(gens) - 1; i >= 0; i-- {
+		g := gens[i]
+		num := fmt.Sprint(g.Number)
+		if g.Current {
+			num += " *"
+		}
+		note := ""
+		if g.RollbackOf != 0 {
+			note = fmt.Sprintf("rollback to %d", g.RollbackOf)
+		}
+		mode := g.Mode
+		if mode == "" {
+			mode = "host-store"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", num, shortPackage(g.Package), g.DeployedAt, g.PushedBy, mode, note)
+	}
+	tw.Flush()
+}

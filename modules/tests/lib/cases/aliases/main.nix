@@ -1,5 +1,0 @@
-{ lib }:
-let
-  eval = lib.evalModules { modules = [ ./config.nix ]; };
-in
-{ inherit (eval.config.docker) ports; inherit (eval.config.app) name; alias = eval.config.ports; }

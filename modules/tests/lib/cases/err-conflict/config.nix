@@ -1,4 +1,0 @@
-{ lib, ... }: {
-  imports = [ ../common/options.nix ./other.nix ];
-  app.name = "mine";
-}

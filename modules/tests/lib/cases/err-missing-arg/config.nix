@@ -1,4 +1,0 @@
-{ pkgs, ... }: {
-  imports = [ ../common/options.nix ];
-  app.name = pkgs.hello.name;
-}

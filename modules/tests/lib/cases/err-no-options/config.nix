@@ -1,3 +1,0 @@
-{ lib, ... }: {
-  server.port = 80;
-}

@@ -1,4 +1,0 @@
-{ lib, ... }: {
-  imports = [ ../common/options.nix ];
-  services.redis = true;
-}

@@ -1,4 +1,0 @@
-{ lib, ... }: {
-  imports = [ ../common/options.nix ];
-  docker.ports = 8080;
-}

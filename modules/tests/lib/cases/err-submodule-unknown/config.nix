@@ -1,4 +1,0 @@
-{ lib, ... }: {
-  imports = [ ../common/options.nix ];
-  supervisord.services.web = { command = "x"; comand = "typo"; };
-}

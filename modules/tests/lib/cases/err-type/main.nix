@@ -1,2 +1,0 @@
-{ lib }:
-(lib.evalModules { modules = [ ./config.nix ]; }).config

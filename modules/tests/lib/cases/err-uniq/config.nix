@@ -1,4 +1,0 @@
-{ lib, ... }: {
-  imports = [ ./opt.nix { once = 2; } ];
-  once = 1;
-}

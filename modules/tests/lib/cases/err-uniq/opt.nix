@@ -1,1 +1,0 @@
-{ lib, ... }: { options.once = lib.mkOption { type = lib.types.uniq lib.types.int; }; }

@@ -1,4 +1,0 @@
-{ lib, ... }: {
-  imports = [ ../common/options.nix ];
-  docker.portz = [ 8080 ];
-}

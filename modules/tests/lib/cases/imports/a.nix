@@ -1,5 +1,0 @@
-{ lib, ... }: {
-  imports = [ ./b.nix ];
-  docker.ports = [ 1 ];
-  app.banner = "from a";
-}

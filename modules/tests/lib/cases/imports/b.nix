@@ -1,4 +1,0 @@
-{
-  docker.ports = [ 2 ];
-  app.banner = "from b";
-}

@@ -1,1 +1,0 @@
-{ docker.ports = [ 9999 ]; }
