@@ -3,11 +3,14 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nd-project/nd/internal/fleet"
 	"github.com/nd-project/nd/internal/nixstore"
@@ -138,6 +141,42 @@ func TestModernMatrix(t *testing.T) {
 			if code, out, _ := e.nd(t, ctx, "status", e.d.Name); code != 0 || !strings.Contains(out, "running") {
 				t.Errorf("status exited %d: %q", code, out)
 			}
+			// A reboot on the same disk: dockerd brings the container
+			// back from its own store (classic or containerd) and the
+			// agent, started again as its unit would be, routes the
+			// ports; nothing is pushed.
+			if err := e.d.Reboot(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.d.Start(ctx, "nd-agent", e.bins["nd-agent@droplet"], "serve"); err != nil {
+				t.Fatalf("starting nd-agent after the reboot: %v", err)
+			}
+			deadline := time.Now().Add(60 * time.Second)
+			for {
+				if got, err := tryGet(url); err == nil && strings.TrimSpace(got) == "v1 v1" {
+					break
+				} else if time.Now().After(deadline) {
+					log, _ := os.ReadFile(e.d.LogFile("nd-agent"))
+					t.Fatalf("60 s after the reboot the app answered %q (%v), want v1 v1; agent log:\n%s", got, err, log)
+				}
+				time.Sleep(250 * time.Millisecond)
+			}
 		})
 	}
+}
+
+// tryGet fetches url once, with a short timeout, for loops that wait on an
+// app without failing the test at the first refusal.
+func tryGet(url string) (string, error) {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return string(body), fmt.Errorf("status %s", resp.Status)
+	}
+	return string(body), err
 }
