@@ -38,7 +38,7 @@ bin/nd-fleet up "${fleetflags[@]}" "$name" >/dev/null
 if ! $keep; then
 	trap 'step "remove droplet $name"; bin/nd-fleet down "$name" || true' EXIT
 fi
-addr="$(bin/nd-fleet list | awk -v n="$name" '$1 == n { print $2 }')"
+addr="$(bin/nd-fleet list | awk -v n="$name" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "ADDR") c = i } $1 == n { print $c }')"
 sshconfig="/run/nd-fleet/$name/ssh_config"
 
 step "nd-push install-agent $name ($addr)"
@@ -60,8 +60,11 @@ if ! [[ ":${NIX_PATH:-}" == *:nixpkgs=* ]]; then
 fi
 bin/nd-push -F "$sshconfig" --agent-path "$agent" "$name" "$config"
 
+# The app's first host port: the agent routes it (label nd.ports,
+# "HOSTIP:HOST:CONTAINER/PROTO,..."), or Docker publishes it.
 port="$(bin/nd-fleet exec "$name" -- docker -H unix:///run/docker.sock ps --filter label=nd.app \
-	--format '{{.Ports}}' | sed -n 's/.*:\([0-9]*\)->.*/\1/p' | head -1)"
+	--format '{{.Label "nd.ports"}} {{.Ports}}' | head -1 |
+	sed -n -e 's/^[^: ]*:\([0-9][0-9]*\):.*/\1/p' -e 't' -e 's/.*:\([0-9][0-9]*\)->.*/\1/p')"
 step "the app at http://$addr:${port:-8080}/ answered:"
 for _ in $(seq 50); do
 	# Plain HTTP/1.0 through bash's /dev/tcp: no HTTP client needed.
