@@ -10,7 +10,8 @@
 # binary cache, and wrong for a laptop, whose builds would then compile what
 # they used to download. So it changes nix.conf only on a machine that says it
 # is the test machine: ND_TEST_MACHINE=1, or CI=true, or a nix.conf that
-# already has both lines (setup ran here before); on a terminal it asks,
+# already has both lines (setup ran here before), or no Nix before this script
+# installed Debian's (a fresh machine has no caches to lose); on a terminal it asks,
 # otherwise it refuses and changes nothing. ND_TEST_MACHINE=0 leaves nix.conf
 # alone (tests then use whatever caches it names).
 set -euo pipefail
@@ -20,6 +21,13 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 if [ "$(id -u)" != 0 ]; then
 	log "must run as root"
 	exit 1
+fi
+
+# A machine that had no Nix before this script installs Debian's has no binary
+# caches of its own to lose: it is a fresh test machine.
+nix_was_here=0
+if command -v nix-build >/dev/null 2>&1 || [ -e /nix/var/nix/profiles/default/bin/nix-build ]; then
+	nix_was_here=1
 fi
 
 # --- packages -----------------------------------------------------------------
@@ -78,7 +86,7 @@ offline_conf() {
 }
 test_machine="${ND_TEST_MACHINE:-}"
 if [ -z "$test_machine" ]; then
-	if [ "${CI:-}" = true ] || offline_conf; then
+	if [ "${CI:-}" = true ] || offline_conf || [ "$nix_was_here" = 0 ]; then
 		test_machine=1
 	elif [ -t 0 ] && [ -t 2 ]; then
 		printf 'setup: this makes the machine nd'"'"'s test machine: %s gets "substituters =" (no binary\n' "$conf" >&2
