@@ -82,6 +82,18 @@ func (a *Agent) lockApp(ctx context.Context, app string, waiting func()) (unlock
 	return func() { <-l }, nil
 }
 
+// lockAppFor is lockApp for a client's request: a wait is reported to
+// progress, and a wait cut short is a busy error.
+func (a *Agent) lockAppFor(ctx context.Context, app string, progress func(stage, msg string)) (unlock func(), err error) {
+	unlock, err = a.lockApp(ctx, app, func() {
+		progress("waiting", "another deploy of "+app+" is in progress; waiting for it")
+	})
+	if err != nil {
+		return nil, withCode(proto.CodeBusy, err)
+	}
+	return unlock, nil
+}
+
 func (a *Agent) handleDeploy(ctx context.Context, c *proto.Conn, env proto.Envelope) error {
 	var req proto.Deploy
 	if err := proto.Decode(env, proto.TypeDeploy, &req); err != nil {
@@ -117,11 +129,9 @@ func (a *Agent) Deploy(ctx context.Context, req proto.Deploy, progress func(stag
 	if err := a.requireDocker(ctx); err != nil {
 		return res, err
 	}
-	unlock, err := a.lockApp(ctx, req.App, func() {
-		progress("waiting", "another deploy of "+req.App+" is in progress; waiting for it")
-	})
+	unlock, err := a.lockAppFor(ctx, req.App, progress)
 	if err != nil {
-		return res, withCode(proto.CodeBusy, err)
+		return res, err
 	}
 	defer unlock()
 

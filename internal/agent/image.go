@@ -115,11 +115,9 @@ func (a *Agent) DeployImage(ctx context.Context, req proto.DeployImage, m *manif
 	}
 	// The lock also keeps a concurrent deploy's image pruning away from the
 	// images this one relies on.
-	unlock, err := a.lockApp(ctx, req.App, func() {
-		progress("waiting", "another deploy of "+req.App+" is in progress; waiting for it")
-	})
+	unlock, err := a.lockAppFor(ctx, req.App, progress)
 	if err != nil {
-		return res, withCode(proto.CodeBusy, err)
+		return res, err
 	}
 	defer unlock()
 	// Repair first: it may remove images.

@@ -36,11 +36,9 @@ func (a *Agent) handleLifecycle(ctx context.Context, c *proto.Conn, env proto.En
 	if err != nil {
 		return err
 	}
-	unlock, err := a.lockApp(ctx, req.App, func() {
-		c.Send(proto.TypeProgress, &proto.Progress{Stage: "waiting", Message: "a deploy of " + req.App + " is in progress; waiting for it"})
-	})
+	unlock, err := a.lockAppFor(ctx, req.App, a.progressTo(c))
 	if err != nil {
-		return withCode(proto.CodeBusy, err)
+		return err
 	}
 	defer unlock()
 	action := string(env.Type)

@@ -144,11 +144,9 @@ func (a *Agent) Rollback(ctx context.Context, req proto.Rollback, progress func(
 	if err := a.requireDocker(ctx); err != nil {
 		return res, err
 	}
-	unlock, err := a.lockApp(ctx, req.App, func() {
-		progress("waiting", "another deploy of "+req.App+" is in progress; waiting for it")
-	})
+	unlock, err := a.lockAppFor(ctx, req.App, progress)
 	if err != nil {
-		return res, withCode(proto.CodeBusy, err)
+		return res, err
 	}
 	defer unlock()
 
@@ -298,11 +296,9 @@ func (a *Agent) handleRemove(ctx context.Context, c *proto.Conn, env proto.Envel
 	if err != nil {
 		return err
 	}
-	unlock, err := a.lockApp(ctx, req.App, func() {
-		c.Send(proto.TypeProgress, &proto.Progress{Stage: "waiting", Message: "a deploy of " + req.App + " is in progress; waiting for it"})
-	})
+	unlock, err := a.lockAppFor(ctx, req.App, a.progressTo(c))
 	if err != nil {
-		return withCode(proto.CodeBusy, err)
+		return err
 	}
 	defer unlock()
 	var res proto.Removed
