@@ -1,4 +1,7 @@
-// Package depcheck holds only a test: it checks the dependency rules that keep
-// nd's architecture honest (nd-push never links the Docker client; nd-agent
-// and nd-init never link the CLI or the SSH client).
+// Package depcheck holds only a test: an allow-list, per command, of the nd
+// packages and third-party modules the command may link. It keeps nd's
+// architecture honest: nd-push never links the Docker client or the agent's
+// registry, nd-agent never links the CLI, SSH or progress bars, nd-init links
+// nothing but its supervisor. A new dependency is a decision: add it to the
+// command's list in depcheck_test.go in the change that needs it.
 package depcheck
