@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/nd-project/nd/internal/nixcmd"
 	"github.com/nd-project/nd/internal/nixstore"
 	"github.com/nd-project/nd/internal/proto"
 	"golang.org/x/sys/unix"
@@ -56,7 +57,7 @@ func (a *Agent) requireDocker(ctx context.Context) error {
 }
 
 func (a *Agent) nixUsable() error {
-	if _, err := nixstore.FindNix(a.cfg.NixStoreProgram); err != nil {
+	if _, err := nixcmd.Find(a.cfg.NixStoreProgram); err != nil {
 		return err
 	}
 	// The store, or for a fresh chroot store the nearest existing parent,

@@ -1,14 +1,11 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -34,21 +31,6 @@ func (b *imageBuild) get(ctx context.Context, env *Env, pkg string, m *manifest.
 	return b.img, b.err
 }
 
-// runCommand runs a local command (nix-store) and returns its stdout.
-func runCommand(ctx context.Context, name string, args ...string) ([]byte, error) {
-	if _, err := nixstore.FindNix(name); err != nil {
-		return nil, fmt.Errorf("no Nix on this machine: %w", err)
-	}
-	cmd := exec.CommandContext(ctx, name, args...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	return out, nil
-}
-
 // layerCache is where nd-push remembers store layers' digests, so a
 // rebuild hashes only the layers whose paths are new.
 func layerCache() image.DiffIDCache {
@@ -65,7 +47,7 @@ func layerCache() image.DiffIDCache {
 // the base already holds.
 func buildLayeredImage(ctx context.Context, env *Env, pkg string, m *manifest.Manifest, base string) (*image.Image, error) {
 	start := time.Now()
-	c, err := image.QueryClosure(ctx, runCommand, pkg)
+	c, err := image.QueryClosure(ctx, &nixstore.Store{}, pkg)
 	if err != nil {
 		return nil, fmt.Errorf("building image of %s: %w", pkg, err)
 	}

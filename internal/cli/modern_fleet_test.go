@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/nd-project/nd/internal/fleet"
-	"github.com/nd-project/nd/internal/nixstore"
+	"github.com/nd-project/nd/internal/nixcmd"
 	"github.com/nd-project/nd/internal/testutil"
 )
 
@@ -98,7 +98,7 @@ func TestModernMatrix(t *testing.T) {
 			}
 			if !tc.nix {
 				// No silent fallback: the push says where it looked.
-				for _, w := range append([]string{"image mode (host has no usable Nix: nix-store not found on PATH"}, nixstore.InstallerBinDirs...) {
+				for _, w := range append([]string{"image mode (host has no usable Nix: nix-store not found on PATH"}, nixcmd.InstallerBinDirs...) {
 					if !strings.Contains(errOut, w) {
 						t.Errorf("nd-push said %q, want it to mention %q", errOut, w)
 					}

@@ -1,16 +1,16 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/nd-project/nd/internal/nixcmd"
 )
 
 // ProjectFile is what `nd-push deploy` with no hosts and no CONFIG reads
@@ -73,22 +73,27 @@ func loadProject(ctx context.Context, file string) ([]deployment, error) {
 	if _, err := os.Stat(abs); err != nil {
 		return nil, usagef("reading project: %v", err)
 	}
-	var out, errb bytes.Buffer
-	cmd := exec.CommandContext(ctx, "nix-instantiate", "--eval", "--strict", "--json",
+	out, err := nixcmd.Runner(nil).Output(ctx, nil, "nix-instantiate", "--eval", "--strict", "--json",
 		"--option", "substituters", "", "--expr", projectExpr, "--arg", "file", abs)
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		msg := strings.TrimSpace(errb.String())
+		var ne *nixcmd.Error
+		if !errors.As(err, &ne) {
+			return nil, fmt.Errorf("reading project %s: %w", file, err)
+		}
+		msg := ne.Stderr
+		if msg == "" {
+			msg = ne.Error()
+		}
 		if i := strings.LastIndex(msg, "error: "); i >= 0 {
 			msg = msg[i+len("error: "):]
 		}
 		return nil, fmt.Errorf("reading project %s: %s", file, msg)
 	}
 	var deps []deployment
-	if err := json.Unmarshal(out.Bytes(), &deps); err != nil {
+	if err := json.Unmarshal(out, &deps); err != nil {
 		return nil, fmt.Errorf("reading project %s: %w", file, err)
 	}
 	dir := filepath.Dir(abs)

@@ -27,7 +27,7 @@ var rules = []rule{
 	{
 		cmd: "cmd/nd-push",
 		nd: []string{"internal/agentclient", "internal/cli", "internal/closure", "internal/image", "internal/manifest",
-			"internal/nixbuild", "internal/nixstore", "internal/optdoc", "internal/proto", "internal/sshconn",
+			"internal/nixbuild", "internal/nixcmd", "internal/nixstore", "internal/optdoc", "internal/proto", "internal/sshconn",
 			"modules", "systemd"},
 		modules: append([]string{
 			"github.com/spf13/cobra", "github.com/spf13/pflag", // the command line
@@ -48,7 +48,7 @@ var rules = []rule{
 	{
 		cmd: "cmd/nd-agent",
 		nd: []string{"internal/agent", "internal/dockerrt", "internal/dockerrt/agentrt", "internal/image", "internal/imagereg",
-			"internal/manifest", "internal/nixstore", "internal/portswitch", "internal/proto"},
+			"internal/manifest", "internal/nixcmd", "internal/nixstore", "internal/portswitch", "internal/proto"},
 		modules: append([]string{
 			// the Docker client and what it links
 			"github.com/docker/docker", "github.com/docker/go-connections", "github.com/docker/go-units", "github.com/moby/docker-image-spec",

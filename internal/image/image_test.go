@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/nd-project/nd/internal/manifest"
+	"github.com/nd-project/nd/internal/nixstore"
 	"github.com/nd-project/nd/internal/testutil"
 )
 
@@ -328,10 +329,7 @@ func TestChainIDs(t *testing.T) {
 
 func TestQueryClosure(t *testing.T) {
 	p := storeFixture(t, "fixture-q")
-	run := func(ctx context.Context, name string, args ...string) ([]byte, error) {
-		return exec.CommandContext(ctx, name, args...).Output()
-	}
-	c, err := QueryClosure(context.Background(), run, p)
+	c, err := QueryClosure(context.Background(), &nixstore.Store{}, p)
 	must(t, err)
 	if len(c) != 1 || c[p].NarSize <= 0 {
 		t.Errorf("QueryClosure(%s) = %+v", p, c)

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/nd-project/nd/internal/manifest"
+	"github.com/nd-project/nd/internal/nixstore"
 )
 
 // DefaultMaxLayers bounds a layered image's layers (overlay2 allows 128
@@ -27,23 +28,27 @@ type PathInfo struct {
 // must itself be a key.
 type Closure map[string]PathInfo
 
-// Runner runs an external command and returns its standard output.
-type Runner func(ctx context.Context, name string, args ...string) ([]byte, error)
+// Store is the subset of nixstore.Store that QueryClosure uses.
+type Store interface {
+	Requisites(ctx context.Context, paths ...string) ([]string, error)
+	DumpDB(ctx context.Context, paths []string) ([]byte, error)
+}
+
+var _ Store = (*nixstore.Store)(nil)
 
 // QueryClosure asks Nix for the closure of roots with references and sizes:
-// `nix-store -qR` then `nix-store --dump-db` of those paths.
-func QueryClosure(ctx context.Context, run Runner, roots ...string) (Closure, error) {
-	out, err := run(ctx, "nix-store", append([]string{"--query", "--requisites"}, roots...)...)
+// the store's requisites of roots, then their registrations (--dump-db).
+func QueryClosure(ctx context.Context, s Store, roots ...string) (Closure, error) {
+	paths, err := s.Requisites(ctx, roots...)
 	if err != nil {
 		return nil, fmt.Errorf("querying closure of %s: %w", strings.Join(roots, " "), err)
 	}
-	paths := strings.Fields(string(out))
 	if len(paths) == 0 {
 		return nil, fmt.Errorf("querying closure of %s: empty", strings.Join(roots, " "))
 	}
-	reg, err := run(ctx, "nix-store", append([]string{"--dump-db"}, paths...)...)
+	reg, err := s.DumpDB(ctx, paths)
 	if err != nil {
-		return nil, fmt.Errorf("querying references: %w", err)
+		return nil, err
 	}
 	c, err := ParseRegistration(reg)
 	if err != nil {

@@ -54,13 +54,9 @@ func planFlake(ctx context.Context, opts Options) (invocation, error) {
 // (writing flake.lock for a local flake): builtins.getFlake, which
 // flake-build.nix uses, refuses to change a lock itself.
 func lockFlake(ctx context.Context, opts Options, flake string) error {
-	runner := opts.Runner
-	if runner == nil {
-		runner = ExecRunner{}
-	}
 	args := append(append([]string{}, flakeFeatures...), "flake", "metadata", "--json", flake)
 	var stdout, stderr bytes.Buffer
-	if err := runner.Run(ctx, &stdout, &stderr, "nix", args...); err != nil {
+	if err := opts.Runner.Run(ctx, &stdout, &stderr, "nix", args...); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("locking flake %s: %w", flake, ctx.Err())
 		}

@@ -65,7 +65,7 @@ func TestFlakeErrors(t *testing.T) {
 		t.Errorf("build #nope = %v, want an error listing hello", err)
 	}
 	r := &recorder{}
-	_, err = build(t, t.TempDir()+"#hello", func(o *nixbuild.Options) { o.Runner = r })
+	_, err = build(t, t.TempDir()+"#hello", func(o *nixbuild.Options) { o.Runner = r.runner() })
 	if err == nil || !strings.Contains(err.Error(), "flake.nix") || len(r.calls) != 0 {
 		t.Errorf("build of a directory without flake.nix = %v (ran %q), want an error naming flake.nix and no Nix run", err, r.calls)
 	}

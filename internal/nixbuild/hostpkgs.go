@@ -1,7 +1,6 @@
 package nixbuild
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +10,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/nd-project/nd/internal/nixcmd"
 )
 
 // HostPackage names host programs to import into the store as one package of
@@ -31,10 +32,7 @@ type HostPackage struct {
 // the programs, the files and the libraries ldd lists for the programs and
 // the files that are ELF objects. The result is tied to this host's files:
 // it is meant for tests and demos without nixpkgs.
-func WriteHostPackages(ctx context.Context, r Runner, file string, pkgs []HostPackage) error {
-	if r == nil {
-		r = ExecRunner{}
-	}
+func WriteHostPackages(ctx context.Context, r nixcmd.Runner, file string, pkgs []HostPackage) error {
 	var b strings.Builder
 	b.WriteString("# Written by nixbuild.WriteHostPackages: host programs for the offline pkgs.\npkgs: {\n")
 	for _, hp := range pkgs {
@@ -97,12 +95,12 @@ type hostDeps struct {
 }
 
 // add runs ldd on the ELF object real and records its libraries and loader.
-func (d *hostDeps) add(ctx context.Context, r Runner, real string) error {
-	var out, errb bytes.Buffer
-	if err := r.Run(ctx, &out, &errb, "ldd", real); err != nil {
-		return fmt.Errorf("listing libraries of %s: %w: %s", real, err, strings.TrimSpace(errb.String()))
+func (d *hostDeps) add(ctx context.Context, r nixcmd.Runner, real string) error {
+	out, err := r.Output(ctx, nil, "ldd", real)
+	if err != nil {
+		return fmt.Errorf("listing libraries of %s: %w", real, err)
 	}
-	for _, line := range strings.Split(out.String(), "\n") {
+	for _, line := range strings.Split(string(out), "\n") {
 		f := strings.Fields(line)
 		switch {
 		case len(f) >= 3 && f[1] == "=>" && strings.HasPrefix(f[2], "/"):

@@ -3,13 +3,14 @@ package nixbuild_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/nd-project/nd/internal/nixbuild"
+	"github.com/nd-project/nd/internal/nixcmd"
 )
 
 // fakeLdd answers `ldd FILE` from a table and records which files it was asked about.
@@ -18,18 +19,18 @@ type fakeLdd struct {
 	asked []string
 }
 
-func (f *fakeLdd) Run(ctx context.Context, stdout, stderr io.Writer, name string, args ...string) error {
-	if name != "ldd" || len(args) != 1 {
-		return fmt.Errorf("unexpected command %s %q", name, args)
+func (f *fakeLdd) runner() nixcmd.Runner {
+	return func(ctx context.Context, name string, args ...string) *exec.Cmd {
+		if name != "ldd" || len(args) != 1 {
+			return exec.CommandContext(ctx, "sh", "-c", `echo unexpected command "$0" >&2; exit 2`, name)
+		}
+		f.asked = append(f.asked, filepath.Base(args[0]))
+		out, ok := f.out[args[0]]
+		if !ok {
+			return exec.CommandContext(ctx, "sh", "-c", `echo "	not a dynamic executable" >&2; exit 1`)
+		}
+		return exec.CommandContext(ctx, "sh", "-c", `printf %s "$0"`, out)
 	}
-	f.asked = append(f.asked, filepath.Base(args[0]))
-	out, ok := f.out[args[0]]
-	if !ok {
-		fmt.Fprintln(stderr, "\tnot a dynamic executable")
-		return fmt.Errorf("exit status 1")
-	}
-	_, err := io.WriteString(stdout, out)
-	return err
 }
 
 // TestWriteHostPackagesFiles: Files land at their names; the libraries of
@@ -56,7 +57,7 @@ func TestWriteHostPackagesFiles(t *testing.T) {
 		mod:  fmt.Sprintf("\tlibx.so.1 => %s (0x2)\n\tlibc.so.6 => %s (0x2)\n\t%s (0x3)\n", libx, libc, ld),
 	}}
 	file := filepath.Join(dir, "host-pkgs.nix")
-	err := nixbuild.WriteHostPackages(context.Background(), r, file, []nixbuild.HostPackage{{
+	err := nixbuild.WriteHostPackages(context.Background(), r.runner(), file, []nixbuild.HostPackage{{
 		Attr:     "web",
 		Programs: map[string]string{"web": prog},
 		Files:    map[string]string{"modules/mod_x.so": mod, "conf/mime.types": mime},
@@ -84,7 +85,7 @@ func TestWriteHostPackagesFiles(t *testing.T) {
 	}
 
 	for _, bad := range []string{"/abs/x", "../x", "a/../b", ""} {
-		err := nixbuild.WriteHostPackages(context.Background(), r, file, []nixbuild.HostPackage{{
+		err := nixbuild.WriteHostPackages(context.Background(), r.runner(), file, []nixbuild.HostPackage{{
 			Attr: "web", Programs: map[string]string{"web": prog}, Files: map[string]string{bad: mime},
 		}})
 		if err == nil {

@@ -77,13 +77,9 @@ func runNix(ctx context.Context, opts Options, inv invocation, name string, args
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	runner := opts.Runner
-	if runner == nil {
-		runner = ExecRunner{}
-	}
 	log.Debug("running "+name, "args", args)
 	var stdout, stderr bytes.Buffer
-	if err := runner.Run(ctx, &stdout, &stderr, name, args...); err != nil {
+	if err := opts.Runner.Run(ctx, &stdout, &stderr, name, args...); err != nil {
 		if ctx.Err() != nil {
 			return "", fmt.Errorf("evaluating %s: %w", inv.what, ctx.Err())
 		}

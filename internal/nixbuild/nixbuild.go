@@ -3,8 +3,7 @@
 // embedded modules to a cache directory, prepares the nd-init and busybox
 // directories the modules put into the store, runs nix-build on
 // modules/build.nix (flakes: modules/flake-build.nix) with nixpkgs' lib and
-// returns the package's store path. It also queries a
-// store path's closure. nd-push (internal/cli) and tests import it.
+// returns the package's store path. nd-push (internal/cli) and tests import it.
 package nixbuild
 
 import (
@@ -26,33 +25,9 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/nd-project/nd/internal/manifest"
-	"github.com/nd-project/nd/internal/nixstore"
+	"github.com/nd-project/nd/internal/nixcmd"
 	"github.com/nd-project/nd/modules"
 )
-
-// Runner runs an external command (nix-build, nix-store). Tests inject one to
-// observe or replace the commands.
-type Runner interface {
-	Run(ctx context.Context, stdout, stderr io.Writer, name string, args ...string) error
-}
-
-// ExecRunner runs commands with os/exec.
-type ExecRunner struct{}
-
-var _ Runner = ExecRunner{}
-
-// Run runs name with args, its output going to stdout and stderr. Nix's
-// programs are also found where installers put them (nixstore.FindNix).
-func (ExecRunner) Run(ctx context.Context, stdout, stderr io.Writer, name string, args ...string) error {
-	if strings.HasPrefix(name, "nix-") {
-		if _, err := nixstore.FindNix(name); err != nil {
-			return &exec.Error{Name: name, Err: err}
-		}
-	}
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	return cmd.Run()
-}
 
 // Options say what to build and with which tools. Only Config is required.
 type Options struct {
@@ -92,8 +67,8 @@ type Options struct {
 	// Progress, if set, also receives nix-build's stderr as it runs (what
 	// is being built), for users watching a long build.
 	Progress io.Writer
-	// Runner runs nix-build; nil means ExecRunner.
-	Runner Runner
+	// Runner runs Nix's commands; nil means nixcmd.Exec.
+	Runner nixcmd.Runner
 }
 
 // Error is a failed build: Nix's message, trimmed to its useful part.
@@ -234,10 +209,6 @@ func runNixBuild(ctx context.Context, opts Options, what string, offlinePkgs boo
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	runner := opts.Runner
-	if runner == nil {
-		runner = ExecRunner{}
-	}
 	args = append(args, "--show-trace") // NixMessage picks the option and file out of the trace
 	if opts.OutLink != "" {
 		args = append(args, "--out-link", opts.OutLink)
@@ -251,7 +222,7 @@ func runNixBuild(ctx context.Context, opts Options, what string, offlinePkgs boo
 	if opts.Progress != nil {
 		errW = io.MultiWriter(errW, opts.Progress)
 	}
-	if err := runner.Run(ctx, &stdout, errW, "nix-build", args...); err != nil {
+	if err := opts.Runner.Run(ctx, &stdout, errW, "nix-build", args...); err != nil {
 		if ctx.Err() != nil {
 			return "", fmt.Errorf("building %s: %w", what, ctx.Err())
 		}
@@ -281,23 +252,6 @@ func runNixBuild(ctx context.Context, opts Options, what string, offlinePkgs boo
 		return "", fmt.Errorf("checking built package: %w", err)
 	}
 	return path, nil
-}
-
-// Closure returns every store path path depends on, path included, as
-// `nix-store -qR` prints them: topologically sorted with dependencies before
-// the paths that refer to them (so path itself comes last), which is the
-// order `nix-store --import` needs.
-func Closure(ctx context.Context, path string) ([]string, error) {
-	return ClosureWith(ctx, ExecRunner{}, path)
-}
-
-// ClosureWith is Closure with an injected runner.
-func ClosureWith(ctx context.Context, r Runner, path string) ([]string, error) {
-	var stdout, stderr bytes.Buffer
-	if err := r.Run(ctx, &stdout, &stderr, "nix-store", "--query", "--requisites", path); err != nil {
-		return nil, fmt.Errorf("querying closure of %s: %w: %s", path, err, strings.TrimSpace(stderr.String()))
-	}
-	return strings.Fields(stdout.String()), nil
 }
 
 // DefaultName is the app name for a config file: its directory's name,

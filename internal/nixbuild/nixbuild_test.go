@@ -16,6 +16,7 @@ import (
 
 	"github.com/nd-project/nd/internal/manifest"
 	"github.com/nd-project/nd/internal/nixbuild"
+	"github.com/nd-project/nd/internal/nixstore"
 	"github.com/nd-project/nd/internal/testutil"
 )
 
@@ -225,7 +226,7 @@ func TestExamplesBuild(t *testing.T) {
 			if m.Name != name {
 				t.Errorf("name = %q, want the directory's %q", m.Name, name)
 			}
-			closure, err := nixbuild.Closure(context.Background(), pkg)
+			closure, err := (&nixstore.Store{}).Requisites(context.Background(), pkg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -261,7 +262,7 @@ func TestClosureOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	closure, err := nixbuild.Closure(context.Background(), pkg)
+	closure, err := (&nixstore.Store{}).Requisites(context.Background(), pkg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +307,7 @@ func TestLibOnlyNixpkgs(t *testing.T) {
 	}
 	t.Setenv("NIX_PATH", "")
 	r := &recorder{}
-	_, err = build(t, config, func(o *nixbuild.Options) { o.Runner = r })
+	_, err = build(t, config, func(o *nixbuild.Options) { o.Runner = r.runner() })
 	if !errors.Is(err, nixbuild.ErrNoNixpkgsLib) || !strings.Contains(err.Error(), "nixpkgs.lib") {
 		t.Errorf("build without nixpkgs = %v, want ErrNoNixpkgsLib naming nixpkgs.lib", err)
 	}

@@ -3,7 +3,6 @@ package nixbuild_test
 import (
 	"bytes"
 	"context"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/nd-project/nd/internal/nixbuild"
+	"github.com/nd-project/nd/internal/nixcmd"
 	"github.com/nd-project/nd/internal/testutil"
 	"github.com/nd-project/nd/modules"
 )
@@ -43,7 +43,7 @@ p.linkFarm "all" {
   join = p.symlinkJoin { name = "j"; paths = [ (p.writeShellScriptBin "a" "echo a") (p.writeShellScriptBin "b" "echo b") ]; };
 }`
 	var out, errb bytes.Buffer
-	err = nixbuild.ExecRunner{}.Run(context.Background(), &out, io.MultiWriter(&errb), "nix-build", "--no-out-link", "--option", "substituters", "", "-E", expr)
+	err = nixcmd.Runner(nil).Run(context.Background(), &out, &errb, "nix-build", "--no-out-link", "--option", "substituters", "", "-E", expr)
 	if err != nil {
 		t.Fatalf("nix-build: %v\n%s", err, errb.String())
 	}
@@ -85,9 +85,11 @@ p.linkFarm "all" {
 // recorder runs commands for real and remembers their arguments.
 type recorder struct{ calls [][]string }
 
-func (r *recorder) Run(ctx context.Context, stdout, stderr io.Writer, name string, args ...string) error {
-	r.calls = append(r.calls, append([]string{name}, args...))
-	return nixbuild.ExecRunner{}.Run(ctx, stdout, stderr, name, args...)
+func (r *recorder) runner() nixcmd.Runner {
+	return func(ctx context.Context, name string, args ...string) *exec.Cmd {
+		r.calls = append(r.calls, append([]string{name}, args...))
+		return nixcmd.Exec(ctx, name, args...)
+	}
 }
 
 // TestRunnerArgs: offline builds turn substituters off; builds with nixpkgs
@@ -96,7 +98,7 @@ func TestRunnerArgs(t *testing.T) {
 	requireNix(t)
 	config := filepath.Join(repoRoot(t), "examples", "hello", "config.nix")
 	r := &recorder{}
-	if _, err := build(t, config, func(o *nixbuild.Options) { o.Runner = r }); err != nil {
+	if _, err := build(t, config, func(o *nixbuild.Options) { o.Runner = r.runner() }); err != nil {
 		t.Fatal(err)
 	}
 	args := strings.Join(r.calls[0], " ")
@@ -109,7 +111,7 @@ func TestRunnerArgs(t *testing.T) {
 	os.Symlink(filepath.Join(testutil.RequireNixpkgsLib(t), "lib"), filepath.Join(np, "lib"))
 	os.WriteFile(filepath.Join(np, "default.nix"), []byte("{ ... }: { }"), 0o644)
 	r.calls = nil
-	build(t, config, func(o *nixbuild.Options) { o.Runner = r; o.Offline = false; o.NixpkgsPath = np })
+	build(t, config, func(o *nixbuild.Options) { o.Runner = r.runner(); o.Offline = false; o.NixpkgsPath = np })
 	if len(r.calls) == 0 {
 		t.Fatal("nix-build did not run with a stand-in nixpkgs")
 	}

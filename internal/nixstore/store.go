@@ -11,16 +11,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/nd-project/nd/internal/nixcmd"
 )
-
-// Runner makes the command for an external program; tests inject their own
-// to observe or alter invocations. ExecRunner is the real one.
-type Runner func(ctx context.Context, name string, args ...string) *exec.Cmd
-
-// ExecRunner runs programs with os/exec, killed when ctx ends.
-func ExecRunner(ctx context.Context, name string, args ...string) *exec.Cmd {
-	return exec.CommandContext(ctx, name, args...)
-}
 
 // Store runs nix-store against one Nix store.
 type Store struct {
@@ -28,25 +21,29 @@ type Store struct {
 	// ROOT`): paths are still /nix/store/..., but live under ROOT. Tests use
 	// it to get a separate, empty store on the same machine.
 	Root string
-	// Run makes commands; nil means ExecRunner.
-	Run Runner
+	// Run makes commands; nil means nixcmd.Exec.
+	Run nixcmd.Runner
 	// NixStore is the nix-store program; "" means "nix-store" on PATH.
 	NixStore string
 }
 
 func (s *Store) cmd(ctx context.Context, args ...string) *exec.Cmd {
-	run := s.Run
-	if run == nil {
-		run = ExecRunner
+	return s.Run.Command(ctx, s.prog(), s.args(args)...)
+}
+
+func (s *Store) prog() string {
+	if s.NixStore == "" {
+		return "nix-store"
 	}
-	prog := s.NixStore
-	if prog == "" {
-		prog = "nix-store"
+	return s.NixStore
+}
+
+// args puts the chroot store's option in front of args.
+func (s *Store) args(args []string) []string {
+	if s.Root == "" {
+		return args
 	}
-	if s.Root != "" {
-		args = append([]string{"--store", s.Root}, args...)
-	}
-	return run(ctx, prog, args...)
+	return append([]string{"--store", s.Root}, args...)
 }
 
 // RealPath is where store path (or any path under /nix) p lives on disk.
@@ -59,13 +56,7 @@ func (s *Store) RealPath(p string) string {
 
 // output runs nix-store and returns its stdout, with stderr in the error.
 func (s *Store) output(ctx context.Context, stdin io.Reader, args ...string) ([]byte, error) {
-	c := s.cmd(ctx, args...)
-	var stdout, stderr bytes.Buffer
-	c.Stdin, c.Stdout, c.Stderr = stdin, &stdout, &stderr
-	if err := c.Run(); err != nil {
-		return nil, fmt.Errorf("nix-store %s: %w: %s", args[0], err, strings.TrimSpace(stderr.String()))
-	}
-	return stdout.Bytes(), nil
+	return s.Run.Output(ctx, stdin, s.prog(), s.args(args)...)
 }
 
 func lines(b []byte) []string {
@@ -127,6 +118,16 @@ func (s *Store) Requisites(ctx context.Context, paths ...string) ([]string, erro
 		}
 	}
 	return res, nil
+}
+
+// DumpDB returns the registration of paths (`nix-store --dump-db`): per
+// path its NAR hash and size, deriver and references.
+func (s *Store) DumpDB(ctx context.Context, paths []string) ([]byte, error) {
+	out, err := s.output(ctx, nil, append([]string{"--dump-db"}, paths...)...)
+	if err != nil {
+		return nil, fmt.Errorf("querying references: %w", err)
+	}
+	return out, nil
 }
 
 // NarSize returns the total NAR size of paths (`nix-store --query --size`).

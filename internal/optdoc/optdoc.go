@@ -7,15 +7,14 @@
 package optdoc
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"os/exec"
 	"path/filepath"
 	"strings"
 
+	"github.com/nd-project/nd/internal/nixcmd"
 	"github.com/nd-project/nd/modules"
 )
 
@@ -38,18 +37,16 @@ func Load(ctx context.Context, cacheDir, libDir string) ([]Option, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out, errb bytes.Buffer
-	cmd := exec.CommandContext(ctx, "nix-instantiate", "--eval", "--strict", "--json",
+	out, err := nixcmd.Runner(nil).Output(ctx, nil, "nix-instantiate", "--eval", "--strict", "--json",
 		"--option", "substituters", "", filepath.Join(dir, "options-doc.nix"), "--arg", "lib", libDir)
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, fmt.Errorf("evaluating the modules' options (is Nix installed?): %w: %s", err, strings.TrimSpace(errb.String()))
+		return nil, fmt.Errorf("evaluating the modules' options (is Nix installed?): %w", err)
 	}
 	var opts []Option
-	if err := json.Unmarshal(out.Bytes(), &opts); err != nil {
+	if err := json.Unmarshal(out, &opts); err != nil {
 		return nil, fmt.Errorf("reading the modules' options: %w", err)
 	}
 	return opts, nil

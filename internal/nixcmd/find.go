@@ -1,4 +1,4 @@
-package nixstore
+package nixcmd
 
 import (
 	"fmt"
@@ -20,13 +20,13 @@ var InstallerBinDirs = []string{
 
 var pathMu sync.Mutex
 
-// FindNix looks for the Nix program (nix-store, nix-build) on PATH, then in
+// Find looks for the Nix program (nix-store, nix-build) on PATH, then in
 // InstallerBinDirs, and returns its path. Found only in one of those, its
 // directory is added to the end of this process's PATH, so every Nix
 // command the process runs by name, and what those run, find the tools.
 // Root's nix-store then works on the store directly, next to a running
 // nix-daemon. The error names every place that was looked at.
-func FindNix(program string) (string, error) {
+func Find(program string) (string, error) {
 	if filepath.IsAbs(program) {
 		if _, err := exec.LookPath(program); err != nil {
 			return "", fmt.Errorf("%s is not an executable: %w", program, err)
