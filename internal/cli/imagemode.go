@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nd-project/nd/internal/agentclient"
+	"github.com/nd-project/nd/internal/countio"
 	"github.com/nd-project/nd/internal/image"
 	"github.com/nd-project/nd/internal/manifest"
 	"github.com/nd-project/nd/internal/nixstore"
@@ -131,7 +132,7 @@ func sendImage(ctx context.Context, env *Env, h *host, pkg string, m *manifest.M
 		Wire:     func(n int64) { res.Sent = n; pr.wire(n) },
 		Progress: func(p proto.Progress) { o.stage(env, h.name, p) },
 	}, func(w io.Writer) error {
-		return img.WriteLayers(&countWriter{w: w, f: pr.bytes}, missing)
+		return img.WriteLayers(&countio.Writer{W: w, OnWrite: pr.bytes}, missing)
 	})
 	pr.done()
 	if err != nil {
@@ -148,17 +149,4 @@ func layerBlobs(img *image.Image) []proto.Blob {
 		out[i] = proto.Blob{Digest: l.DiffID, Size: l.Size}
 	}
 	return out
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-	f func(int64)
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	c.f(c.n)
-	return n, err
 }

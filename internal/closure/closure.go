@@ -24,6 +24,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/nd-project/nd/internal/agentclient"
+	"github.com/nd-project/nd/internal/countio"
 	"github.com/nd-project/nd/internal/nixstore"
 	"github.com/nd-project/nd/internal/proto"
 )
@@ -191,10 +192,11 @@ func exportTo(ctx context.Context, store *nixstore.Store, paths []string, w io.W
 		pw.CloseWithError(err)
 		errc <- err
 	}()
-	cw := &progressWriter{w: w, f: progress}
+	sent := 0
+	cw := &countio.Writer{W: w, OnWrite: func(n int64) { progress(n, sent) }}
 	_, err := nixstore.CopyExport(pr, cw, nixstore.ExportOptions{
 		ReferenceValid: func(string) (bool, error) { return true, nil }, // the host checks
-		BeforeCommit:   func(nixstore.Entry) error { cw.sent++; return nil },
+		BeforeCommit:   func(nixstore.Entry) error { sent++; return nil },
 	})
 	if err != nil {
 		cancel()
@@ -206,18 +208,4 @@ func exportTo(ctx context.Context, store *nixstore.Store, paths []string, w io.W
 		return fmt.Errorf("exporting: %w", err)
 	}
 	return nil
-}
-
-type progressWriter struct {
-	w    io.Writer
-	n    int64
-	sent int
-	f    func(int64, int)
-}
-
-func (p *progressWriter) Write(b []byte) (int, error) {
-	n, err := p.w.Write(b)
-	p.n += int64(n)
-	p.f(p.n, p.sent)
-	return n, err
 }

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/nd-project/nd/internal/countio"
 )
 
 // sink receives the files of an image archive or layout.
@@ -22,12 +24,12 @@ func (s tarSink) put(name string, size int64, write func(io.Writer) error) error
 	if err := s.tw.WriteHeader(header(name, tar.TypeReg, 0o644, size, "")); err != nil {
 		return err
 	}
-	cw := &countWriter{w: s.tw}
+	cw := &countio.Writer{W: s.tw}
 	if err := write(cw); err != nil {
 		return err
 	}
-	if cw.n != size {
-		return fmt.Errorf("%s: wrote %d bytes, want %d", name, cw.n, size)
+	if cw.N != size {
+		return fmt.Errorf("%s: wrote %d bytes, want %d", name, cw.N, size)
 	}
 	return nil
 }
@@ -44,13 +46,13 @@ func (s dirSink) put(name string, size int64, write func(io.Writer) error) error
 	if err != nil {
 		return err
 	}
-	cw := &countWriter{w: f}
+	cw := &countio.Writer{W: f}
 	err = write(cw)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil && cw.n != size {
-		err = fmt.Errorf("%s: wrote %d bytes, want %d", name, cw.n, size)
+	if err == nil && cw.N != size {
+		err = fmt.Errorf("%s: wrote %d bytes, want %d", name, cw.N, size)
 	}
 	return err
 }

@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/nd-project/nd/internal/countio"
 )
 
 // Epoch is the modification time of every tar entry (1 second after the Unix
@@ -48,19 +50,19 @@ func newLayer(paths []string, gen func(tw *tar.Writer) error) (*Layer, error) {
 }
 
 func (l *Layer) write(w io.Writer) (int64, error) {
-	cw := &countWriter{w: w}
+	cw := &countio.Writer{W: w}
 	if l.raw != nil {
 		err := l.raw(cw)
-		return cw.n, err
+		return cw.N, err
 	}
 	tw := tar.NewWriter(cw)
 	if err := l.gen(tw); err != nil {
-		return cw.n, err
+		return cw.N, err
 	}
 	if err := tw.Close(); err != nil {
-		return cw.n, err
+		return cw.N, err
 	}
-	return cw.n, nil
+	return cw.N, nil
 }
 
 // WriteTo writes the layer tar to w. It fails if the content no longer matches
@@ -79,17 +81,6 @@ func (l *Layer) WriteTo(w io.Writer) (int64, error) {
 
 // Hex is the digest without its "sha256:" prefix.
 func (l *Layer) Hex() string { return strings.TrimPrefix(l.DiffID, "sha256:") }
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}
 
 // header is the one place tar headers are made, so every entry is normalized
 // the same way: uid/gid 0, no user/group names, fixed mtime, no atime/ctime.
