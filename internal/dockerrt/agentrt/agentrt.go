@@ -1,6 +1,7 @@
 // Package agentrt plugs dockerrt into nd-agent as its container Runtime
-// (host-store mode): cmd/nd-agent sets Program.NewRuntime to New. It exists so
-// neither internal/agent nor internal/dockerrt imports the other.
+// (host-store and image mode): cmd/nd-agent wraps its dockerrt.Runtime with
+// Wrap. It exists so neither internal/agent nor internal/dockerrt imports
+// the other.
 package agentrt
 
 import (
@@ -21,16 +22,6 @@ var (
 	_ agent.Runtime = (*Runtime)(nil)
 	_ agent.Pinger  = (*Runtime)(nil)
 )
-
-// New connects to dockerd (DOCKER_HOST or the local socket). Its signature is
-// agent.Program.NewRuntime's.
-func New(ctx context.Context, cfg agent.RuntimeConfig) (agent.Runtime, error) {
-	rt, closer, err := dockerrt.Connect(ctx, dockerrt.Options{Log: cfg.Log, StoreRoot: cfg.StoreRoot, Registry: cfg.Registry})
-	if err != nil {
-		return nil, err
-	}
-	return &Runtime{rt: rt, closer: closer}, nil
-}
 
 // Docker gives the underlying dockerrt.Runtime (status, logs, remove).
 func (r *Runtime) Docker() *dockerrt.Runtime { return r.rt }

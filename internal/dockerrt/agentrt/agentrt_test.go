@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/nd-project/nd/internal/agent"
+	"github.com/nd-project/nd/internal/dockerrt"
 	"github.com/nd-project/nd/internal/imagereg"
 	"github.com/nd-project/nd/internal/manifest"
 	"github.com/nd-project/nd/internal/testutil"
@@ -55,9 +56,9 @@ func TestAgentRuntime(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer reg.Close()
-	rt, err := New(ctx, agent.RuntimeConfig{Log: hclog.NewNullLogger(), Registry: reg})
+	drt, closer, err := dockerrt.Connect(ctx, dockerrt.Options{Log: hclog.NewNullLogger(), Registry: reg})
 	testutil.Require(t, err == nil, fmt.Sprintf("needs dockerd: %v", err))
-	r := rt.(*Runtime)
+	r := Wrap(drt, closer)
 	defer r.Close()
 	if err := r.Ping(ctx); err != nil {
 		t.Fatal(err)
