@@ -123,7 +123,7 @@ func (a *Agent) checkApp(ctx context.Context, app string, repair bool) []proto.F
 			}
 			continue
 		}
-		if g.Mode != ModeImage {
+		if g.Mode != manifest.ModeImage {
 			root := a.generationRoot(app, g.Number)
 			if target, err := os.Readlink(root); err != nil || target != g.Package {
 				p := fmt.Sprintf("generation %d: GC root %s missing or wrong", g.Number, root)
@@ -173,7 +173,7 @@ func (a *Agent) checkApp(ctx context.Context, app string, repair bool) []proto.F
 
 // checkGeneration says why generation g cannot run again, or "".
 func (a *Agent) checkGeneration(ctx context.Context, app string, g proto.Generation) string {
-	if g.Mode == ModeImage {
+	if g.Mode == manifest.ModeImage {
 		if _, err := a.ImageManifest(app, g.Package); err != nil {
 			return "its saved manifest is missing: " + err.Error()
 		}
@@ -200,7 +200,7 @@ func (a *Agent) checkGeneration(ctx context.Context, app string, g proto.Generat
 func (a *Agent) leakedRoots(st *appState) []string {
 	kept := map[string]bool{}
 	for _, g := range st.Generations {
-		if g.Mode != ModeImage {
+		if g.Mode != manifest.ModeImage {
 			kept[strconv.Itoa(g.Number)] = true
 		}
 	}
@@ -254,8 +254,8 @@ func (a *Agent) rebuildState(ctx context.Context, app string) (*appState, error)
 		}
 		if !found {
 			g := proto.Generation{Number: cs.Generation, Package: cs.Package, ContainerID: cs.ID}
-			if cs.Mode == ModeImage {
-				g.Mode, g.ImageID = ModeImage, cs.Image
+			if cs.Mode == manifest.ModeImage {
+				g.Mode, g.ImageID = manifest.ModeImage, cs.Image
 			}
 			st.Generations = append(st.Generations, g)
 		}

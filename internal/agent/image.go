@@ -33,9 +33,6 @@ type ImageRuntime interface {
 	PruneImages(ctx context.Context, app string, keep []string) error
 }
 
-// ModeImage marks image-mode generations (proto.Generation.Mode).
-const ModeImage = "image"
-
 func (a *Agent) imageRuntime(ctx context.Context) (ImageRuntime, error) {
 	ir, ok := a.cfg.Runtime.(ImageRuntime)
 	if !ok || a.cfg.Images == nil {
@@ -141,7 +138,7 @@ func (a *Agent) DeployImage(ctx context.Context, req proto.DeployImage, m *manif
 	res, err = a.release(ctx, state, release{
 		Op: intentDeployImage,
 		Gen: proto.Generation{Package: req.Package, PushedBy: req.PushedBy, Secrets: req.Secrets,
-			Mode: ModeImage, ImageID: id},
+			Mode: manifest.ModeImage, ImageID: id},
 		Manifest: m, Force: req.Force,
 		Prepare:  func(ctx context.Context) error { return a.saveImageManifest(req.App, req.Package, req.Manifest) },
 		Describe: func(n int) string { return fmt.Sprintf("%s generation %d: %s (image mode)", req.App, n, req.Package) },

@@ -127,7 +127,7 @@ func (a *Agent) reconcileLocked(ctx context.Context, app string, ensure bool) er
 			return fmt.Errorf("repairing %s: %w", app, err)
 		}
 		var closure []string
-		if cur.Mode != ModeImage {
+		if cur.Mode != manifest.ModeImage {
 			if closure, err = a.packageClosure(ctx, cur.Package, m); err != nil {
 				return fmt.Errorf("repairing %s: %w", app, err)
 			}

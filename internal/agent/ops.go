@@ -193,7 +193,7 @@ func (a *Agent) Rollback(ctx context.Context, req proto.Rollback, progress func(
 	if err != nil {
 		return res, err
 	}
-	if target.Mode == ModeImage {
+	if target.Mode == manifest.ModeImage {
 		ir, err := a.imageRuntime(ctx)
 		if err != nil {
 			return res, err
@@ -203,7 +203,7 @@ func (a *Agent) Rollback(ctx context.Context, req proto.Rollback, progress func(
 		}
 	}
 	var closure []string
-	if target.Mode != ModeImage {
+	if target.Mode != manifest.ModeImage {
 		if closure, err = a.packageClosure(ctx, target.Package, m); err != nil {
 			return res, err
 		}

@@ -85,7 +85,7 @@ func (a *Agent) release(ctx context.Context, st *appState, rel release, progress
 		}
 	}
 	a.crashPoint("prepared")
-	if g.Mode != ModeImage {
+	if g.Mode != manifest.ModeImage {
 		if err := addRoot(a.generationRoot(app, g.Number), g.Package); err != nil {
 			a.abandon(ctx, app)
 			return res, err
@@ -150,7 +150,7 @@ func (a *Agent) run(ctx context.Context, app string, g proto.Generation, m *mani
 	}
 	spec := DeploySpec{App: app, Package: g.Package, Manifest: m, Closure: closure, Generation: g.Number, PushedBy: g.PushedBy,
 		Force: force, EnvFiles: envFiles, Progress: progress}
-	if g.Mode == ModeImage {
+	if g.Mode == manifest.ModeImage {
 		ir, ok := a.cfg.Runtime.(ImageRuntime)
 		if !ok {
 			return DeployResult{}, codef(proto.CodeUnsupported, "the container runtime of this nd-agent cannot load images")
@@ -176,7 +176,7 @@ func (a *Agent) abandon(ctx context.Context, app string) error {
 // generationManifest loads the manifest of generation g of app: from the
 // store for host-store generations, from the state directory for image mode.
 func (a *Agent) generationManifest(ctx context.Context, app string, g proto.Generation) (*manifest.Manifest, error) {
-	if g.Mode == ModeImage {
+	if g.Mode == manifest.ModeImage {
 		return a.ImageManifest(app, g.Package)
 	}
 	if err := a.requireNix(); err != nil {
@@ -207,7 +207,7 @@ func (a *Agent) retain(ctx context.Context, st *appState) {
 	manifests := map[string]bool{}
 	var images []string
 	for _, g := range st.Generations {
-		if g.Mode == ModeImage {
+		if g.Mode == manifest.ModeImage {
 			manifests[filepath.Base(g.Package)+".json"] = true
 			images = append(images, g.ImageID)
 		} else {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"text/tabwriter"
 
+	"github.com/nd-project/nd/internal/manifest"
 	"github.com/spf13/cobra"
 )
 
@@ -70,7 +71,7 @@ func printHistory(w io.Writer, gens []GenerationJSON) {
 		}
 		mode := g.Mode
 		if mode == "" {
-			mode = "host-store"
+			mode = manifest.ModeHostStore
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", num, shortPackage(g.Package), g.DeployedAt, g.PushedBy, mode, note)
 	}

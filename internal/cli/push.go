@@ -295,7 +295,7 @@ func pushOne(ctx context.Context, env *Env, o *pushOptions, target, pkg string, 
 		return res
 	}
 	if o.ImageMode || !caps.Nix {
-		res.Mode = "image"
+		res.Mode = manifest.ModeImage
 		why := "-b given"
 		if !caps.Nix {
 			why = "host has no usable Nix: " + caps.NixError
@@ -305,7 +305,7 @@ func pushOne(ctx context.Context, env *Env, o *pushOptions, target, pkg string, 
 		res.Err = err
 		return res
 	}
-	res.Mode = "host-store"
+	res.Mode = manifest.ModeHostStore
 	o.rep.info(target, fmt.Sprintf("host-store mode (nd-agent %s)", welcome.NDVersion))
 	src := pkg
 	if o.BuildOnTarget {

@@ -39,20 +39,13 @@ func readSecrets(m *manifest.Manifest) (*secretSet, error) {
 	if len(m.EnvironmentFiles) == 0 {
 		return nil, nil
 	}
-	s := &secretSet{}
-	for _, p := range m.EnvironmentFiles {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return nil, fmt.Errorf("reading docker.environmentFiles: %w", err)
-		}
-		s.paths = append(s.paths, p)
-		s.contents = append(s.contents, data)
-	}
 	// Checked here, before anything is uploaded: the agent would refuse
 	// them only after the upload.
-	if err := manifest.CheckEnvFiles(s.paths, s.contents); err != nil {
+	e, err := manifest.ReadEnvFiles(m.EnvironmentFiles)
+	if err != nil {
 		return nil, fmt.Errorf("docker.environmentFiles: %w", err)
 	}
+	s := &secretSet{paths: e.Paths, contents: e.Contents}
 	s.hash = proto.SecretsHash(s.contents)
 	return s, nil
 }

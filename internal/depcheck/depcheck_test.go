@@ -26,7 +26,7 @@ var hclogModules = []string{"github.com/hashicorp/go-hclog", "github.com/fatih/c
 var rules = []rule{
 	{
 		cmd: "cmd/nd-push",
-		nd: []string{"internal/agentclient", "internal/cli", "internal/closure", "internal/image", "internal/manifest",
+		nd: []string{"internal/agentclient", "internal/cli", "internal/closure", "internal/countio", "internal/image", "internal/manifest",
 			"internal/nixbuild", "internal/nixcmd", "internal/nixstore", "internal/optdoc", "internal/proto", "internal/sshconn",
 			"modules", "systemd"},
 		modules: append([]string{
@@ -47,7 +47,7 @@ var rules = []rule{
 	},
 	{
 		cmd: "cmd/nd-agent",
-		nd: []string{"internal/agent", "internal/dockerrt", "internal/dockerrt/agentrt", "internal/image", "internal/imagereg",
+		nd: []string{"internal/agent", "internal/countio", "internal/dockerrt", "internal/dockerrt/agentrt", "internal/image", "internal/imagereg",
 			"internal/manifest", "internal/nixcmd", "internal/nixstore", "internal/portswitch", "internal/proto"},
 		modules: append([]string{
 			// the Docker client and what it links

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -31,12 +30,6 @@ const (
 	// LabelSpec is a hash of everything that decides what runs (image, env,
 	// mounts, ports, ...), so a redeploy of the same thing changes nothing.
 	LabelSpec = "nd.spec"
-)
-
-// Modes (nd.mode label).
-const (
-	ModeHostStore = "host-store"
-	ModeImage     = "image"
 )
 
 // Defaults of DeploySpec.
@@ -162,7 +155,7 @@ func (r *Runtime) Deploy(ctx context.Context, spec DeploySpec) (res DeployResult
 	if spec.Manifest == nil || !manifest.ValidName(spec.App) || spec.ImageID == "" {
 		return res, fmt.Errorf("deploy: need a valid app name, manifest and image ID")
 	}
-	env, err := readEnvFiles(spec.EnvFiles)
+	env, err := envOf(spec.EnvFiles)
 	if err != nil {
 		return res, err
 	}
@@ -380,9 +373,9 @@ func containerConfig(spec DeploySpec, env []string, storeRoot string, vols map[s
 	for k, v := range spec.Labels {
 		labels[k] = v
 	}
-	mode := ModeImage
+	mode := manifest.ModeImage
 	if spec.HostStore {
-		mode = ModeHostStore
+		mode = manifest.ModeHostStore
 	}
 	labels[LabelApp] = spec.App
 	labels[LabelPackage] = spec.Package
@@ -437,40 +430,6 @@ func containerConfig(spec DeploySpec, env []string, storeRoot string, vols map[s
 	return cfg, hc
 }
 
-// readEnvFiles reads env files (manifest.ParseEnvFile); later files win.
-// Errors never quote the content.
-func readEnvFiles(files []string) ([]string, error) {
-	vals := map[string]string{}
-	var contents [][]byte
-	for _, f := range files {
-		fi, err := os.Stat(f)
-		if err != nil {
-			return nil, fmt.Errorf("reading env file: %w", err)
-		}
-		if fi.Size() > manifest.MaxEnvBytes {
-			return nil, fmt.Errorf("env file %s: %d bytes, the limit is %d", f, fi.Size(), manifest.MaxEnvBytes)
-		}
-		data, err := os.ReadFile(f)
-		if err != nil {
-			return nil, fmt.Errorf("reading env file: %w", err)
-		}
-		contents = append(contents, data)
-	}
-	if err := manifest.CheckEnvFiles(files, contents); err != nil {
-		return nil, err
-	}
-	for i, data := range contents {
-		kv, err := manifest.ParseEnvFile(files[i], data)
-		if err != nil {
-			return nil, err
-		}
-		for k, v := range kv {
-			vals[k] = v
-		}
-	}
-	return manifest.SortedEnv(vals), nil
-}
-
 func (r *Runtime) removeVolumesQuietly(ctx context.Context, names []string) {
 	for _, v := range names {
 		if err := r.c.VolumeRemove(context.WithoutCancel(ctx), v, false); err != nil && !cerrdefs.IsNotFound(err) {
@@ -491,3 +450,12 @@ const (
 	defaultInitGrace = 10
 	initStopSlack    = 5
 )
+
+// envOf is the environment of the secret env files, later files winning.
+func envOf(files []string) ([]string, error) {
+	e, err := manifest.ReadEnvFiles(files)
+	if err != nil {
+		return nil, err
+	}
+	return manifest.SortedEnv(e.Vars), nil
+}

@@ -138,7 +138,7 @@ func TestDeployUpdateRollback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.State != "running" || st.ContainerID != res2.ContainerID || st.Generation != 3 || st.Mode != ModeHostStore ||
+	if st.State != "running" || st.ContainerID != res2.ContainerID || st.Generation != 3 || st.Mode != manifest.ModeHostStore ||
 		len(st.Ports) != 1 || st.Ports[0] != (manifest.Port{Host: port, Container: 8080, Protocol: "tcp", HostIP: "127.0.0.1"}) {
 		t.Errorf("Status = %+v", st)
 	}
@@ -393,7 +393,7 @@ func TestImageMode(t *testing.T) {
 	if _, body := httpGet(t, port, "/version"); strings.TrimSpace(body) != "layered-v1" {
 		t.Errorf("/version = %q", body)
 	}
-	if st, err := r.Status(ctx, app); err != nil || st.Mode != ModeImage {
+	if st, err := r.Status(ctx, app); err != nil || st.Mode != manifest.ModeImage {
 		t.Errorf("Status = %+v, %v; want mode image", st, err)
 	}
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"os"
 	"strings"
 )
 
@@ -51,18 +52,46 @@ func ParseEnvFile(name string, data []byte) (map[string]string, error) {
 	return vals, nil
 }
 
-// CheckEnvFiles checks environment files' contents, one by one and
-// together; names are for messages.
-func CheckEnvFiles(names []string, contents [][]byte) error {
+// EnvFiles are environment files as read, checked one by one and together:
+// nd-push uploads their contents, the agent's runtime passes Vars to the
+// container.
+type EnvFiles struct {
+	Paths    []string
+	Contents [][]byte
+	// Vars are the variables of all files, a later file's winning.
+	Vars map[string]string
+}
+
+// ReadEnvFiles reads and checks the environment files at paths (the
+// limits of each and of all together); errors name the file, never its
+// content.
+func ReadEnvFiles(paths []string) (*EnvFiles, error) {
+	e := &EnvFiles{Paths: paths, Vars: map[string]string{}}
 	total := 0
-	for i, data := range contents {
-		if _, err := ParseEnvFile(names[i], data); err != nil {
-			return err
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return nil, fmt.Errorf("reading environment file: %w", err)
 		}
+		if fi.Size() > MaxEnvBytes { // before reading a huge file into memory
+			return nil, fmt.Errorf("environment file %s: %d bytes, the limit is %d (1 MiB)", p, fi.Size(), MaxEnvBytes)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("reading environment file: %w", err)
+		}
+		kv, err := ParseEnvFile(p, data)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range kv {
+			e.Vars[k] = v
+		}
+		e.Contents = append(e.Contents, data)
 		total += len(data)
 	}
 	if total > MaxEnvBytes {
-		return fmt.Errorf("environment files %s: %d bytes together, the limit is %d (1 MiB)", strings.Join(names, ", "), total, MaxEnvBytes)
+		return nil, fmt.Errorf("environment files %s: %d bytes together, the limit is %d (1 MiB)", strings.Join(paths, ", "), total, MaxEnvBytes)
 	}
-	return nil
+	return e, nil
 }

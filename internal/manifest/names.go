@@ -67,3 +67,11 @@ const SessionRootsDir = "_sessions"
 // LegacySessionRootsDir is where earlier agents kept them; it is also the
 // roots directory of an app named "tmp".
 const LegacySessionRootsDir = "tmp"
+
+// Deploy modes, as the nd.mode label, the agent's generations
+// (proto.Generation.Mode; earlier agents left host-store's empty) and
+// nd-push's results name them.
+const (
+	ModeHostStore = "host-store" // the package runs from the host's /nix/store
+	ModeImage     = "image"      // a full layered image, no /nix mount
+)

@@ -2,6 +2,8 @@ package manifest
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -74,8 +76,20 @@ func TestParseEnvFileLimits(t *testing.T) {
 	if _, err := ParseEnvFile("long.env", []byte("A="+strings.Repeat("x", MaxEnvEntry))); err == nil || !strings.Contains(err.Error(), "long.env line 1: variable A") {
 		t.Errorf("ParseEnvFile of a 128 KiB variable = %v, want it named", err)
 	}
-	if err := CheckEnvFiles([]string{"a", "b"}, [][]byte{[]byte("A=" + strings.Repeat("x", 100<<10) + "\n" + strings.Repeat("B=x\n", 120<<10)), []byte(strings.Repeat("C=y\n", 200<<10))}); err == nil || !strings.Contains(err.Error(), "together") {
-		t.Errorf("CheckEnvFiles over 1 MiB together = %v", err)
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	os.WriteFile(a, []byte("A="+strings.Repeat("x", 100<<10)+"\n"+strings.Repeat("B=x\n", 120<<10)), 0o600)
+	os.WriteFile(b, []byte(strings.Repeat("C=y\n", 200<<10)), 0o600)
+	if _, err := ReadEnvFiles([]string{a, b}); err == nil || !strings.Contains(err.Error(), "together") {
+		t.Errorf("ReadEnvFiles over 1 MiB together = %v", err)
+	}
+	os.WriteFile(b, []byte("# later wins\nB=y\nC=z\n"), 0o600)
+	e, err := ReadEnvFiles([]string{a, b})
+	if err != nil || e.Vars["B"] != "y" || e.Vars["C"] != "z" || len(e.Contents) != 2 {
+		t.Errorf("ReadEnvFiles = %+v, %v; want B=y and C=z from the later file", e.Vars["B"], err)
+	}
+	if _, err := ReadEnvFiles([]string{filepath.Join(dir, "absent")}); err == nil || !strings.Contains(err.Error(), "absent") {
+		t.Errorf("ReadEnvFiles of a missing file = %v, want it named", err)
 	}
 	if _, err := ParseEnvFile("s.env", []byte("K=secret value\n=nokey\n")); err == nil || strings.Contains(err.Error(), "secret") {
 		t.Errorf("ParseEnvFile error %v must name the line, not the content", err)
