@@ -65,12 +65,12 @@ func BenchmarkImageMode(b *testing.B) {
 	var coldBuild time.Duration
 	var imageBytes int64
 	for _, v := range []string{"v1", "v2"} {
-		m, err := manifest.Load(pkgs[v])
+		pkg, err := manifest.LoadPackage(pkgs[v])
 		if err != nil {
 			b.Fatal(err)
 		}
 		start := time.Now()
-		img, err := buildLayeredImage(ctx, env, pkgs[v], m, "")
+		img, err := buildLayeredImage(ctx, env, pkg, "")
 		if err != nil {
 			b.Fatal(err)
 		}

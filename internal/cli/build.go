@@ -73,7 +73,7 @@ func runBuild(ctx context.Context, env *Env, o *buildOptions) error {
 	if o.Image.On {
 		outLink = "" // -o names the image file
 	}
-	path, err := nixbuild.Build(ctx, nixbuild.Options{
+	pkg, err := nixbuild.Build(ctx, nixbuild.Options{
 		Progress:    progress,
 		Config:      o.Config,
 		NixpkgsPath: o.Nixpkgs,
@@ -87,8 +87,8 @@ func runBuild(ctx context.Context, env *Env, o *buildOptions) error {
 		return err
 	}
 	if o.Image.On {
-		return runBuildImage(ctx, env, o, path)
+		return runBuildImage(ctx, env, o, pkg)
 	}
-	fmt.Fprintln(env.Stdout, path)
+	fmt.Fprintln(env.Stdout, pkg.Path)
 	return nil
 }

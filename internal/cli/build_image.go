@@ -65,12 +65,8 @@ func (o *imageFileOptions) check(out string) error {
 
 // runBuildImage writes the layered image of the built package pkg to
 // o.OutLink and prints its ID and tag.
-func runBuildImage(ctx context.Context, env *Env, o *buildOptions, pkg string) error {
-	m, err := manifest.Load(pkg)
-	if err != nil {
-		return fmt.Errorf("reading the built package: %w", err)
-	}
-	img, err := buildLayeredImage(ctx, env, pkg, m, o.Image.From)
+func runBuildImage(ctx context.Context, env *Env, o *buildOptions, pkg *manifest.Package) error {
+	img, err := buildLayeredImage(ctx, env, pkg, o.Image.From)
 	if err != nil {
 		return err
 	}
@@ -101,7 +97,7 @@ func runBuildImage(ctx context.Context, env *Env, o *buildOptions, pkg string) e
 	for _, l := range img.Layers {
 		size += l.Size
 	}
-	fmt.Fprintf(env.Stderr, "wrote %s (%s, %d layers, %s) of %s\n", out, format, len(img.Layers), humanBytes(size), pkg)
+	fmt.Fprintf(env.Stderr, "wrote %s (%s, %d layers, %s) of %s\n", out, format, len(img.Layers), humanBytes(size), pkg.Path)
 	fmt.Fprintf(env.Stdout, "%s %s\n", img.ID, img.RepoTag)
 	return nil
 }

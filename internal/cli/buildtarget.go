@@ -5,16 +5,16 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/nd-project/nd/internal/manifest"
 	"github.com/nd-project/nd/internal/nixbuild"
 	"github.com/nd-project/nd/internal/proto"
 )
 
-// instantiateForTarget evaluates the config on the laptop without building
+// instantiate evaluates the config on the laptop without building
 // it (--build-on-target): the package's derivation goes to each host, and
 // its manifest, evaluated here, gives the app's name and secrets before
 // any host is contacted, as a local build would.
-func instantiateForTarget(ctx context.Context, env *Env, o *pushOptions) (string, *manifest.Manifest, error) {
+func (r *pushRun) instantiate(ctx context.Context) error {
+	o, env := r.o, r.env
 	fmt.Fprintf(env.Stderr, "evaluating %s (it is built on the hosts)\n", o.build.Config)
 	in, err := nixbuild.Instantiate(ctx, nixbuild.Options{
 		Config:      o.build.Config,
@@ -25,28 +25,24 @@ func instantiateForTarget(ctx context.Context, env *Env, o *pushOptions) (string
 		Log:         env.Log.Named("nixbuild"),
 	})
 	if err != nil {
-		return "", nil, err
+		return err
 	}
-	m, err := manifest.Parse(in.Manifest)
-	if err != nil {
-		return "", nil, fmt.Errorf("reading the evaluated manifest: %w", err)
-	}
-	o.drv = in.Drv
-	return in.Package, m, nil
+	r.pkg, r.drv = in.Package, in.Drv
+	return nil
 }
 
 // buildOnHost has the host build the package whose derivation closure it
 // just received, and checks it built the path the laptop evaluated.
-func buildOnHost(ctx context.Context, env *Env, h *host, o *pushOptions, pkg, session string, single bool) error {
+func (r *pushRun) buildOnHost(ctx context.Context, h *host, session string, single bool) error {
 	if single {
-		fmt.Fprintf(env.Stderr, "%s: building %s\n", h.name, o.drv)
+		fmt.Fprintf(r.env.Stderr, "%s: building %s\n", h.name, r.drv)
 	}
-	r, err := h.agent.Realise(ctx, proto.Realise{Drv: o.drv, Session: session, NoSubstitute: o.NoSubstitute}, nil)
+	built, err := h.agent.Realise(ctx, proto.Realise{Drv: r.drv, Session: session, NoSubstitute: r.o.NoSubstitute}, nil)
 	if err != nil {
 		return fmt.Errorf("building on %s: %w", h.name, err)
 	}
-	if !slices.Contains(r.Outputs, pkg) {
-		return fmt.Errorf("building on %s: it built %v, not %s", h.name, r.Outputs, pkg)
+	if !slices.Contains(built.Outputs, r.pkg.Path) {
+		return fmt.Errorf("building on %s: it built %v, not %s", h.name, built.Outputs, r.pkg.Path)
 	}
 	return nil
 }

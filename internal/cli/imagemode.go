@@ -25,9 +25,9 @@ type imageBuild struct {
 	err  error
 }
 
-func (b *imageBuild) get(ctx context.Context, env *Env, pkg string, m *manifest.Manifest) (*image.Image, error) {
+func (b *imageBuild) get(ctx context.Context, env *Env, pkg *manifest.Package) (*image.Image, error) {
 	b.once.Do(func() {
-		b.img, b.err = buildLayeredImage(ctx, env, pkg, m, "")
+		b.img, b.err = buildLayeredImage(ctx, env, pkg, "")
 	})
 	return b.img, b.err
 }
@@ -46,8 +46,9 @@ func layerCache() image.DiffIDCache {
 // the local store; no Docker is needed. With base (a `docker save`
 // archive), the image builds on its layers and leaves out every store path
 // the base already holds.
-func buildLayeredImage(ctx context.Context, env *Env, pkg string, m *manifest.Manifest, base string) (*image.Image, error) {
+func buildLayeredImage(ctx context.Context, env *Env, p *manifest.Package, base string) (*image.Image, error) {
 	start := time.Now()
+	pkg := p.Path
 	c, err := image.QueryClosure(ctx, &nixstore.Store{}, pkg)
 	if err != nil {
 		return nil, fmt.Errorf("building image of %s: %w", pkg, err)
@@ -76,7 +77,7 @@ func buildLayeredImage(ctx context.Context, env *Env, pkg string, m *manifest.Ma
 		env.Log.Debug("base image", "file", base, "layers", len(b.Layers), "storePaths", len(held), "closureLeft", len(c), "closure", n)
 		opts.Base = b
 	}
-	img, err := image.Layered(m, pkg, c, opts)
+	img, err := image.Layered(p.Manifest, pkg, c, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -84,30 +85,32 @@ func buildLayeredImage(ctx context.Context, env *Env, pkg string, m *manifest.Ma
 	return img, nil
 }
 
-// pushImage deploys pkg as a full layered image (hosts without Nix, or -b):
-// it asks which layer blobs the host's image store lacks and sends those,
-// zstd-compressed on one stream; the agent checks and stores them, has its
-// dockerd pull the image from its loopback registry and deploys it.
-func pushImage(ctx context.Context, env *Env, h *host, pkg string, m *manifest.Manifest, o *pushOptions, res *pushResult) error {
-	img, err := o.image.get(ctx, env, pkg, m)
+// imageTransfer deploys the package as a full layered image (hosts without
+// Nix, or -b): it asks which layer blobs the host's image store lacks and
+// sends those, zstd-compressed on one stream; the agent checks and stores
+// them, has its dockerd pull the image from its loopback registry and
+// deploys it.
+type imageTransfer struct{ r *pushRun }
+
+func (imageTransfer) mode() string { return manifest.ModeImage }
+
+func (t imageTransfer) push(ctx context.Context, h *host, res *pushResult) error {
+	img, err := t.r.image.get(ctx, t.r.env, t.r.pkg)
 	if err != nil {
 		return err
 	}
-	err = sendImage(ctx, env, h, pkg, m, img, o, res)
+	err = t.send(ctx, h, img, res)
 	if agentclient.IsCode(err, proto.CodeLayersGone) {
 		// Layers the host had went away meanwhile: ask once more.
-		env.Log.Info("layers gone on the host; asking again", "host", h.name)
+		t.r.env.Log.Info("layers gone on the host; asking again", "host", h.name)
 		*res = pushResult{Host: res.Host, Mode: res.Mode}
-		err = sendImage(ctx, env, h, pkg, m, img, o, res)
+		err = t.send(ctx, h, img, res)
 	}
 	return err
 }
 
-func sendImage(ctx context.Context, env *Env, h *host, pkg string, m *manifest.Manifest, img *image.Image, o *pushOptions, res *pushResult) error {
-	manifestJSON, err := os.ReadFile(filepath.Join(pkg, manifest.FileName))
-	if err != nil {
-		return fmt.Errorf("reading the manifest: %w", err)
-	}
+func (t imageTransfer) send(ctx context.Context, h *host, img *image.Image, res *pushResult) error {
+	r := t.r
 	missing, err := h.agent.QueryBlobs(ctx, img.DiffIDs())
 	if err != nil {
 		return fmt.Errorf("asking which layers %s has: %w", h.name, err)
@@ -118,19 +121,20 @@ func sendImage(ctx context.Context, env *Env, h *host, pkg string, m *manifest.M
 		total += l.Size
 		res.Paths += len(l.Paths)
 	}
-	o.rep.info(h.name, fmt.Sprintf("image %.19s: %d of %d layers to send (%s)", img.ID, len(missing), len(img.Layers), humanBytes(total)))
-	pr := o.rep.transfer(h.name, fmt.Sprintf("%d layers", len(missing)), total)
-	if err := uploadSecrets(ctx, h, m.Name, o.secrets); err != nil {
+	r.rep.info(h.name, fmt.Sprintf("image %.19s: %d of %d layers to send (%s)", img.ID, len(missing), len(img.Layers), humanBytes(total)))
+	pr := r.rep.transfer(h.name, fmt.Sprintf("%d layers", len(missing)), total)
+	app := r.pkg.Manifest.Name
+	if err := uploadSecrets(ctx, h, app, r.secrets); err != nil {
 		return err
 	}
 	dep, err := h.agent.DeployImage(ctx, proto.DeployImage{
-		App: m.Name, Package: pkg, PushedBy: pushedBy(), Force: o.Force,
+		App: app, Package: r.pkg.Path, PushedBy: pushedBy(), Force: r.o.Force,
 		ImageID: img.ID, RepoTag: img.RepoTag, Config: img.Config, Layers: layerBlobs(img), Send: missing,
-		Manifest: manifestJSON,
-		Secrets:  o.secrets.Hash(),
+		Manifest: r.pkg.JSON,
+		Secrets:  r.secrets.Hash(),
 	}, agentclient.DeployImageOptions{
 		Wire:     func(n int64) { res.Sent = n; pr.wire(n) },
-		Progress: func(p proto.Progress) { o.stage(env, h.name, p) },
+		Progress: func(p proto.Progress) { r.stage(h.name, p) },
 	}, func(w io.Writer) error {
 		return img.WriteLayers(&countio.Writer{W: w, OnWrite: pr.bytes}, missing)
 	})

@@ -98,12 +98,13 @@ func TestPushImageModeNoNix(t *testing.T) {
 		t.Fatalf("building v3 exited %d", code)
 	}
 	pkg := strings.TrimSpace(buildOut.String())
-	m, err := manifest.Load(pkg)
+	built, err := manifest.LoadPackage(pkg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	m := built.Manifest
 	env := &Env{Stdout: io.Discard, Stderr: io.Discard, Log: hclog.NewNullLogger()}
-	img, err := buildLayeredImage(ctx, env, pkg, m, "")
+	img, err := buildLayeredImage(ctx, env, built, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -151,8 +151,6 @@ func runProject(ctx context.Context, env *Env, o *pushOptions) error {
 		if len(hosts) == 0 {
 			continue
 		}
-		// A fresh options value: the image build of one deployment is not
-		// another's.
 		po := pushOptions{ssh: o.ssh, build: o.build, ImageMode: o.ImageMode, Force: o.Force,
 			NoSubstitute: o.NoSubstitute, BuildOnTarget: o.BuildOnTarget, progress: o.progress}
 		po.Hosts, po.build.Config = hosts, d.Configuration

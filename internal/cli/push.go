@@ -12,10 +12,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/nd-project/nd/internal/closure"
 	"github.com/nd-project/nd/internal/manifest"
 	"github.com/nd-project/nd/internal/nixbuild"
-	"github.com/nd-project/nd/internal/proto"
 )
 
 // pushOptions are nd-push's flags for a deploy.
@@ -27,20 +25,15 @@ type pushOptions struct {
 	// NoSubstitute: --no-substitute, the host fetches nothing from its
 	// substituters.
 	NoSubstitute bool
-	// BuildOnTarget: evaluate here, build on each host (buildtarget.go);
-	// drv is the package's derivation then.
+	// BuildOnTarget: evaluate here, build on each host (buildtarget.go).
 	BuildOnTarget bool
-	drv           string
 	Hosts         []string
-	HostsFile     string     // --hosts: more targets, one per line (inventory.go)
-	Project       string     // --project: the project file (project.go); "": nd.nix if it is there
-	On            []string   // --on: which of the project's hosts (@tag, deployment or host)
-	Package       string     // a prebuilt deploy package instead of a CONFIG
-	secrets       *secretSet // docker.environmentFiles, read once (secrets.go)
+	HostsFile     string   // --hosts: more targets, one per line (inventory.go)
+	Project       string   // --project: the project file (project.go); "": nd.nix if it is there
+	On            []string // --on: which of the project's hosts (@tag, deployment or host)
+	Package       string   // a prebuilt deploy package instead of a CONFIG
 
-	image    imageBuild      // the layered image, built once for all image-mode hosts
 	progress progressOptions // -q, -v, --json
-	rep      reporter        // made from progress by runPush
 }
 
 // register adds deploy's flags (those of the root shorthand too).
@@ -159,17 +152,20 @@ func (nopFinish) finish() {}
 func runPush(ctx context.Context, env *Env, o *pushOptions) (err error) {
 	start := time.Now()
 	rep := o.progress.reporter(env)
-	o.rep = rep
 	defer func() { rep.finish() }()
-	pkg := o.Package
-	var m *manifest.Manifest
-	if o.BuildOnTarget {
-		if pkg, m, err = instantiateForTarget(ctx, env, o); err != nil {
+	r := &pushRun{o: o, env: env, rep: rep}
+	switch {
+	case o.BuildOnTarget:
+		if err := r.instantiate(ctx); err != nil {
 			return err
 		}
-	} else if pkg == "" {
+	case o.Package != "":
+		if r.pkg, err = manifest.LoadPackage(o.Package); err != nil {
+			return fmt.Errorf("reading the built package: %w", err)
+		}
+	default:
 		rep.buildStart(o.build.Config)
-		pkg, err = nixbuild.Build(ctx, nixbuild.Options{
+		r.pkg, err = nixbuild.Build(ctx, nixbuild.Options{
 			Progress:    &lineWriter{f: rep.buildLine},
 			Config:      o.build.Config,
 			NixpkgsPath: o.build.Nixpkgs,
@@ -182,14 +178,10 @@ func runPush(ctx context.Context, env *Env, o *pushOptions) (err error) {
 			return err
 		}
 	}
-	if m == nil {
-		if m, err = manifest.Load(pkg); err != nil {
-			return fmt.Errorf("reading the built package: %w", err)
-		}
-	}
+	app := r.pkg.Manifest.Name
 	built := time.Since(start)
-	rep.buildDone(pkg, m.Name, built)
-	if o.secrets, err = readSecrets(m); err != nil {
+	rep.buildDone(r.pkg.Path, app, built)
+	if r.secrets, err = readSecrets(r.pkg.Manifest); err != nil {
 		return err
 	}
 
@@ -199,12 +191,12 @@ func runPush(ctx context.Context, env *Env, o *pushOptions) (err error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := pushOne(ctx, env, o, h, pkg, m)
+			res := r.pushOne(ctx, h)
 			// The time printed is the user's wait: the build's included.
-			r.Elapsed += built
-			r.Build = built
-			rep.result(m.Name, r)
-			results[i] = r
+			res.Elapsed += built
+			res.Build = built
+			rep.result(app, res)
+			results[i] = res
 		}()
 	}
 	wg.Wait()
@@ -223,7 +215,7 @@ func runPush(ctx context.Context, env *Env, o *pushOptions) (err error) {
 			return fmt.Errorf("deploying to %s: %w", r.Host, r.Err)
 		}
 		if !o.progress.JSON {
-			fmt.Fprintln(env.Stdout, resultLine(m.Name, r))
+			fmt.Fprintln(env.Stdout, resultLine(app, r))
 		}
 		return nil
 	}
@@ -263,94 +255,6 @@ func resultLine(app string, r pushResult) string {
 	}
 	return fmt.Sprintf("%s: %s %s generation %d (%s mode, %d paths / %s sent%s, %.1fs with the build's %.1fs)",
 		r.Host, app, what, r.Generation, r.Mode, r.Paths, humanBytes(r.Sent), subst, r.Elapsed.Seconds(), r.Build.Seconds())
-}
-
-// pushOne deploys pkg to one host over one SSH connection.
-func pushOne(ctx context.Context, env *Env, o *pushOptions, target, pkg string, m *manifest.Manifest) (res pushResult) {
-	start := time.Now()
-	res = pushResult{Host: target}
-	defer func() { res.Elapsed = time.Since(start) }()
-
-	o.rep.stage(target, proto.Progress{Stage: "connect", Message: "connecting"})
-	h, err := connect(ctx, env, &o.ssh, target)
-	if err != nil {
-		res.Err = err
-		return res
-	}
-	defer h.Close()
-
-	welcome, err := h.agent.Hello(ctx)
-	if err != nil {
-		res.Err = err
-		return res
-	}
-	caps := welcome.Capabilities
-	h.stateDir = caps.StateDir
-	if !caps.Docker {
-		res.Err = fmt.Errorf("cannot reach Docker on %s: %s", target, caps.DockerError)
-		return res
-	}
-	if o.BuildOnTarget && !caps.Nix {
-		res.Err = fmt.Errorf("--build-on-target: %s has no usable Nix to build with: %s", target, caps.NixError)
-		return res
-	}
-	if o.ImageMode || !caps.Nix {
-		res.Mode = manifest.ModeImage
-		why := "-b given"
-		if !caps.Nix {
-			why = "host has no usable Nix: " + caps.NixError
-		}
-		o.rep.info(target, fmt.Sprintf("image mode (%s)", why))
-		err = pushImage(ctx, env, h, pkg, m, o, &res)
-		res.Err = err
-		return res
-	}
-	res.Mode = manifest.ModeHostStore
-	o.rep.info(target, fmt.Sprintf("host-store mode (nd-agent %s)", welcome.NDVersion))
-	src := pkg
-	if o.BuildOnTarget {
-		src = o.drv // the derivations and sources; the host builds the rest
-	}
-	tr, err := closure.Push(ctx, h.agent, src, closure.Options{Substitute: !o.NoSubstitute, Printer: &closurePrinter{
-		start: func(s closure.Stats) meter {
-			return o.rep.transfer(target, fmt.Sprintf("%d paths", s.Missing), s.Total)
-		},
-	}})
-	if err != nil {
-		res.Err = fmt.Errorf("copying the closure: %w", err)
-		return res
-	}
-	if o.BuildOnTarget {
-		if err := buildOnHost(ctx, env, h, o, pkg, tr.Session, len(o.Hosts) == 1); err != nil {
-			res.Err = err
-			return res
-		}
-	}
-	res.Paths, res.Sent, res.Substituted = tr.Stats.Missing, tr.Stats.WireBytes, tr.Stats.Substituted
-	if tr.Stats.Missing == 0 {
-		o.rep.info(target, fmt.Sprintf("all %d paths already there", tr.Stats.Paths))
-	}
-	if err := uploadSecrets(ctx, h, m.Name, o.secrets); err != nil {
-		res.Err = err
-		return res
-	}
-	dep, err := h.agent.Deploy(ctx, proto.Deploy{
-		App: m.Name, Package: pkg, PushedBy: pushedBy(), Force: o.Force, Session: tr.Session,
-		Secrets: o.secrets.Hash(),
-	}, func(p proto.Progress) { o.stage(env, target, p) })
-	if err != nil {
-		res.Err = err
-		return res
-	}
-	res.Generation, res.Changed = dep.Generation, dep.Changed
-	return res
-}
-
-// stage shows one of the agent's steps and logs it (benchmarks time the
-// steps by the log).
-func (o *pushOptions) stage(env *Env, host string, p proto.Progress) {
-	env.Log.Info("agent", "host", host, "stage", p.Stage, "message", p.Message)
-	o.rep.stage(host, p)
 }
 
 // pushedBy names who deployed from where, recorded with the generation.

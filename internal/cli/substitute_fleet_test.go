@@ -69,10 +69,11 @@ in {
   system.build.blob = blob;
 }
 `), 0o644)
-	var err error
-	if pkg, err = nixbuild.Build(context.Background(), nixbuild.Options{Config: cfg}); err != nil {
+	built, err := nixbuild.Build(context.Background(), nixbuild.Options{Config: cfg})
+	if err != nil {
 		t.Fatal(err)
 	}
+	pkg = built.Path
 	refs, err := exec.Command("nix-store", "--query", "--requisites", pkg).Output()
 	if err != nil {
 		t.Fatal(err)

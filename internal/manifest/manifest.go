@@ -11,8 +11,6 @@ package manifest
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 )
 
@@ -174,16 +172,11 @@ func Parse(data []byte) (*Manifest, error) {
 
 // Load reads the manifest of the deploy package at pkg.
 func Load(pkg string) (*Manifest, error) {
-	p := filepath.Join(pkg, FileName)
-	data, err := os.ReadFile(p)
+	p, err := LoadPackage(pkg)
 	if err != nil {
-		return nil, fmt.Errorf("reading manifest: %w", err)
+		return nil, err
 	}
-	m, err := Parse(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", p, err)
-	}
-	return m, nil
+	return p.Manifest, nil
 }
 
 // SortedEnv returns env as sorted "K=V" strings, the stable form for images.

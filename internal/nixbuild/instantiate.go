@@ -20,10 +20,9 @@ type Instantiated struct {
 	// Drv is the deploy package's derivation (its closure holds every
 	// derivation and source the build needs).
 	Drv string
-	// Package is the store path building Drv gives.
-	Package string
-	// Manifest is the package's nd-manifest.json as it will be built.
-	Manifest []byte
+	// Package is what building Drv gives: its store path (not valid yet)
+	// and its manifest, evaluated as the build will write it.
+	Package *manifest.Package
 }
 
 // Instantiate evaluates opts.Config (a config.nix or FLAKE#NAME) into the
@@ -57,17 +56,17 @@ func Instantiate(ctx context.Context, opts Options) (Instantiated, error) {
 	if err := json.Unmarshal([]byte(out), &v); err != nil {
 		return in, fmt.Errorf("evaluating the manifest of %s: %w", inv.what, err)
 	}
-	if in.Manifest, err = json.Marshal(v); err != nil { // sorted keys, as toJSON
-		return in, fmt.Errorf("evaluating the manifest of %s: %w", inv.what, err)
-	}
-	if _, err := manifest.Parse(in.Manifest); err != nil {
+	data, err := json.Marshal(v) // sorted keys, as toJSON
+	if err != nil {
 		return in, fmt.Errorf("evaluating the manifest of %s: %w", inv.what, err)
 	}
 	out, err = runNix(ctx, opts, inv, "nix-store", []string{"--query", "--outputs", in.Drv})
 	if err != nil {
 		return in, err
 	}
-	in.Package = strings.TrimSpace(out)
+	if in.Package, err = manifest.ParsePackage(strings.TrimSpace(out), data); err != nil {
+		return in, fmt.Errorf("evaluating the manifest of %s: %w", inv.what, err)
+	}
 	return in, nil
 }
 

@@ -32,15 +32,18 @@ func TestInstantiate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if in.Package != pkg || filepath.Ext(in.Drv) != ".drv" {
-			t.Errorf("Instantiate(%s) = %s from %s; Build gives %s", config, in.Package, in.Drv, pkg)
+		if in.Package.Path != pkg.Path || filepath.Ext(in.Drv) != ".drv" {
+			t.Errorf("Instantiate(%s) = %s from %s; Build gives %s", config, in.Package.Path, in.Drv, pkg.Path)
 		}
-		built, err := os.ReadFile(filepath.Join(pkg, manifest.FileName))
+		built, err := os.ReadFile(filepath.Join(pkg.Path, manifest.FileName))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(in.Manifest, built) {
-			t.Errorf("%s: evaluated manifest\n%s\ndiffers from the built one\n%s", config, in.Manifest, built)
+		if !bytes.Equal(pkg.JSON, built) {
+			t.Errorf("%s: Build's manifest bytes differ from the package's", config)
+		}
+		if !bytes.Equal(in.Package.JSON, built) || in.Package.Manifest.Name != pkg.Manifest.Name {
+			t.Errorf("%s: evaluated manifest\n%s\ndiffers from the built one\n%s", config, in.Package.JSON, built)
 		}
 	}
 }

@@ -85,12 +85,12 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // Build builds opts.Config (a config.nix, its directory, or a flake
-// reference FLAKE#NAME, see RefKind) and returns the deploy package's store
-// path.
-func Build(ctx context.Context, opts Options) (string, error) {
+// reference FLAKE#NAME, see RefKind) and returns the deploy package: its
+// store path and its manifest, read and checked once.
+func Build(ctx context.Context, opts Options) (*manifest.Package, error) {
 	inv, err := plan(ctx, opts)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	return runNixBuild(ctx, opts, inv.what, inv.offlinePkgs, inv.args)
 }
@@ -204,7 +204,7 @@ func prepare(opts Options) (prepared, error) {
 // the output link and trace flags, and returns the checked package. what
 // names the config in errors; offlinePkgs adds the hint about nixpkgs to a
 // missing attribute.
-func runNixBuild(ctx context.Context, opts Options, what string, offlinePkgs bool, args []string) (string, error) {
+func runNixBuild(ctx context.Context, opts Options, what string, offlinePkgs bool, args []string) (*manifest.Package, error) {
 	log := opts.Log
 	if log == nil {
 		log = hclog.NewNullLogger()
@@ -224,18 +224,18 @@ func runNixBuild(ctx context.Context, opts Options, what string, offlinePkgs boo
 	}
 	if err := opts.Runner.Run(ctx, &stdout, errW, "nix-build", args...); err != nil {
 		if ctx.Err() != nil {
-			return "", fmt.Errorf("building %s: %w", what, ctx.Err())
+			return nil, fmt.Errorf("building %s: %w", what, ctx.Err())
 		}
 		var ee *exec.Error
 		if errors.As(err, &ee) {
-			return "", fmt.Errorf("running nix-build (is Nix installed?): %w", err)
+			return nil, fmt.Errorf("running nix-build (is Nix installed?): %w", err)
 		}
 		msg := NixMessage(stderr.String())
 		if offlinePkgs && missingAttr.MatchString(msg) {
 			msg += "\nnote: this build used nd's offline pkgs, which have only busybox and trivial builders;\n" +
 				"      for nixpkgs' packages pass --nixpkgs PATH or -I nixpkgs=PATH (or put nixpkgs on NIX_PATH)."
 		}
-		return "", &Error{Config: what, Message: msg, Err: err}
+		return nil, &Error{Config: what, Message: msg, Err: err}
 	}
 	// The modules' warnings (NixOS-style config.warnings) arrive as traces.
 	for _, l := range strings.Split(stderr.String(), "\n") {
@@ -245,13 +245,14 @@ func runNixBuild(ctx context.Context, opts Options, what string, offlinePkgs boo
 	}
 	out := strings.Fields(stdout.String())
 	if len(out) == 0 {
-		return "", fmt.Errorf("building %s: nix-build printed no store path", what)
+		return nil, fmt.Errorf("building %s: nix-build printed no store path", what)
 	}
 	path := out[len(out)-1]
-	if _, err := manifest.Load(path); err != nil {
-		return "", fmt.Errorf("checking built package: %w", err)
+	pkg, err := manifest.LoadPackage(path)
+	if err != nil {
+		return nil, fmt.Errorf("checking built package: %w", err)
 	}
-	return path, nil
+	return pkg, nil
 }
 
 // DefaultName is the app name for a config file: its directory's name,

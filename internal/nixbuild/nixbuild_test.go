@@ -66,7 +66,11 @@ func build(t *testing.T, config string, mod func(*nixbuild.Options)) (string, er
 	if mod != nil {
 		mod(&opts)
 	}
-	return nixbuild.Build(context.Background(), opts)
+	pkg, err := nixbuild.Build(context.Background(), opts)
+	if err != nil {
+		return "", err
+	}
+	return pkg.Path, nil
 }
 
 func TestMain(m *testing.M) {
