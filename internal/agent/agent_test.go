@@ -19,6 +19,7 @@ import (
 	"github.com/nd-project/nd/internal/agent"
 	"github.com/nd-project/nd/internal/agentclient"
 	"github.com/nd-project/nd/internal/closure"
+	"github.com/nd-project/nd/internal/deployspec"
 	"github.com/nd-project/nd/internal/manifest"
 	"github.com/nd-project/nd/internal/nixstore"
 	nt "github.com/nd-project/nd/internal/nixstore/nixtest"
@@ -29,12 +30,12 @@ import (
 // (the container side is tested there); it records what it was asked.
 type testRuntime struct {
 	mu    sync.Mutex
-	specs []agent.DeploySpec
+	specs []deployspec.Spec
 	fail  error
 	block chan struct{} // if set, Deploy waits for it
 }
 
-func (r *testRuntime) Deploy(ctx context.Context, s agent.DeploySpec) (agent.DeployResult, error) {
+func (r *testRuntime) Deploy(ctx context.Context, s deployspec.Spec) (agent.DeployResult, error) {
 	if r.block != nil {
 		<-r.block
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 
+	"github.com/nd-project/nd/internal/deployspec"
 	"github.com/nd-project/nd/internal/manifest"
 	"github.com/nd-project/nd/internal/nixstore"
 	"github.com/nd-project/nd/internal/proto"
@@ -26,32 +27,13 @@ import (
 // nothing when that is already so. Which images stay is not its business
 // (ImageRuntime.PruneImages, called by the agent's retain).
 type Runtime interface {
-	Deploy(ctx context.Context, spec DeploySpec) (DeployResult, error)
+	Deploy(ctx context.Context, spec deployspec.Spec) (DeployResult, error)
 }
 
 // Pinger is optionally implemented by a Runtime to report whether it is
 // reachable (the Docker capability).
 type Pinger interface {
 	Ping(ctx context.Context) error
-}
-
-// DeploySpec is one deploy handed to the Runtime.
-type DeploySpec struct {
-	App        string
-	Package    string // store path of the deploy package
-	Manifest   *manifest.Manifest
-	Generation int // labels the container nd.generation
-	PushedBy   string
-	// Closure is Package's closure: the only store paths the runtime may
-	// read because the manifest says so (its etc).
-	Closure []string
-	// Force: replace the container even if it already runs Package.
-	Force bool
-	// EnvFiles are secret env files on the host, passed as container env
-	// (see secrets.go); their contents must never be logged.
-	EnvFiles []string
-	// Progress reports steps to the client; never nil.
-	Progress func(stage, message string)
 }
 
 // DeployResult is what the Runtime did.

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/nd-project/nd/internal/deployspec"
 	"github.com/nd-project/nd/internal/image"
 	"github.com/nd-project/nd/internal/manifest"
 	"github.com/nd-project/nd/internal/nixstore"
@@ -26,9 +27,10 @@ type ImageRuntime interface {
 	PullImage(ctx context.Context, ref, repoTag string, accept []string) (string, error)
 	// CheckImage verifies dockerd holds image id of app's package pkg.
 	CheckImage(ctx context.Context, id, app, pkg string) error
-	// DeployImage replaces the app's container by one of image id (no
-	// /nix/store mount), restoring the previous one on failure.
-	DeployImage(ctx context.Context, spec DeploySpec, id string) (DeployResult, error)
+	// DeployImage replaces the app's container by one of image
+	// spec.ImageID (no /nix/store mount), restoring the previous one on
+	// failure.
+	DeployImage(ctx context.Context, spec deployspec.Spec) (DeployResult, error)
 	// PruneImages removes the app's images except keep and those in use.
 	PruneImages(ctx context.Context, app string, keep []string) error
 }

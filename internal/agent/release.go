@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/nd-project/nd/internal/deployspec"
 	"github.com/nd-project/nd/internal/manifest"
 	"github.com/nd-project/nd/internal/proto"
 )
@@ -148,14 +149,16 @@ func (a *Agent) run(ctx context.Context, app string, g proto.Generation, m *mani
 	if a.cfg.Runtime == nil {
 		return DeployResult{}, codef(proto.CodeDeploy, "nd-agent has no container runtime configured")
 	}
-	spec := DeploySpec{App: app, Package: g.Package, Manifest: m, Closure: closure, Generation: g.Number, PushedBy: g.PushedBy,
+	// The one shape the deploy takes from here down to Docker.
+	spec := deployspec.Spec{App: app, Package: g.Package, Manifest: m, Closure: closure, Generation: g.Number,
 		Force: force, EnvFiles: envFiles, Progress: progress}
 	if g.Mode == manifest.ModeImage {
 		ir, ok := a.cfg.Runtime.(ImageRuntime)
 		if !ok {
 			return DeployResult{}, codef(proto.CodeUnsupported, "the container runtime of this nd-agent cannot load images")
 		}
-		return ir.DeployImage(ctx, spec, g.ImageID)
+		spec.ImageID = g.ImageID
+		return ir.DeployImage(ctx, spec)
 	}
 	return a.cfg.Runtime.Deploy(ctx, spec)
 }

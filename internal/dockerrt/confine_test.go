@@ -11,6 +11,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	dimage "github.com/docker/docker/api/types/image"
 
+	"github.com/nd-project/nd/internal/deployspec"
 	"github.com/nd-project/nd/internal/image"
 	"github.com/nd-project/nd/internal/manifest"
 )
@@ -94,7 +95,7 @@ func TestEtcConfinedToClosure(t *testing.T) {
 	if _, err := r.EnsureImageIn(ctx, m, pkg, []string{pkg, bb, etc, other}); err != nil {
 		t.Fatalf("etc linking into the closure: %v", err)
 	}
-	if _, err := r.Deploy(ctx, DeploySpec{App: app, Package: pkg, Manifest: m, ImageID: imageID(ctx, t, r, m, pkg), Generation: 1, HostStore: true}); err != nil {
+	if _, err := r.Deploy(ctx, deployspec.Spec{App: app, Package: pkg, Manifest: m, ImageID: imageID(ctx, t, r, m, pkg), Generation: 1, HostStore: true}); err != nil {
 		t.Fatal(err)
 	}
 	var out strings.Builder

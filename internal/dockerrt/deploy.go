@@ -16,6 +16,7 @@ import (
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/go-connections/nat"
 
+	"github.com/nd-project/nd/internal/deployspec"
 	"github.com/nd-project/nd/internal/image"
 	"github.com/nd-project/nd/internal/manifest"
 )
@@ -32,54 +33,11 @@ const (
 	LabelSpec = "nd.spec"
 )
 
-// Defaults of DeploySpec.
+// Defaults of deployspec.Spec's durations.
 const (
 	DefaultSettleTime    = 2 * time.Second
 	DefaultHealthTimeout = 60 * time.Second
 )
-
-// DeploySpec says what to run for an app.
-type DeploySpec struct {
-	App      string
-	Package  string // deploy package store path
-	Manifest *manifest.Manifest
-	ImageID  string // from EnsureImage or PullImage: dockerd's ID of the image
-	// Generation is recorded in the nd.generation label.
-	Generation int
-	// HostStore bind-mounts the host's /nix/store read-only.
-	HostStore bool
-	// Labels are added to the container (nd's own labels win). They are part
-	// of the spec: a changed label replaces the container, so put nothing
-	// per-push (like who pushed) here.
-	Labels map[string]string
-	// HealthTimeout bounds the wait for "healthy" when the image has a
-	// healthcheck; 0 means derived from the healthcheck, at least
-	// DefaultHealthTimeout.
-	HealthTimeout time.Duration
-	// SettleTime is how long a new container must stay up before it counts
-	// as started when its nd-init cannot tell (no probe-ready); 0 means
-	// DefaultSettleTime. With probe-ready, nd-init's word plus a short
-	// settle decides.
-	SettleTime time.Duration
-	// EnvFiles are secret env files on the host (KEY=VALUE lines, '#'
-	// comments), read at deploy and passed as container env. Their content
-	// is never logged.
-	EnvFiles []string
-	// Force replaces the container even if it already runs this spec.
-	Force bool
-	// DrainTime is how long an overlap deploy leaves the old container its
-	// established connections before stopping it; 0 means the manifest's
-	// drainTime, else DefaultDrainTime.
-	DrainTime time.Duration
-	// Progress, if set, hears about each step (stage, message).
-	Progress func(stage, message string)
-}
-
-func (s DeploySpec) progress(stage, format string, args ...any) {
-	if s.Progress != nil {
-		s.Progress(stage, fmt.Sprintf(format, args...))
-	}
-}
 
 // DeployResult says what a deploy did.
 type DeployResult struct {
@@ -151,7 +109,7 @@ var ErrNotManaged = errors.New("container is not managed by nd")
 // With a PortSwitch the app's host ports always lead to the container named
 // nd-<app> once a deploy ends. Named volumes are created if missing and never
 // removed here.
-func (r *Runtime) Deploy(ctx context.Context, spec DeploySpec) (res DeployResult, err error) {
+func (r *Runtime) Deploy(ctx context.Context, spec deployspec.Spec) (res DeployResult, err error) {
 	if spec.Manifest == nil || !manifest.ValidName(spec.App) || spec.ImageID == "" {
 		return res, fmt.Errorf("deploy: need a valid app name, manifest and image ID")
 	}
@@ -185,7 +143,7 @@ func (r *Runtime) Deploy(ctx context.Context, spec DeploySpec) (res DeployResult
 			}
 		}
 		log.Info("unchanged", "container", cur.ID[:12])
-		spec.progress("container", "%s already runs this package (container %.12s)", spec.App, cur.ID)
+		spec.Progressf("container", "%s already runs this package (container %.12s)", spec.App, cur.ID)
 		return DeployResult{ContainerID: cur.ID}, nil
 	}
 	if err := r.checkPortsFree(ctx, spec.App, spec.Manifest.Ports); err != nil {
@@ -196,12 +154,12 @@ func (r *Runtime) Deploy(ctx context.Context, spec DeploySpec) (res DeployResult
 	}
 	for _, v := range vols {
 		if v.Note != "" && !v.Exists {
-			spec.progress("volume", "%s", v.Note)
+			spec.Progressf("volume", "%s", v.Note)
 		}
 	}
 	newVols, err := r.createVolumes(ctx, spec.App, vols)
 	for _, v := range newVols {
-		spec.progress("volume", "created volume %s", v)
+		spec.Progressf("volume", "created volume %s", v)
 	}
 	if err != nil {
 		r.removeVolumesQuietly(ctx, newVols)
@@ -239,19 +197,19 @@ func (r *Runtime) Deploy(ctx context.Context, spec DeploySpec) (res DeployResult
 		}
 		if oldRunning {
 			log.Info("stopping previous container", "container", cur.ID[:12])
-			spec.progress("container", "stopping previous container %.12s", cur.ID)
+			spec.Progressf("container", "stopping previous container %.12s", cur.ID)
 			if err := r.c.ContainerStop(ctx, cur.ID, container.StopOptions{}); err != nil {
 				return res, r.rollback(ctx, spec, newID, cur.ID, oldRunning, fmt.Errorf("stopping previous container: %w", err))
 			}
 		}
 	}
 	log.Info("starting new container", "container", newID[:12], "package", spec.Package)
-	spec.progress("container", "starting container %.12s", newID)
+	spec.Progressf("container", "starting container %.12s", newID)
 	if err := r.c.ContainerStart(ctx, newID, container.StartOptions{}); err != nil {
 		return res, r.rollback(ctx, spec, newID, res.Previous, oldRunning, fmt.Errorf("starting container: %w", err))
 	}
 	if err := r.waitReady(ctx, newID, spec, true); err != nil {
-		spec.progress("rollback", "new container failed (%v); restoring the previous one", err)
+		spec.Progressf("rollback", "new container failed (%v); restoring the previous one", err)
 		return res, r.rollback(ctx, spec, newID, res.Previous, oldRunning, err)
 	}
 	if _, err := r.c.ContainerUpdate(ctx, newID, container.UpdateConfig{RestartPolicy: hc.RestartPolicy}); err != nil {
@@ -275,7 +233,7 @@ func (r *Runtime) Deploy(ctx context.Context, spec DeploySpec) (res DeployResult
 		}
 	}
 	log.Info("deployed", "container", newID[:12], "package", spec.Package)
-	spec.progress("container", "%s runs container %.12s", spec.App, newID)
+	spec.Progressf("container", "%s runs container %.12s", spec.App, newID)
 	return res, nil
 }
 
@@ -326,7 +284,7 @@ func (r *Runtime) tidy(ctx context.Context, app string) (*container.InspectRespo
 
 // rollback removes the failed new container and restores the previous one.
 // It runs even if ctx was cancelled: leaving the app down is worse.
-func (r *Runtime) rollback(ctx context.Context, spec DeploySpec, newID, oldID string, oldRunning bool, cause error) error {
+func (r *Runtime) rollback(ctx context.Context, spec deployspec.Spec, newID, oldID string, oldRunning bool, cause error) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
 	de := &DeployError{App: spec.App, Package: spec.Package, Cause: cause, Previous: oldID}
@@ -367,7 +325,7 @@ func (r *Runtime) rollback(ctx context.Context, spec DeploySpec, newID, oldID st
 //
 // With routed the container publishes no host port: the agent's PortSwitch
 // routes them, and the nd.ports label says which.
-func containerConfig(spec DeploySpec, env []string, storeRoot string, vols map[string]appVolume, routed bool) (*container.Config, *container.HostConfig) {
+func containerConfig(spec deployspec.Spec, env []string, storeRoot string, vols map[string]appVolume, routed bool) (*container.Config, *container.HostConfig) {
 	m := spec.Manifest
 	labels := map[string]string{}
 	for k, v := range spec.Labels {

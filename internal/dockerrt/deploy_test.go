@@ -13,6 +13,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 
+	"github.com/nd-project/nd/internal/deployspec"
 	"github.com/nd-project/nd/internal/image"
 	"github.com/nd-project/nd/internal/manifest"
 	"github.com/nd-project/nd/internal/testutil"
@@ -36,7 +37,7 @@ func deploy(ctx context.Context, t *testing.T, r *Runtime, m *manifest.Manifest,
 	if err != nil {
 		t.Fatalf("EnsureImage: %v", err)
 	}
-	return r.Deploy(ctx, DeploySpec{
+	return r.Deploy(ctx, deployspec.Spec{
 		App: m.Name, Package: pkg, Manifest: m, ImageID: id, Generation: gen, HostStore: true,
 		SettleTime: time.Second, HealthTimeout: 20 * time.Second,
 	})
@@ -109,7 +110,7 @@ func TestDeployUpdateRollback(t *testing.T) {
 	// Forced: a new container even for the same package.
 	pkg1 := res1.ContainerID
 	var stages []string
-	resF, err := r.Deploy(ctx, DeploySpec{App: app, Package: st1Pkg(ctx, t, r, app), Manifest: v1, ImageID: imageOf(ctx, t, r, app), Generation: 2,
+	resF, err := r.Deploy(ctx, deployspec.Spec{App: app, Package: st1Pkg(ctx, t, r, app), Manifest: v1, ImageID: imageOf(ctx, t, r, app), Generation: 2,
 		HostStore: true, Force: true, SettleTime: time.Second, Progress: func(stage, msg string) { stages = append(stages, stage+": "+msg) }})
 	if err != nil || !resF.Changed || resF.Previous != pkg1 {
 		t.Fatalf("forced redeploy = %+v, %v; want a new container replacing %s", resF, err, pkg1)
@@ -307,7 +308,7 @@ func TestEnvFilesAreSecretEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Deploy(ctx, DeploySpec{App: app, Package: pkg, Manifest: m, ImageID: id, HostStore: true, EnvFiles: []string{f}, SettleTime: 500 * time.Millisecond}); err != nil {
+	if _, err := r.Deploy(ctx, deployspec.Spec{App: app, Package: pkg, Manifest: m, ImageID: id, HostStore: true, EnvFiles: []string{f}, SettleTime: 500 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
 	rc, err := r.Logs(ctx, app, LogsOptions{Tail: -1})
@@ -324,7 +325,7 @@ func TestEnvFilesAreSecretEnv(t *testing.T) {
 	if err := os.WriteFile(f, []byte("SECRET_TOKEN=new\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	res, err := r.Deploy(ctx, DeploySpec{App: app, Package: pkg, Manifest: m, ImageID: id, HostStore: true, EnvFiles: []string{f}, SettleTime: 500 * time.Millisecond})
+	res, err := r.Deploy(ctx, deployspec.Spec{App: app, Package: pkg, Manifest: m, ImageID: id, HostStore: true, EnvFiles: []string{f}, SettleTime: 500 * time.Millisecond})
 	if err != nil || !res.Changed {
 		t.Errorf("redeploy with new secret = %+v, %v; want changed", res, err)
 	}
@@ -377,7 +378,7 @@ func TestImageMode(t *testing.T) {
 	if err := r.CheckImage(ctx, img.ID, app, "/nix/store/other"); err == nil {
 		t.Errorf("CheckImage accepted the wrong package")
 	}
-	res, err := r.Deploy(ctx, DeploySpec{App: app, Package: pkg, Manifest: m, ImageID: img.ID, Generation: 1, SettleTime: time.Second})
+	res, err := r.Deploy(ctx, deployspec.Spec{App: app, Package: pkg, Manifest: m, ImageID: img.ID, Generation: 1, SettleTime: time.Second})
 	if err != nil {
 		t.Fatalf("deploy: %v", err)
 	}
@@ -408,7 +409,7 @@ func TestImageMode(t *testing.T) {
 	if _, err := r.EnsureBuilt(ctx, img2); err != nil {
 		t.Fatalf("pulling v2: %v", err)
 	}
-	if _, err := r.Deploy(ctx, DeploySpec{App: app, Package: pkg2, Manifest: m2, ImageID: img2.ID, Generation: 2, SettleTime: time.Second}); err != nil {
+	if _, err := r.Deploy(ctx, deployspec.Spec{App: app, Package: pkg2, Manifest: m2, ImageID: img2.ID, Generation: 2, SettleTime: time.Second}); err != nil {
 		t.Fatalf("deploy v2: %v", err)
 	}
 	if _, body := httpGet(t, port, "/version"); strings.TrimSpace(body) != "layered-v2" {

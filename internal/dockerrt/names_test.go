@@ -10,6 +10,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/volume"
 
+	"github.com/nd-project/nd/internal/deployspec"
 	"github.com/nd-project/nd/internal/manifest"
 )
 
@@ -119,7 +120,7 @@ func TestLegacyVolumeNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, hc := containerConfig(DeploySpec{App: b, Package: pkg, Manifest: mb, ImageID: id, HostStore: true}, nil, "",
+	cfg, hc := containerConfig(deployspec.Spec{App: b, Package: pkg, Manifest: mb, ImageID: id, HostStore: true}, nil, "",
 		map[string]appVolume{"data": {Name: manifest.VolumeName(b, "data")}, "other": {Name: legacy}}, false)
 	if _, err := r.c.ContainerCreate(ctx, cfg, hc, nil, nil, ContainerName(b)); err != nil {
 		t.Fatal(err)

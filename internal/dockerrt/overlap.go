@@ -8,6 +8,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 
+	"github.com/nd-project/nd/internal/deployspec"
 	"github.com/nd-project/nd/internal/manifest"
 )
 
@@ -16,7 +17,7 @@ import (
 const DefaultDrainTime = 2 * time.Second
 
 // strategy decides how spec replaces the running container.
-func (r *Runtime) strategy(spec DeploySpec) string {
+func (r *Runtime) strategy(spec deployspec.Spec) string {
 	m := spec.Manifest
 	if m.DeployStrategy == manifest.StrategyRecreate {
 		return manifest.StrategyRecreate
@@ -28,7 +29,7 @@ func (r *Runtime) strategy(spec DeploySpec) string {
 	return manifest.StrategyOverlap
 }
 
-func drainTime(spec DeploySpec) time.Duration {
+func drainTime(spec deployspec.Spec) time.Duration {
 	switch {
 	case spec.DrainTime > 0:
 		return spec.DrainTime
@@ -45,7 +46,7 @@ func drainTime(spec DeploySpec) time.Duration {
 // one in one step (new connections only; established ones stay), and the old
 // one drains for the drain time before the usual stop. A new container that
 // fails is removed and the old one never noticed.
-func (r *Runtime) overlap(ctx context.Context, spec DeploySpec, hc *container.HostConfig, cur *container.InspectResponse, res DeployResult) (DeployResult, error) {
+func (r *Runtime) overlap(ctx context.Context, spec deployspec.Spec, hc *container.HostConfig, cur *container.InspectResponse, res DeployResult) (DeployResult, error) {
 	app, newID := spec.App, res.ContainerID
 	log := r.log.With("app", app)
 	if cur != nil {
@@ -53,15 +54,15 @@ func (r *Runtime) overlap(ctx context.Context, spec DeploySpec, hc *container.Ho
 	}
 	log.Info("starting new container beside the old one", "container", newID[:12], "package", spec.Package, "old", res.Previous)
 	if cur != nil && cur.State.Running {
-		spec.progress("container", "starting container %.12s beside %.12s, which keeps serving", newID, cur.ID)
+		spec.Progressf("container", "starting container %.12s beside %.12s, which keeps serving", newID, cur.ID)
 	} else {
-		spec.progress("container", "starting container %.12s", newID)
+		spec.Progressf("container", "starting container %.12s", newID)
 	}
 	if err := r.c.ContainerStart(ctx, newID, container.StartOptions{}); err != nil {
 		return res, r.discard(ctx, spec, newID, cur, fmt.Errorf("starting container: %w", err))
 	}
 	if err := r.waitReady(ctx, newID, spec, true); err != nil {
-		spec.progress("rollback", "new container failed (%v); removing it", err)
+		spec.Progressf("rollback", "new container failed (%v); removing it", err)
 		return res, r.discard(ctx, spec, newID, cur, err)
 	}
 	if _, err := r.c.ContainerUpdate(ctx, newID, container.UpdateConfig{RestartPolicy: hc.RestartPolicy}); err != nil {
@@ -83,12 +84,12 @@ func (r *Runtime) overlap(ctx context.Context, spec DeploySpec, hc *container.Ho
 	}
 	log.Info("deployed", "container", newID[:12], "package", spec.Package)
 	if cur == nil {
-		spec.progress("container", "%s runs container %.12s", app, newID)
+		spec.Progressf("container", "%s runs container %.12s", app, newID)
 		return res, nil
 	}
 	res.Drained = cur.ID
 	d := drainTime(spec)
-	spec.progress("container", "%s runs container %.12s; the old one %.12s drains for %s", app, newID, cur.ID, d)
+	spec.Progressf("container", "%s runs container %.12s; the old one %.12s drains for %s", app, newID, cur.ID, d)
 	r.drain(ctx, cur, d)
 	return res, nil
 }
@@ -116,7 +117,7 @@ func (r *Runtime) drain(ctx context.Context, old *container.InspectResponse, d t
 
 // discard removes a new container that failed beside cur, which kept
 // serving; the *DeployError says so.
-func (r *Runtime) discard(ctx context.Context, spec DeploySpec, newID string, cur *container.InspectResponse, cause error) error {
+func (r *Runtime) discard(ctx context.Context, spec deployspec.Spec, newID string, cur *container.InspectResponse, cause error) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
 	de := &DeployError{App: spec.App, Package: spec.Package, Cause: cause, Overlapped: true}
@@ -134,7 +135,7 @@ func (r *Runtime) discard(ctx context.Context, spec DeploySpec, newID string, cu
 
 // unswitch undoes a half-done switch: the new container loses the name,
 // the old one gets it back and the routes, then the new one is discarded.
-func (r *Runtime) unswitch(ctx context.Context, spec DeploySpec, newID string, cur *container.InspectResponse, cause error) error {
+func (r *Runtime) unswitch(ctx context.Context, spec deployspec.Spec, newID string, cur *container.InspectResponse, cause error) error {
 	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	var undo error

@@ -13,6 +13,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/pkg/stdcopy"
 
+	"github.com/nd-project/nd/internal/deployspec"
 	"github.com/nd-project/nd/internal/manifest"
 )
 
@@ -20,7 +21,7 @@ import (
 // process stayed up for its startsecs (or, with an nd-init that cannot say,
 // it ran for the settle time) — and, if it has a healthcheck and full is
 // set, is healthy.
-func (r *Runtime) waitReady(ctx context.Context, id string, spec DeploySpec, full bool) error {
+func (r *Runtime) waitReady(ctx context.Context, id string, spec deployspec.Spec, full bool) error {
 	settle := spec.SettleTime
 	if settle <= 0 {
 		settle = DefaultSettleTime
@@ -175,7 +176,7 @@ func lastProbe(h *container.Health) string {
 	return fmt.Sprintf(": last probe exited %d: %q", l.ExitCode, out)
 }
 
-func healthTimeout(spec DeploySpec) time.Duration {
+func healthTimeout(spec deployspec.Spec) time.Duration {
 	if spec.HealthTimeout > 0 {
 		return spec.HealthTimeout
 	}

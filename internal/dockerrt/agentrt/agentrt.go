@@ -9,6 +9,7 @@ import (
 	"io"
 
 	"github.com/nd-project/nd/internal/agent"
+	"github.com/nd-project/nd/internal/deployspec"
 	"github.com/nd-project/nd/internal/dockerrt"
 )
 
@@ -35,20 +36,14 @@ func (r *Runtime) Ping(ctx context.Context) error { return r.rt.Ping(ctx) }
 // Deploy implements agent.Runtime: the package's metadata-only image
 // (made and loaded if missing), then the container replaced with rollback.
 // Which images stay is the agent's decision (ImageRuntime.PruneImages).
-func (r *Runtime) Deploy(ctx context.Context, s agent.DeploySpec) (agent.DeployResult, error) {
-	progress := s.Progress
-	if progress == nil {
-		progress = func(string, string) {}
-	}
-	progress("image", "preparing image of "+s.Package)
+func (r *Runtime) Deploy(ctx context.Context, s deployspec.Spec) (agent.DeployResult, error) {
+	s.Progressf("image", "preparing image of %s", s.Package)
 	id, err := r.rt.EnsureImageIn(ctx, s.Manifest, s.Package, s.Closure)
 	if err != nil {
 		return agent.DeployResult{}, err
 	}
-	res, err := r.rt.Deploy(ctx, dockerrt.DeploySpec{
-		App: s.App, Package: s.Package, Manifest: s.Manifest, ImageID: id,
-		Generation: s.Generation, HostStore: true, Force: s.Force, EnvFiles: s.EnvFiles, Progress: progress,
-	})
+	s.ImageID, s.HostStore = id, true
+	res, err := r.rt.Deploy(ctx, s)
 	if err != nil {
 		// A failed deploy leaves no image of its own behind.
 		r.rt.RemoveImageIfUnused(ctx, s.App, id)

@@ -13,7 +13,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/nd-project/nd/internal/agent"
+	"github.com/nd-project/nd/internal/deployspec"
 	"github.com/nd-project/nd/internal/dockerrt"
 	"github.com/nd-project/nd/internal/imagereg"
 	"github.com/nd-project/nd/internal/manifest"
@@ -72,7 +72,7 @@ func TestAgentRuntime(t *testing.T) {
 	pkg := storeAdd(t, "nd-deploy-"+app, map[string]string{manifest.FileName: string(b)}, 0o644)
 
 	var stages []string
-	spec := agent.DeploySpec{App: app, Package: pkg, Manifest: m, Generation: 1,
+	spec := deployspec.Spec{App: app, Package: pkg, Manifest: m, Generation: 1,
 		Progress: func(stage, msg string) { stages = append(stages, stage) }}
 	res, err := r.Deploy(ctx, spec)
 	if err != nil || !res.Changed || res.ContainerID == "" {

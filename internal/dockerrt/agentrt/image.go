@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/nd-project/nd/internal/agent"
+	"github.com/nd-project/nd/internal/deployspec"
 	"github.com/nd-project/nd/internal/dockerrt"
 )
 
@@ -32,15 +33,9 @@ func (r *Runtime) CheckImage(ctx context.Context, id, app, pkg string) error {
 
 // DeployImage implements agent.ImageRuntime: the loaded full image, no
 // /nix/store bind mount.
-func (r *Runtime) DeployImage(ctx context.Context, s agent.DeploySpec, id string) (agent.DeployResult, error) {
-	progress := s.Progress
-	if progress == nil {
-		progress = func(string, string) {}
-	}
-	res, err := r.rt.Deploy(ctx, dockerrt.DeploySpec{
-		App: s.App, Package: s.Package, Manifest: s.Manifest, ImageID: id,
-		Generation: s.Generation, HostStore: false, Force: s.Force, EnvFiles: s.EnvFiles, Progress: progress,
-	})
+func (r *Runtime) DeployImage(ctx context.Context, s deployspec.Spec) (agent.DeployResult, error) {
+	s.HostStore = false
+	res, err := r.rt.Deploy(ctx, s)
 	if err != nil {
 		return agent.DeployResult{}, err
 	}
