@@ -63,6 +63,18 @@ func (o *buildOptions) register(fs *pflag.FlagSet) {
 	o.Image.register(fs)
 }
 
+// nixbuild are the options of a build of o.Config (deploy's too).
+func (o *buildOptions) nixbuild(env *Env) nixbuild.Options {
+	return nixbuild.Options{
+		Config:      o.Config,
+		NixpkgsPath: o.Nixpkgs,
+		Offline:     o.Offline,
+		Name:        o.Name,
+		ExtraPkgs:   o.Extra,
+		Log:         env.Log.Named("nixbuild"),
+	}
+}
+
 // runBuild builds the config and prints the deploy package's store path.
 func runBuild(ctx context.Context, env *Env, o *buildOptions) error {
 	var progress io.Writer
@@ -73,16 +85,9 @@ func runBuild(ctx context.Context, env *Env, o *buildOptions) error {
 	if o.Image.On {
 		outLink = "" // -o names the image file
 	}
-	pkg, err := nixbuild.Build(ctx, nixbuild.Options{
-		Progress:    progress,
-		Config:      o.Config,
-		NixpkgsPath: o.Nixpkgs,
-		Offline:     o.Offline,
-		OutLink:     outLink,
-		Name:        o.Name,
-		ExtraPkgs:   o.Extra,
-		Log:         env.Log.Named("nixbuild"),
-	})
+	bo := o.nixbuild(env)
+	bo.Progress, bo.OutLink = progress, outLink
+	pkg, err := nixbuild.Build(ctx, bo)
 	if err != nil {
 		return err
 	}

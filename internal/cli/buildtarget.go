@@ -16,14 +16,7 @@ import (
 func (r *pushRun) instantiate(ctx context.Context) error {
 	o, env := r.o, r.env
 	fmt.Fprintf(env.Stderr, "evaluating %s (it is built on the hosts)\n", o.build.Config)
-	in, err := nixbuild.Instantiate(ctx, nixbuild.Options{
-		Config:      o.build.Config,
-		NixpkgsPath: o.build.Nixpkgs,
-		Offline:     o.build.Offline,
-		Name:        o.build.Name,
-		ExtraPkgs:   o.build.Extra,
-		Log:         env.Log.Named("nixbuild"),
-	})
+	in, err := nixbuild.Instantiate(ctx, o.build.nixbuild(env))
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -107,4 +108,35 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// createRemote creates dst on h over SFTP (it must not exist yet) with mode
+// set before any content arrives, so a secret is never readable by others
+// even for a moment; on failure the partial file is removed. Errors name the
+// file, never its content.
+func createRemote(h *host, dst string, mode os.FileMode, data []byte) error {
+	sc, err := h.ssh.SFTP()
+	if err != nil {
+		return fmt.Errorf("opening SFTP to %s: %w", h.name, err)
+	}
+	f, err := sc.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+	if err != nil {
+		return fmt.Errorf("creating %s on %s: %w", dst, h.name, err)
+	}
+	fail := func(what string, err error) error {
+		f.Close()
+		sc.Remove(dst)
+		return fmt.Errorf("%s %s on %s: %w", what, dst, h.name, err)
+	}
+	if err := f.Chmod(mode); err != nil {
+		return fail("chmod", err)
+	}
+	if _, err := f.Write(data); err != nil {
+		return fail("uploading", err)
+	}
+	if err := f.Close(); err != nil {
+		sc.Remove(dst)
+		return fmt.Errorf("uploading %s to %s: %w", dst, h.name, err)
+	}
+	return nil
 }

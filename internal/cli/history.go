@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -32,25 +31,13 @@ func newHistoryCmd(env *Env) *cobra.Command {
 // runHistory prints the generations the agent keeps for the app, newest
 // first (as rollback picks from them). It reads the same report as status.
 func runHistory(ctx context.Context, env *Env, o *historyOptions) error {
-	h, err := connect(ctx, env, &o.ssh, o.Host)
+	st, err := fetchStatus(ctx, env, &o.ssh, o.Host, o.App)
 	if err != nil {
 		return err
 	}
-	defer h.Close()
-	rep, err := h.agent.Status(ctx, o.App)
-	if err != nil {
-		return err
-	}
-	if len(rep.Apps) == 0 {
-		return fmt.Errorf("%s is not deployed on %s", o.App, o.Host)
-	}
-	st := statusJSON(o.Host, rep)
 	gens := st.Apps[0].Generations
 	if o.JSON {
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
-		return enc.Encode(gens)
+		return printJSON(env.Stdout, gens)
 	}
 	printHistory(env.Stdout, gens)
 	return nil

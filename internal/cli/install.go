@@ -132,7 +132,7 @@ func runInstallAgent(ctx context.Context, env *Env, o *installOptions) error {
 		tmp = path.Join(path.Dir(o.Dest), ".nd-agent-"+randHex())
 	}
 	fmt.Fprintf(env.Stderr, "%s: uploading %s (%s, for the host's %s)\n", h.name, bin, humanBytes(int64(len(data))), arch)
-	if err := upload(h, tmp, data); err != nil {
+	if err := createRemote(h, tmp, 0o700, data); err != nil {
 		return err
 	}
 	cleanup := func() { h.ssh.Run(context.WithoutCancel(ctx), sudo+"rm -f "+shellQuote(tmp)) }
@@ -152,7 +152,7 @@ func runInstallAgent(ctx context.Context, env *Env, o *installOptions) error {
 
 	if hasSystemd && !o.NoSystemd {
 		unitTmp := "/tmp/.nd-agent-unit-" + randHex()
-		if err := upload(h, unitTmp, []byte(systemd.AgentUnit(o.Dest))); err != nil {
+		if err := createRemote(h, unitTmp, 0o700, []byte(systemd.AgentUnit(o.Dest))); err != nil {
 			return err
 		}
 		cmd := sudo + "install -m 0644 " + unitTmp + " /etc/systemd/system/nd-agent.service && rm -f " + unitTmp +
@@ -197,29 +197,6 @@ fi
 mkdir -p /var/lib/nd-agent && chmod 700 /var/lib/nd-agent
 setsid sh -c 'echo $$ > /run/nd-agent.pid; exec ` + shellQuote(dest) + ` serve >>/var/lib/nd-agent/agent.log 2>&1' </dev/null >/dev/null 2>&1 &
 `
-}
-
-func upload(h *host, dst string, data []byte) error {
-	sc, err := h.ssh.SFTP()
-	if err != nil {
-		return fmt.Errorf("opening SFTP to %s: %w", h.name, err)
-	}
-	f, err := sc.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
-	if err != nil {
-		return fmt.Errorf("creating %s on %s: %w", dst, h.name, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("uploading to %s:%s: %w", h.name, dst, err)
-	}
-	if err := f.Chmod(0o700); err != nil {
-		f.Close()
-		return fmt.Errorf("chmod %s on %s: %w", dst, h.name, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("uploading to %s:%s: %w", h.name, dst, err)
-	}
-	return nil
 }
 
 // waitAgent waits until the agent answers a handshake.

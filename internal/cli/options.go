@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 
@@ -58,10 +57,7 @@ func runOptions(ctx context.Context, env *Env, o *optionsOptions) error {
 		return fmt.Errorf("no option is named %s or starts with %s. (try nd-push options, without a prefix)", o.Prefix, o.Prefix)
 	}
 	if o.JSON {
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
-		return enc.Encode(opts)
+		return printJSON(env.Stdout, opts)
 	}
 	optdoc.WriteText(env.Stdout, opts)
 	return nil

@@ -165,15 +165,9 @@ func runPush(ctx context.Context, env *Env, o *pushOptions) (err error) {
 		}
 	default:
 		rep.buildStart(o.build.Config)
-		r.pkg, err = nixbuild.Build(ctx, nixbuild.Options{
-			Progress:    &lineWriter{f: rep.buildLine},
-			Config:      o.build.Config,
-			NixpkgsPath: o.build.Nixpkgs,
-			Offline:     o.build.Offline,
-			Name:        o.build.Name,
-			ExtraPkgs:   o.build.Extra,
-			Log:         env.Log.Named("nixbuild"),
-		})
+		bo := o.build.nixbuild(env)
+		bo.Progress = &lineWriter{f: rep.buildLine}
+		r.pkg, err = nixbuild.Build(ctx, bo)
 		if err != nil {
 			return err
 		}

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"os"
 	"path"
 	"strings"
 
@@ -81,7 +80,7 @@ func uploadSecrets(ctx context.Context, h *host, app string, s *secretSet) error
 		}
 		for i, data := range s.contents {
 			tmp := path.Join(dir, fmt.Sprintf(".tmp-%d-%s", i, randHex()))
-			if err := writeSecret(h, tmp, data); err != nil {
+			if err := createRemote(h, tmp, 0o600, data); err != nil {
 				return err
 			}
 			if err := sc.PosixRename(tmp, path.Join(dir, fmt.Sprintf("%d.env", i))); err != nil {
@@ -102,7 +101,7 @@ func uploadSecrets(ctx context.Context, h *host, app string, s *secretSet) error
 		shellQuote(path.Join(state, "apps")), shellQuote(appDir), shellQuote(path.Dir(dir)), shellQuote(dir))
 	for i, data := range s.contents {
 		src := path.Join(tmpDir, fmt.Sprintf("%d.env", i))
-		if err := writeSecret(h, src, data); err != nil {
+		if err := createRemote(h, src, 0o600, data); err != nil {
 			return err
 		}
 		tmp := path.Join(dir, fmt.Sprintf(".tmp-%d-%s", i, randHex()))
@@ -110,32 +109,6 @@ func uploadSecrets(ctx context.Context, h *host, app string, s *secretSet) error
 	}
 	if _, err := h.ssh.Run(ctx, "sudo -n sh -c "+shellQuote(script.String())); err != nil {
 		return fmt.Errorf("installing secrets on %s (a non-root login needs passwordless sudo for docker.environmentFiles): %w", h.name, err)
-	}
-	return nil
-}
-
-// writeSecret creates dst over SFTP, mode 0600 before any content.
-func writeSecret(h *host, dst string, data []byte) error {
-	sc, err := h.ssh.SFTP()
-	if err != nil {
-		return fmt.Errorf("opening SFTP to %s: %w", h.name, err)
-	}
-	f, err := sc.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
-	if err != nil {
-		return fmt.Errorf("creating %s on %s: %w", dst, h.name, err)
-	}
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		sc.Remove(dst)
-		return fmt.Errorf("chmod %s on %s: %w", dst, h.name, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		sc.Remove(dst)
-		return fmt.Errorf("uploading a secret env file to %s: %w", h.name, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("uploading a secret env file to %s: %w", h.name, err)
 	}
 	return nil
 }

@@ -99,27 +99,41 @@ type GenerationJSON struct {
 // runStatus prints the host's apps as a table or JSON. Secrets never
 // appear: the agent reports no env, only generations and container state.
 func runStatus(ctx context.Context, env *Env, o *statusOptions) error {
-	h, err := connect(ctx, env, &o.ssh, o.Host)
+	st, err := fetchStatus(ctx, env, &o.ssh, o.Host, o.App)
 	if err != nil {
 		return err
 	}
-	defer h.Close()
-	rep, err := h.agent.Status(ctx, o.App)
-	if err != nil {
-		return err
-	}
-	if o.App != "" && len(rep.Apps) == 0 {
-		return fmt.Errorf("%s is not deployed on %s", o.App, o.Host)
-	}
-	st := statusJSON(o.Host, rep)
 	if o.JSON {
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
-		return enc.Encode(st)
+		return printJSON(env.Stdout, st)
 	}
 	printStatus(env.Stdout, st)
 	return nil
+}
+
+// fetchStatus asks the agent on host for the status of app ("": of every
+// app) in the form status --json prints; a named app must be deployed.
+func fetchStatus(ctx context.Context, env *Env, ssh *sshFlags, host, app string) (StatusJSON, error) {
+	h, err := connect(ctx, env, ssh, host)
+	if err != nil {
+		return StatusJSON{}, err
+	}
+	defer h.Close()
+	rep, err := h.agent.Status(ctx, app)
+	if err != nil {
+		return StatusJSON{}, err
+	}
+	if app != "" && len(rep.Apps) == 0 {
+		return StatusJSON{}, fmt.Errorf("%s is not deployed on %s", app, host)
+	}
+	return statusJSON(host, rep), nil
+}
+
+// printJSON prints v indented, as nd-push's --json outputs are.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
 }
 
 func timeString(t time.Time) string {
