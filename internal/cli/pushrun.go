@@ -39,9 +39,8 @@ var (
 
 // transferFor picks how the package reaches a host: its store when the host
 // has a usable Nix (and -b is not given), else a full layered image. It
-// says why to the user.
-func (r *pushRun) transferFor(target string, w proto.Welcome) (transfer, error) {
-	caps := w.Capabilities
+// says why to the user. agentVersion is the host's nd-agent's.
+func (r *pushRun) transferFor(target string, caps proto.Capabilities, agentVersion string) (transfer, error) {
 	if r.o.BuildOnTarget && !caps.Nix {
 		return nil, fmt.Errorf("--build-on-target: %s has no usable Nix to build with: %s", target, caps.NixError)
 	}
@@ -53,7 +52,7 @@ func (r *pushRun) transferFor(target string, w proto.Welcome) (transfer, error) 
 		r.rep.info(target, fmt.Sprintf("image mode (%s)", why))
 		return imageTransfer{r}, nil
 	}
-	r.rep.info(target, fmt.Sprintf("host-store mode (nd-agent %s)", w.NDVersion))
+	r.rep.info(target, fmt.Sprintf("host-store mode (nd-agent %s)", agentVersion))
 	return hostStoreTransfer{r}, nil
 }
 
@@ -81,7 +80,7 @@ func (r *pushRun) pushOne(ctx context.Context, target string) (res pushResult) {
 		res.Err = fmt.Errorf("cannot reach Docker on %s: %s", target, welcome.Capabilities.DockerError)
 		return res
 	}
-	t, err := r.transferFor(target, welcome)
+	t, err := r.transferFor(target, welcome.Capabilities, welcome.NDVersion)
 	if err != nil {
 		res.Err = err
 		return res
