@@ -79,13 +79,9 @@ func loadProject(ctx context.Context, file string) ([]deployment, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		var ne *nixcmd.Error
-		if !errors.As(err, &ne) {
-			return nil, fmt.Errorf("reading project %s: %w", file, err)
-		}
-		msg := ne.Stderr
+		msg := nixcmd.Stderr(err)
 		if msg == "" {
-			msg = ne.Error()
+			return nil, fmt.Errorf("reading project %s: %w", file, err)
 		}
 		if i := strings.LastIndex(msg, "error: "); i >= 0 {
 			msg = msg[i+len("error: "):]

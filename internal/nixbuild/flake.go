@@ -1,7 +1,6 @@
 package nixbuild
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/nd-project/nd/internal/nixcmd"
 	"github.com/nd-project/nd/modules"
 )
 
@@ -55,8 +55,7 @@ func planFlake(ctx context.Context, opts Options) (invocation, error) {
 // flake-build.nix uses, refuses to change a lock itself.
 func lockFlake(ctx context.Context, opts Options, flake string) error {
 	args := append(append([]string{}, flakeFeatures...), "flake", "metadata", "--json", flake)
-	var stdout, stderr bytes.Buffer
-	if err := opts.Runner.Run(ctx, &stdout, &stderr, "nix", args...); err != nil {
+	if err := opts.Runner.Run(ctx, nil, nil, "nix", args...); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("locking flake %s: %w", flake, ctx.Err())
 		}
@@ -64,7 +63,7 @@ func lockFlake(ctx context.Context, opts Options, flake string) error {
 		if errors.As(err, &ee) {
 			return fmt.Errorf("locking flake %s: running nix (is Nix >= 2.4 installed?): %w", flake, err)
 		}
-		return &Error{Config: opts.Config, Message: "locking the flake: " + NixMessage(stderr.String()), Err: err}
+		return &Error{Config: opts.Config, Message: "locking the flake: " + NixMessage(nixcmd.Stderr(err)), Err: err}
 	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package nixbuild
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +11,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/nd-project/nd/internal/manifest"
+	"github.com/nd-project/nd/internal/nixcmd"
 )
 
 // Instantiated is a config evaluated on the laptop but not built: what
@@ -77,8 +77,8 @@ func runNix(ctx context.Context, opts Options, inv invocation, name string, args
 		log = hclog.NewNullLogger()
 	}
 	log.Debug("running "+name, "args", args)
-	var stdout, stderr bytes.Buffer
-	if err := opts.Runner.Run(ctx, &stdout, &stderr, name, args...); err != nil {
+	out, err := opts.Runner.Output(ctx, nil, name, args...)
+	if err != nil {
 		if ctx.Err() != nil {
 			return "", fmt.Errorf("evaluating %s: %w", inv.what, ctx.Err())
 		}
@@ -86,7 +86,7 @@ func runNix(ctx context.Context, opts Options, inv invocation, name string, args
 		if errors.As(err, &ee) {
 			return "", fmt.Errorf("running %s (is Nix installed?): %w", name, err)
 		}
-		return "", &Error{Config: inv.what, Message: NixMessage(stderr.String()), Err: err}
+		return "", &Error{Config: inv.what, Message: NixMessage(nixcmd.Stderr(err)), Err: err}
 	}
-	return stdout.String(), nil
+	return string(out), nil
 }

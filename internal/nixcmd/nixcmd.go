@@ -9,6 +9,7 @@ package nixcmd
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os/exec"
@@ -93,6 +94,16 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// Stderr is what the failed command of err said on its standard error; ""
+// when err holds no *Error.
+func Stderr(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Stderr
+	}
+	return ""
+}
 
 // describe names a command in errors: the program and its first arguments,
 // since a query may carry thousands of store paths.

@@ -3,6 +3,7 @@ package nixcmd
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -25,6 +26,12 @@ func TestRunnerErrors(t *testing.T) {
 	}
 	if want := "sh -c echo oops >&2; exit 3 a b ... (1 more): exit status 3: oops"; err.Error() != want {
 		t.Errorf("error = %q, want %q", err, want)
+	}
+	if got := Stderr(fmt.Errorf("wrapped: %w", err)); got != "oops" {
+		t.Errorf("Stderr(wrapped error) = %q, want oops", got)
+	}
+	if got := Stderr(errors.New("other")); got != "" {
+		t.Errorf("Stderr(other error) = %q, want nothing", got)
 	}
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != 3 {
