@@ -6,8 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"strconv"
 	"strings"
 )
+
+// SubstituteJobs is how many paths Substitute lets Nix fetch at once. Nix
+// before max-substitution-jobs (NixOS/nix#8299, 2023; Debian 12 has Nix
+// 2.8) runs substitutions in build slots, max-jobs of them, and max-jobs
+// defaults to 1: one path after another, each waiting for its download
+// before the next starts. 16 is what max-substitution-jobs defaults to
+// since; newer Nix ignores max-jobs here (nothing is built) and uses that.
+const SubstituteJobs = 16
 
 // Substitute lets Nix fetch paths from the substituters of its own
 // configuration (nix.conf, NIX_CONFIG: substituters, trusted-public-keys,
@@ -16,6 +25,10 @@ import (
 // (or whose signature Nix does not trust) simply stays invalid: --keep-going
 // fetches the others, and Nix's exit status for the failed ones is not an
 // error here. Nix's output comes back for logs.
+//
+// All paths go to one nix-store call (per 1000, for the argument list):
+// Nix then asks the substituters for their narinfos concurrently and
+// fetches up to SubstituteJobs paths side by side.
 func (s *Store) Substitute(ctx context.Context, paths []string) (map[string]bool, string, error) {
 	var out bytes.Buffer
 	for rest := paths; len(rest) > 0; {
@@ -25,7 +38,8 @@ func (s *Store) Substitute(ctx context.Context, paths []string) (map[string]bool
 				return nil, "", fmt.Errorf("substituting: %w", err)
 			}
 		}
-		c := s.cmd(ctx, append([]string{"--realise", "--keep-going"}, rest[:n]...)...)
+		args := []string{"--realise", "--keep-going", "--max-jobs", strconv.Itoa(SubstituteJobs)}
+		c := s.cmd(ctx, append(args, rest[:n]...)...)
 		c.Stdout, c.Stderr = &out, &out
 		err := c.Run()
 		var exit *exec.ExitError
