@@ -9,7 +9,9 @@
 #   scripts/bench.sh image      image mode vs docker save | ssh docker load (droplets without Nix)
 #   scripts/bench.sh deploy     failed requests and gaps during deploys at 50 req/s: overlap vs recreate
 #   scripts/bench.sh fleet      test droplets: modern (systemd) boot, teardown, reboot vs bookworm
-#   scripts/bench.sh substitute cold deploy with a binary cache near the droplet vs --no-substitute
+#   scripts/bench.sh substitute cold deploy with a binary cache near the droplet vs --no-substitute and
+#                               nix-copy-closure --use-substitutes (bookworm and modern droplets; median
+#                               of ND_BENCH_ROUNDS=3 runs each, a closure of distinct Debian package files)
 #
 # Needs root, Nix, dockerd, sshd (scripts/setup.sh). These are benchmarks, not
 # tests: they print figures and judge nothing.
