@@ -258,9 +258,10 @@ func newBenchCache(b *testing.B, top string) *benchCache {
 	}
 	c := &benchCache{sent: map[string]int64{}}
 	start := time.Now()
-	// zstd, not nix copy's default xz: the droplet decompresses it several
-	// times faster, and cache.nixos.org serves zstd too (Nix 2.8 reads and
-	// writes it through libarchive).
+	// zstd, not nix copy's default xz: the droplet decompresses it about
+	// 10x faster (60 MB of this closure's NAR: 0.11s against 1.1s, for 27%
+	// more bytes on the cache's fast link), and cache.nixos.org serves zstd
+	// too (Nix 2.8 reads and writes it through libarchive).
 	if out, err := exec.Command("nix", "--extra-experimental-features", "nix-command", "copy",
 		"--to", "file://"+store+"?secret-key="+sk+"&compression=zstd", top).CombinedOutput(); err != nil {
 		b.Fatalf("filling the cache: %v\n%s", err, out)
