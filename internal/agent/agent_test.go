@@ -1,12 +1,15 @@
 package agent_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -140,7 +143,7 @@ func TestPushDeployGC(t *testing.T) {
 	pkg := nt.BuildClosure(t, "app1", 3)
 	paths := requisites(t, pkg)
 
-	w, err := e.client.Hello(ctx)
+	w, err := e.client.Info(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +233,7 @@ func TestPushDeployGC(t *testing.T) {
 	for _, g := range st.Apps[0].Generations {
 		gens = append(gens, g.Number)
 	}
-	if len(st.Apps) != 1 || st.Apps[0].Current != 6 || fmt.Sprint(gens) != "[3 4 5 6]" {
+	if len(st.Apps) != 1 || st.Apps[0].Generation != 6 || fmt.Sprint(gens) != "[3 4 5 6]" {
 		t.Errorf("Status = %+v, want app1 current 6, generations [3 4 5 6]", st)
 	}
 	ents, _ := os.ReadDir(filepath.Join(e.root, "nix/var/nix/gcroots/nd-agent/app1"))
@@ -363,21 +366,19 @@ func TestMalformedStreamRefused(t *testing.T) {
 					t.Fatal(derr)
 				}
 				defer st.Close()
-				c := proto.NewConn(st)
-				if _, err := c.Handshake("testhost", proto.Hello{Protocol: proto.Version}); err != nil {
+				req, _ := http.NewRequest(http.MethodPost, "http://nd-agent/v1/store/import?paths=0", strings.NewReader("definitely not zstd, definitely not zstd"))
+				req.Header.Set("Content-Encoding", proto.CompressionZstd)
+				if err := req.Write(st); err != nil {
 					t.Fatal(err)
 				}
-				c.Send(proto.TypeImport, &proto.Import{Compression: proto.CompressionZstd})
-				dw := c.DataWriter()
-				dw.Write([]byte("definitely not zstd, definitely not zstd"))
-				dw.Close()
-				err = c.Expect(proto.TypeImported, &proto.Imported{})
-				if err == nil {
-					t.Fatal("garbage import accepted")
+				resp, rerr := http.ReadResponse(bufio.NewReader(st), req)
+				if rerr != nil {
+					t.Fatal(rerr)
 				}
-				var re *proto.RemoteError
-				if !errors.As(err, &re) || re.Code != proto.CodeBadStream {
-					t.Errorf("garbage import: %v, want code %s", err, proto.CodeBadStream)
+				var l proto.Line
+				json.NewDecoder(resp.Body).Decode(&l)
+				if resp.StatusCode != http.StatusBadRequest || l.Error == nil || l.Error.Code != proto.CodeBadStream {
+					t.Errorf("garbage import: %s %+v, want 400 and code %s", resp.Status, l.Error, proto.CodeBadStream)
 				}
 			} else {
 				_, err = rawImport(ctx, e.client, tt.in)
@@ -450,7 +451,7 @@ func TestDeploySerializedAndFailures(t *testing.T) {
 		t.Errorf("root of failed generation left: %v", err)
 	}
 	st, _ := e.client.Status(ctx, "app3")
-	if len(st.Apps) != 1 || st.Apps[0].Current != 2 {
+	if len(st.Apps) != 1 || st.Apps[0].Generation != 2 {
 		t.Errorf("status after failed deploy: %+v, want current 2", st)
 	}
 	e.rt.fail = nil
@@ -487,43 +488,42 @@ func TestSocketPermissions(t *testing.T) {
 	}
 }
 
-func TestVersionSkew(t *testing.T) {
-	e := start(t)
-	// An nd-push speaking a protocol this agent does not serve.
-	c, err := net.Dial("unix", e.socket)
+// infoServer serves GET /v1/info with info on a unix socket.
+func infoServer(t *testing.T, info proto.Info) string {
+	sock := filepath.Join(t.TempDir(), "s")
+	l, err := net.Listen("unix", sock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	_, err = proto.NewConn(c).Handshake("droplet1", proto.Hello{Protocol: proto.Version + 1, NDVersion: "9.9"})
-	want := fmt.Sprintf("nd-agent on droplet1 speaks protocol %d (nd test), this nd-push speaks %d (nd 9.9): upgrade nd-agent on droplet1 to nd 9.9", proto.Version, proto.Version+1)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(&info)
+	})}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return sock
+}
+
+func TestVersionSkew(t *testing.T) {
+	// An nd-agent speaking an older API than this nd-push.
+	sock := infoServer(t, proto.Info{Protocol: proto.Version - 1, MinProtocol: proto.Version - 1, NDVersion: "test"})
+	cl := agentclient.New(unixDialer(sock), agentclient.Options{Host: "droplet1", NDVersion: "9.9"})
+	_, err := cl.Info(context.Background())
+	want := fmt.Sprintf("nd-agent on droplet1 speaks protocol %d (nd test), this nd-push speaks %d (nd 9.9): upgrade nd-agent on droplet1 to nd 9.9", proto.Version-1, proto.Version)
 	if err == nil || err.Error() != want {
-		t.Errorf("Handshake = %v\nwant %s", err, want)
+		t.Errorf("Info = %v\nwant %s", err, want)
 	}
 
-	// An nd-agent speaking a newer protocol than this nd-push.
-	dir := t.TempDir()
-	l, err := net.Listen("unix", filepath.Join(dir, "s"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		pc := proto.NewConn(c)
-		pc.Expect(proto.TypeHello, &proto.Hello{})
-		pc.Send(proto.TypeWelcome, &proto.Welcome{Protocol: proto.Version + 1, MinProtocol: proto.Version + 1, NDVersion: "2.0"})
-		pc.SendError(proto.CodeVersion, "old client")
-	}()
-	cl := agentclient.New(unixDialer(filepath.Join(dir, "s")), agentclient.Options{Host: "droplet2", NDVersion: "1.0"})
-	_, err = cl.Ping(context.Background())
-	var se *proto.SkewError
+	// An nd-agent speaking a newer API than this nd-push.
+	sock = infoServer(t, proto.Info{Protocol: proto.Version + 1, MinProtocol: proto.Version + 1, NDVersion: "2.0"})
+	cl = agentclient.New(unixDialer(sock), agentclient.Options{Host: "droplet2", NDVersion: "1.0"})
+	_, err = cl.Info(context.Background())
+	var se *agentclient.SkewError
 	if !errors.As(err, &se) || !strings.Contains(err.Error(), fmt.Sprintf("nd-agent on droplet2 speaks protocol %d (nd 2.0), this nd-push speaks %d (nd 1.0): upgrade nd-push", proto.Version+1, proto.Version)) {
-		t.Errorf("Ping against a newer agent = %v", err)
+		t.Errorf("Info from a newer agent = %v", err)
+	}
+	// Every request checks the version first.
+	if _, err := cl.Status(context.Background(), ""); !errors.As(err, &se) {
+		t.Errorf("Status from a newer agent = %v", err)
 	}
 }
 
@@ -541,7 +541,7 @@ func TestDialStdio(t *testing.T) {
 		return &pipeStream{outR, inW}, nil
 	})
 	cl := agentclient.New(d, agentclient.Options{Host: "stdio"})
-	if _, err := cl.Ping(context.Background()); err != nil {
+	if _, err := cl.Info(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	pkg := nt.BuildClosure(t, "stdio", 1)

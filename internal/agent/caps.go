@@ -34,12 +34,18 @@ func (a *Agent) Capabilities(ctx context.Context) proto.Capabilities {
 			caps.DockerError = err.Error()
 		} else {
 			caps.Docker = true
+			a.dockerOK.Store(time.Now().UnixNano())
 		}
 	default:
 		caps.Docker = true
 	}
 	return caps
 }
+
+// dockerOKFor is how long a ping dockerd answered vouches for it: a burst
+// of requests (a deploy's, a status of many apps) pings once. Failures are
+// never remembered.
+const dockerOKFor = time.Second
 
 // requireDocker fails with CodeNoDocker when the runtime does not answer,
 // so that no request reports on or changes apps it could not ask about.
@@ -48,11 +54,15 @@ func (a *Agent) requireDocker(ctx context.Context) error {
 	if !ok {
 		return nil
 	}
+	if last := a.dockerOK.Load(); last != 0 && time.Since(time.Unix(0, last)) < dockerOKFor {
+		return nil
+	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := p.Ping(pctx); err != nil {
 		return withCode(proto.CodeNoDocker, err)
 	}
+	a.dockerOK.Store(time.Now().UnixNano())
 	return nil
 }
 

@@ -325,11 +325,11 @@ func genList(st *appState) string {
 	return strings.Join(ns, ", ")
 }
 
-func (a *Agent) handleCheck(ctx context.Context, c *proto.Conn, env proto.Envelope) error {
+func (a *Agent) handleCheck(ctx context.Context, c *call) error {
 	var req proto.Check
-	if err := proto.Decode(env, proto.TypeCheck, &req); err != nil {
-		return withCode(proto.CodeBadRequest, err)
+	if err := c.decode(&req); err != nil {
+		return err
 	}
 	rep := a.Check(ctx, req.Repair)
-	return c.Send(proto.TypeChecked, &rep)
+	return c.reply(&rep)
 }

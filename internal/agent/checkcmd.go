@@ -9,6 +9,7 @@ import (
 	"net"
 	"syscall"
 
+	"github.com/nd-project/nd/internal/agentclient"
 	"github.com/nd-project/nd/internal/nixstore"
 	"github.com/nd-project/nd/internal/proto"
 )
@@ -97,29 +98,16 @@ func printCheck(p Program, rep proto.CheckReport, repair bool) {
 	}
 }
 
-// askCheck sends a Check to the agent on socket.
+// askCheck asks the agent on socket for a check.
 func askCheck(ctx context.Context, socket string, repair bool) (proto.CheckReport, error) {
-	var rep proto.CheckReport
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "unix", socket)
+	d := agentclient.DialerFunc(func(ctx context.Context) (agentclient.Stream, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", socket)
+	})
+	cl := agentclient.New(d, agentclient.Options{Host: socket})
+	defer cl.Close()
+	rep, err := cl.Check(ctx, repair)
 	if err != nil {
-		return rep, fmt.Errorf("dialing nd-agent at %s: %w", socket, err)
-	}
-	defer nc.Close()
-	stop := context.AfterFunc(ctx, func() { nc.Close() })
-	defer stop()
-	c := proto.NewConn(nc)
-	if err := c.Send(proto.TypeHello, &proto.Hello{Protocol: proto.Version, Client: "nd-agent check"}); err != nil {
-		return rep, fmt.Errorf("asking nd-agent: %w", err)
-	}
-	var w proto.Welcome
-	if err := c.Expect(proto.TypeWelcome, &w); err != nil {
-		return rep, fmt.Errorf("asking nd-agent: %w", err)
-	}
-	if err := c.Send(proto.TypeCheck, &proto.Check{Repair: repair}); err != nil {
-		return rep, fmt.Errorf("asking nd-agent: %w", err)
-	}
-	if err := c.Expect(proto.TypeChecked, &rep); err != nil {
 		return rep, fmt.Errorf("nd-agent check: %w", err)
 	}
 	return rep, nil

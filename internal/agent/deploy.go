@@ -4,9 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"os"
 	"sort"
 
 	"github.com/nd-project/nd/internal/deployspec"
@@ -76,11 +74,12 @@ func (a *Agent) lockAppFor(ctx context.Context, app string, progress func(stage,
 	return unlock, nil
 }
 
-func (a *Agent) handleDeploy(ctx context.Context, c *proto.Conn, env proto.Envelope) error {
+func (a *Agent) handleDeploy(ctx context.Context, c *call) error {
 	var req proto.Deploy
-	if err := proto.Decode(env, proto.TypeDeploy, &req); err != nil {
-		return withCode(proto.CodeBadRequest, err)
+	if err := c.decode(&req); err != nil {
+		return err
 	}
+	req.App = c.r.PathValue("app")
 	if !manifest.ValidName(req.App) {
 		return codef(proto.CodeBadRequest, "bad app name %q", req.App)
 	}
@@ -90,13 +89,12 @@ func (a *Agent) handleDeploy(ctx context.Context, c *proto.Conn, env proto.Envel
 	if err := checkSession(req.Session); err != nil {
 		return err
 	}
-	progress := a.progressTo(c)
-	res, err := a.Deploy(ctx, req, progress)
+	res, err := a.Deploy(ctx, req, c.progress)
 	if err != nil {
 		a.forgetFailedFirst(ctx, req.App, req.Secrets)
 		return err
 	}
-	return c.Send(proto.TypeDeployed, &res)
+	return c.reply(&res)
 }
 
 // Deploy records and runs a deploy of req.Package as req.App.
@@ -176,69 +174,8 @@ func (a *Agent) prune(st *appState) {
 	st.Generations = keep
 }
 
-func (a *Agent) handleStatus(ctx context.Context, c *proto.Conn, env proto.Envelope) error {
-	var req proto.Status
-	if err := proto.Decode(env, proto.TypeStatus, &req); err != nil {
-		return withCode(proto.CodeBadRequest, err)
-	}
-	apps := []string{req.App}
-	if req.App == "" {
-		apps = nil
-		ents, err := os.ReadDir(a.appsDir())
-		if err != nil && !os.IsNotExist(err) {
-			return fmt.Errorf("listing apps: %w", err)
-		}
-		for _, e := range ents {
-			if e.IsDir() && manifest.ValidName(e.Name()) {
-				apps = append(apps, e.Name())
-			}
-		}
-	} else if !manifest.ValidName(req.App) {
-		return codef(proto.CodeBadRequest, "bad app name %q", req.App)
-	}
-	// An app's container state is part of its status: without Docker the
-	// answer would claim "no container" for every app.
-	if err := a.requireDocker(ctx); err != nil {
-		return err
-	}
-	rep := proto.StatusReply{Apps: []proto.AppStatus{}}
-	for _, app := range apps {
-		st, err := a.loadState(app)
-		var se *StateError
-		if errors.As(err, &se) {
-			as := proto.AppStatus{App: app, Generations: []proto.Generation{}, Error: se.Error()}
-			a.addContainerStatus(ctx, &as)
-			rep.Apps = append(rep.Apps, as)
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if st.Current == 0 && len(st.Generations) == 0 {
-			continue
-		}
-		as := proto.AppStatus{App: app, Current: st.Current, Generations: st.Generations}
-		if err := a.addContainerStatus(ctx, &as); err != nil {
-			return err
-		}
-		rep.Apps = append(rep.Apps, as)
-	}
-	return c.Send(proto.TypeStatusReply, &rep)
-}
-
 func randomID() string {
 	b := make([]byte, 12)
 	rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// progressTo reports a long request's steps to its client. A client that
-// went away does not stop the request: the deploy still finishes or rolls
-// back, so the host never stays half-deployed.
-func (a *Agent) progressTo(c *proto.Conn) func(stage, msg string) {
-	return func(stage, msg string) {
-		if err := c.Send(proto.TypeProgress, &proto.Progress{Stage: stage, Message: msg}); err != nil {
-			a.log.Debug("progress not sent", "error", err)
-		}
-	}
 }

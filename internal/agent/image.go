@@ -46,10 +46,10 @@ func (a *Agent) imageRuntime(ctx context.Context) (ImageRuntime, error) {
 	return ir, nil
 }
 
-func (a *Agent) handleQueryBlobs(ctx context.Context, c *proto.Conn, env proto.Envelope) error {
+func (a *Agent) handleQueryBlobs(ctx context.Context, c *call) error {
 	var req proto.QueryBlobs
-	if err := proto.Decode(env, proto.TypeQueryBlobs, &req); err != nil {
-		return withCode(proto.CodeBadRequest, err)
+	if err := c.decode(&req); err != nil {
+		return err
 	}
 	if len(req.Digests) > proto.MaxImageLayers {
 		return codef(proto.CodeBadRequest, "%d layers, at most %d", len(req.Digests), proto.MaxImageLayers)
@@ -64,22 +64,19 @@ func (a *Agent) handleQueryBlobs(ctx context.Context, c *proto.Conn, env proto.E
 	}
 	missing := a.cfg.Images.Store().Missing(req.Digests)
 	a.log.Debug("query blobs", "layers", len(req.Digests), "missing", len(missing))
-	return c.Send(proto.TypeBlobs, &proto.Blobs{Missing: missing})
+	return c.reply(&proto.Blobs{Missing: missing})
 }
 
-func (a *Agent) handleDeployImage(ctx context.Context, c *proto.Conn, env proto.Envelope) error {
-	var req proto.DeployImage
-	if err := proto.Decode(env, proto.TypeDeployImage, &req); err != nil {
-		return withCode(proto.CodeBadRequest, err)
+func (a *Agent) handleDeployImage(ctx context.Context, c *call) error {
+	req, data, err := deployImageRequest(c)
+	if err != nil {
+		return err
 	}
 	if !manifest.ValidName(req.App) {
 		return codef(proto.CodeBadRequest, "bad app name %q", req.App)
 	}
 	if err := nixstore.ValidStorePath(req.Package); err != nil {
 		return withCode(proto.CodeBadRequest, err)
-	}
-	if req.Compression != proto.CompressionZstd {
-		return codef(proto.CodeBadRequest, "image compression %q, want %q", req.Compression, proto.CompressionZstd)
 	}
 	if err := checkImageRequest(&req); err != nil {
 		return withCode(proto.CodeBadRequest, err)
@@ -91,13 +88,12 @@ func (a *Agent) handleDeployImage(ctx context.Context, c *proto.Conn, env proto.
 	if m.Name != req.App {
 		return codef(proto.CodeBadRequest, "deploy package %s is app %q, not %q", req.Package, m.Name, req.App)
 	}
-	progress := a.progressTo(c)
-	res, err := a.DeployImage(ctx, req, m, c.DataReader(), progress)
+	res, err := a.DeployImage(ctx, req, m, data, c.progress)
 	if err != nil {
 		a.forgetFailedFirst(ctx, req.App, req.Secrets)
 		return err
 	}
-	return c.Send(proto.TypeDeployed, &res)
+	return c.reply(&res)
 }
 
 // DeployImage stores the layers read from data (zstd; each checked against

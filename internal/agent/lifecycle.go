@@ -18,31 +18,32 @@ type Controller interface {
 	Lifecycle(ctx context.Context, app, action string) error
 }
 
-// handleLifecycle serves restart, stop and start: the message's type is the
-// action. It holds the app's lock, so it never races a deploy or rollback.
-func (a *Agent) handleLifecycle(ctx context.Context, c *proto.Conn, env proto.Envelope) error {
-	var req proto.AppOp
-	if err := proto.Decode(env, env.Type, &req); err != nil {
-		return withCode(proto.CodeBadRequest, err)
+// handleLifecycle serves restart, stop and start: the route's {action}. It holds the app's lock, so it never races a deploy or rollback.
+func (a *Agent) handleLifecycle(ctx context.Context, c *call) error {
+	req := proto.AppOp{App: c.r.PathValue("app")}
+	action := c.r.PathValue("action")
+	switch proto.Action(action) {
+	case proto.ActionRestart, proto.ActionStop, proto.ActionStart:
+	default:
+		return codef(proto.CodeUnsupported, "nd-agent does not serve POST %s", c.r.URL.Path)
 	}
 	if err := checkApp(req.App); err != nil {
 		return err
 	}
 	ctl, ok := a.cfg.Runtime.(Controller)
 	if !ok {
-		return codef(proto.CodeUnsupported, "nd-agent has no container runtime that can %s apps", env.Type)
+		return codef(proto.CodeUnsupported, "nd-agent has no container runtime that can %s apps", action)
 	}
 	op, err := a.operator(ctx)
 	if err != nil {
 		return err
 	}
-	unlock, err := a.lockAppFor(ctx, req.App, a.progressTo(c))
+	unlock, err := a.lockAppFor(ctx, req.App, c.progress)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	action := string(env.Type)
-	c.Send(proto.TypeProgress, &proto.Progress{Stage: action, Message: action + " " + req.App})
+	c.progress(action, action+" "+req.App)
 	if err := ctl.Lifecycle(ctx, req.App, action); err != nil {
 		if errors.Is(err, ErrNoContainer) {
 			return noContainer(req.App, err)
@@ -54,5 +55,5 @@ func (a *Agent) handleLifecycle(ctx context.Context, c *proto.Conn, env proto.En
 		return noContainer(req.App, err)
 	}
 	a.log.Info(action, "app", req.App, "state", cs.State)
-	return c.Send(proto.TypeAppState, &proto.AppState{Container: *cs})
+	return c.reply(&proto.AppState{Container: *cs})
 }

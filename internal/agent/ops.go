@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/nd-project/nd/internal/manifest"
@@ -23,40 +25,39 @@ type Operator interface {
 	// Logs streams the container's output as req selects (Tail < 0: all of
 	// it). With Follow it ends when ctx ends or the reader is closed.
 	Logs(ctx context.Context, app string, req proto.Logs) (io.ReadCloser, error)
-	// Exec runs a command in the running container and returns its exit code.
-	Exec(ctx context.Context, app string, spec ExecSpec) (int, error)
+	// Exec starts a command in the running container and returns its
+	// stream; ctx bounds the start only.
+	Exec(ctx context.Context, app string, spec ExecSpec) (ExecStream, error)
 	// Remove deletes the app's containers and images, with volumes also its
 	// named volumes.
 	Remove(ctx context.Context, app string, volumes bool) error
 }
 
-// ExecSpec is a command run by Operator.Exec.
+// ExecSpec is a command started by Operator.Exec.
 type ExecSpec struct {
 	Cmd        []string
 	TTY        bool
 	Rows, Cols uint
-	Stdin      io.Reader // nil: empty stdin
-	Stdout     io.Writer
-	Stderr     io.Writer // unused with TTY
-	// Resize delivers terminal size changes (TTY only); may be nil.
-	Resize <-chan proto.Resize
+	Stdin      bool // attach stdin (else it is empty)
+}
+
+// ExecStream is a started command's connection to the runtime: what is
+// written is its stdin, what is read its output (raw with a TTY, else
+// Docker's multiplexed stream). The agent splices it onto the client's
+// upgraded connection as it is.
+type ExecStream interface {
+	io.ReadWriteCloser
+	// CloseWrite ends the command's stdin.
+	CloseWrite() error
+	// Resize sizes its terminal.
+	Resize(ctx context.Context, rows, cols uint) error
+	// Exited says whether it has ended, and its exit code if so.
+	Exited(ctx context.Context) (exited bool, code int, err error)
 }
 
 // ErrNoContainer is wrapped by Operator errors about an app that has no
 // container.
 var ErrNoContainer = errors.New("no container")
-
-func (a *Agent) opHandlers() map[proto.Type]func(context.Context, *proto.Conn, proto.Envelope) error {
-	return map[proto.Type]func(context.Context, *proto.Conn, proto.Envelope) error{
-		proto.TypeRollback: a.handleRollback,
-		proto.TypeLogs:     a.handleLogs,
-		proto.TypeRemove:   a.handleRemove,
-		proto.TypeExec:     a.handleExec,
-		proto.TypeRestart:  a.handleLifecycle,
-		proto.TypeStop:     a.handleLifecycle,
-		proto.TypeStart:    a.handleLifecycle,
-	}
-}
 
 func (a *Agent) operator(ctx context.Context) (Operator, error) {
 	if op, ok := a.cfg.Runtime.(Operator); ok {
@@ -83,42 +84,41 @@ func noContainer(app string, err error) error {
 	return err
 }
 
-// addContainerStatus fills st.Container from the runtime. Only an app that
-// truly has no container is left without one: any other failure to ask is
-// the request's error, never reported as "no container".
-func (a *Agent) addContainerStatus(ctx context.Context, st *proto.AppStatus) error {
+// containerStatus asks the runtime about app's container. Only an app that
+// truly has no container is left without one (nil): any other failure to
+// ask is the request's error, never reported as "no container".
+func (a *Agent) containerStatus(ctx context.Context, app string) (*proto.ContainerStatus, error) {
 	op, ok := a.cfg.Runtime.(Operator)
 	if !ok {
-		return nil
+		return nil, nil
 	}
-	cs, err := op.Inspect(ctx, st.App)
+	cs, err := op.Inspect(ctx, app)
 	if errors.Is(err, ErrNoContainer) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
 		if perr := a.requireDocker(ctx); perr != nil {
-			return perr
+			return nil, perr
 		}
-		return fmt.Errorf("inspecting the container of %s: %w", st.App, err)
+		return nil, fmt.Errorf("inspecting the container of %s: %w", app, err)
 	}
-	st.Container = cs
-	return nil
+	return cs, nil
 }
 
-func (a *Agent) handleRollback(ctx context.Context, c *proto.Conn, env proto.Envelope) error {
+func (a *Agent) handleRollback(ctx context.Context, c *call) error {
 	var req proto.Rollback
-	if err := proto.Decode(env, proto.TypeRollback, &req); err != nil {
-		return withCode(proto.CodeBadRequest, err)
+	if err := c.decode(&req); err != nil {
+		return err
 	}
+	req.App = c.r.PathValue("app")
 	if err := checkApp(req.App); err != nil {
 		return err
 	}
-	progress := a.progressTo(c)
-	res, err := a.Rollback(ctx, req, progress)
+	res, err := a.Rollback(ctx, req, c.progress)
 	if err != nil {
 		return err
 	}
-	return c.Send(proto.TypeDeployed, &res)
+	return c.reply(&res)
 }
 
 // describeGenerations lists st's generations for an error message.
@@ -223,21 +223,12 @@ func (a *Agent) Rollback(ctx context.Context, req proto.Rollback, progress func(
 	return res, nil
 }
 
-// watchClosed cancels the returned context when the client closes the
-// stream (or sends anything: no message is expected).
-func watchClosed(ctx context.Context, c *proto.Conn) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(ctx)
-	go func() {
-		c.Recv()
-		cancel()
-	}()
-	return ctx, cancel
-}
-
-func (a *Agent) handleLogs(ctx context.Context, c *proto.Conn, env proto.Envelope) error {
-	var req proto.Logs
-	if err := proto.Decode(env, proto.TypeLogs, &req); err != nil {
-		return withCode(proto.CodeBadRequest, err)
+// handleLogs streams the container's output as the body, for as long as
+// the client reads it (a follow ends with the client's connection).
+func (a *Agent) handleLogs(ctx context.Context, c *call) error {
+	req, err := logsRequest(c.r)
+	if err != nil {
+		return err
 	}
 	if err := checkApp(req.App); err != nil {
 		return err
@@ -246,49 +237,63 @@ func (a *Agent) handleLogs(ctx context.Context, c *proto.Conn, env proto.Envelop
 	if err != nil {
 		return err
 	}
-	ctx, cancel := watchClosed(ctx, c)
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	stop := context.AfterFunc(c.r.Context(), cancel)
+	defer stop()
 	rc, err := op.Logs(ctx, req.App, req)
 	if err != nil {
 		return noContainer(req.App, err)
 	}
-	stop := context.AfterFunc(ctx, func() { rc.Close() })
-	defer stop()
+	stopRead := context.AfterFunc(ctx, func() { rc.Close() })
+	defer stopRead()
 	defer rc.Close()
-	if err := c.Send(proto.TypeLogsStarted, &proto.LogsStarted{}); err != nil {
-		return nil
-	}
-	w := c.DataWriter()
+	c.mu.Lock()
+	c.answered = true
+	c.mu.Unlock()
+	c.w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	c.w.WriteHeader(http.StatusOK)
+	rcw := http.NewResponseController(c.w)
 	buf := make([]byte, 32<<10)
 	for {
 		n, rerr := rc.Read(buf)
 		if n > 0 {
-			if _, err := w.Write(buf[:n]); err != nil {
+			if _, err := c.w.Write(buf[:n]); err != nil {
 				return nil // the client went away
 			}
+			rcw.Flush()
+		}
+		if rerr == io.EOF || ctx.Err() != nil {
+			return nil
 		}
 		if rerr != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			if rerr != io.EOF {
-				w.Close()
-				return fmt.Errorf("reading logs of %s: %w", req.App, rerr)
-			}
-			break
+			// The body is cut short: the client sees it end early.
+			a.log.Error("reading logs", "app", req.App, "error", rerr)
+			panic(http.ErrAbortHandler)
 		}
 	}
-	if err := w.Close(); err != nil {
-		return nil
-	}
-	return c.Send(proto.TypeLogsDone, &proto.LogsDone{})
 }
 
-func (a *Agent) handleRemove(ctx context.Context, c *proto.Conn, env proto.Envelope) error {
-	var req proto.Remove
-	if err := proto.Decode(env, proto.TypeRemove, &req); err != nil {
-		return withCode(proto.CodeBadRequest, err)
+// logsRequest reads RouteLogs' query parameters.
+func logsRequest(r *http.Request) (proto.Logs, error) {
+	q := r.URL.Query()
+	req := proto.Logs{App: r.PathValue("app"), Tail: -1, Follow: q.Get("follow") == "1", Timestamps: q.Get("timestamps") == "1"}
+	var err error
+	if v := q.Get("tail"); v != "" {
+		if req.Tail, err = strconv.Atoi(v); err != nil {
+			return req, codef(proto.CodeBadRequest, "logs: bad tail %q", v)
+		}
 	}
+	if v := q.Get("since"); v != "" {
+		if req.Since, err = strconv.ParseInt(v, 10, 64); err != nil {
+			return req, codef(proto.CodeBadRequest, "logs: bad since %q", v)
+		}
+	}
+	return req, nil
+}
+
+func (a *Agent) handleRemove(ctx context.Context, c *call) error {
+	req := proto.Remove{App: c.r.PathValue("app"), Volumes: c.r.URL.Query().Get("volumes") == "1"}
 	if err := checkApp(req.App); err != nil {
 		return err
 	}
@@ -296,7 +301,7 @@ func (a *Agent) handleRemove(ctx context.Context, c *proto.Conn, env proto.Envel
 	if err != nil {
 		return err
 	}
-	unlock, err := a.lockAppFor(ctx, req.App, a.progressTo(c))
+	unlock, err := a.lockAppFor(ctx, req.App, c.progress)
 	if err != nil {
 		return err
 	}
@@ -333,100 +338,5 @@ func (a *Agent) handleRemove(ctx context.Context, c *proto.Conn, env proto.Envel
 		return fmt.Errorf("removing state of %s: %w", req.App, err)
 	}
 	a.log.Info("removed", "app", req.App, "volumes", req.Volumes)
-	return c.Send(proto.TypeRemoved, &res)
-}
-
-// outputWriter sends what is written as Output messages of one stream.
-type outputWriter struct {
-	c      *proto.Conn
-	stream int
-}
-
-func (w outputWriter) Write(p []byte) (int, error) {
-	n := 0
-	for len(p) > 0 {
-		k := min(len(p), 32<<10)
-		if err := w.c.Send(proto.TypeOutput, &proto.Output{Stream: w.stream, Data: p[:k]}); err != nil {
-			return n, err
-		}
-		n += k
-		p = p[k:]
-	}
-	return n, nil
-}
-
-func (a *Agent) handleExec(ctx context.Context, c *proto.Conn, env proto.Envelope) error {
-	var req proto.Exec
-	if err := proto.Decode(env, proto.TypeExec, &req); err != nil {
-		return withCode(proto.CodeBadRequest, err)
-	}
-	if err := checkApp(req.App); err != nil {
-		return err
-	}
-	if len(req.Cmd) == 0 {
-		return codef(proto.CodeBadRequest, "exec: no command")
-	}
-	op, err := a.operator(ctx)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	spec := ExecSpec{
-		Cmd: req.Cmd, TTY: req.TTY, Rows: req.Rows, Cols: req.Cols,
-		Stdout: outputWriter{c, 1}, Stderr: outputWriter{c, 2},
-	}
-	resize := make(chan proto.Resize, 4)
-	spec.Resize = resize
-	var stdinW *io.PipeWriter
-	if req.Stdin {
-		var pr *io.PipeReader
-		pr, stdinW = io.Pipe()
-		spec.Stdin = pr
-		defer pr.Close()
-	}
-	if err := c.Send(proto.TypeExecStarted, &proto.ExecStarted{}); err != nil {
-		return nil
-	}
-	// The client's messages: stdin, resizes; the end of the stream ends
-	// the exec.
-	go func() {
-		defer cancel()
-		for {
-			env, err := c.Recv()
-			if err != nil {
-				if stdinW != nil {
-					stdinW.CloseWithError(io.ErrUnexpectedEOF)
-				}
-				return
-			}
-			switch env.Type {
-			case proto.TypeInput:
-				var in proto.Input
-				if proto.Decode(env, proto.TypeInput, &in) != nil || stdinW == nil {
-					continue
-				}
-				if len(in.Data) > 0 {
-					stdinW.Write(in.Data)
-				}
-				if in.EOF {
-					stdinW.Close()
-				}
-			case proto.TypeResize:
-				var rs proto.Resize
-				if proto.Decode(env, proto.TypeResize, &rs) == nil {
-					select {
-					case resize <- rs:
-					default:
-					}
-				}
-			}
-		}
-	}()
-	code, err := op.Exec(ctx, req.App, spec)
-	if err != nil {
-		return noContainer(req.App, err)
-	}
-	a.log.Info("exec", "app", req.App, "command", req.Cmd[0], "exitCode", code)
-	return c.Send(proto.TypeExecExited, &proto.ExecExited{Code: code})
+	return c.reply(&res)
 }

@@ -10,10 +10,10 @@ import (
 
 // handleRealise builds a derivation nd-push sent (--build-on-target) and
 // roots its outputs for the session, so the deploy that follows finds them.
-func (a *Agent) handleRealise(ctx context.Context, c *proto.Conn, env proto.Envelope) error {
+func (a *Agent) handleRealise(ctx context.Context, c *call) error {
 	var r proto.Realise
-	if err := proto.Decode(env, proto.TypeRealise, &r); err != nil {
-		return withCode(proto.CodeBadRequest, err)
+	if err := c.decode(&r); err != nil {
+		return err
 	}
 	if err := checkSession(r.Session); err != nil {
 		return err
@@ -24,9 +24,7 @@ func (a *Agent) handleRealise(ctx context.Context, c *proto.Conn, env proto.Enve
 	if err := a.requireNix(); err != nil {
 		return err
 	}
-	if err := c.Send(proto.TypeProgress, &proto.Progress{Stage: "build", Message: "building " + r.Drv}); err != nil {
-		return err
-	}
+	c.progress("build", "building "+r.Drv)
 	outs, err := a.cfg.Store.Realise(ctx, r.Drv, r.NoSubstitute)
 	var re *nixstore.RealiseError
 	if errors.As(err, &re) {
@@ -46,5 +44,5 @@ func (a *Agent) handleRealise(ctx context.Context, c *proto.Conn, env proto.Enve
 		}
 	}
 	a.log.Info("realised", "drv", r.Drv, "outputs", outs, "session", r.Session)
-	return c.Send(proto.TypeRealised, &proto.Realised{Outputs: outs})
+	return c.reply(&proto.Realised{Outputs: outs})
 }

@@ -35,10 +35,10 @@ func checkSession(id string) error {
 	return nil
 }
 
-func (a *Agent) handleQueryMissing(ctx context.Context, c *proto.Conn, env proto.Envelope) error {
+func (a *Agent) handleQueryMissing(ctx context.Context, c *call) error {
 	var q proto.QueryMissing
-	if err := proto.Decode(env, proto.TypeQueryMissing, &q); err != nil {
-		return withCode(proto.CodeBadRequest, err)
+	if err := c.decode(&q); err != nil {
+		return err
 	}
 	if err := checkSession(q.Session); err != nil {
 		return err
@@ -77,7 +77,7 @@ func (a *Agent) handleQueryMissing(ctx context.Context, c *proto.Conn, env proto
 		}
 	}
 	a.log.Debug("query missing", "paths", len(q.Paths), "missing", len(missing), "substituted", len(substituted), "session", q.Session)
-	return c.Send(proto.TypeMissing, &proto.Missing{Missing: missing, Substituted: substituted})
+	return c.reply(&proto.Missing{Missing: missing, Substituted: substituted})
 }
 
 // substitute lets the host's Nix fetch the paths of q that valid lacks from
@@ -143,21 +143,18 @@ func (a *Agent) referenceValid(ctx context.Context, s *session) func(string) (bo
 	}
 }
 
-// handleImport decompresses the data that follows, validates it entry by
+// handleImport decompresses the request's body, validates it entry by
 // entry and pipes it into nix-store --import. A stream that ends early or
 // turns out malformed stops before nix-store can register its entry:
 // complete earlier entries stay imported (and rooted), the current one is
 // not imported at all.
-func (a *Agent) handleImport(ctx context.Context, c *proto.Conn, env proto.Envelope) error {
-	var req proto.Import
-	if err := proto.Decode(env, proto.TypeImport, &req); err != nil {
-		return withCode(proto.CodeBadRequest, err)
+func (a *Agent) handleImport(ctx context.Context, c *call) error {
+	req, err := importRequest(c.r)
+	if err != nil {
+		return err
 	}
 	if err := checkSession(req.Session); err != nil {
 		return err
-	}
-	if req.Compression != proto.CompressionZstd {
-		return codef(proto.CodeBadRequest, "import compression %q, want %q", req.Compression, proto.CompressionZstd)
 	}
 	if req.Paths < 0 || req.Paths > maxImportPaths {
 		return codef(proto.CodeBadRequest, "import of %d paths", req.Paths)
@@ -175,7 +172,7 @@ func (a *Agent) handleImport(ctx context.Context, c *proto.Conn, env proto.Envel
 		a.endSession(session)
 		return err
 	}
-	ahead := newReadAhead(c.DataReader(), maxReadAhead)
+	ahead := newReadAhead(c.upload(), maxReadAhead)
 	defer ahead.Close()
 	data := &errReader{r: ahead}
 	zr, err := zstd.NewReader(data, zstd.WithDecoderMaxWindow(maxWindow), zstd.WithDecoderConcurrency(1))
@@ -228,7 +225,7 @@ func (a *Agent) handleImport(ctx context.Context, c *proto.Conn, env proto.Envel
 	}
 	s.mu.Unlock()
 	a.log.Info("imported", "paths", len(entries), "bytes", counter.n, "session", session)
-	return c.Send(proto.TypeImported, &res)
+	return c.reply(&res)
 }
 
 // errReader remembers its reader's error, to tell a cut stream from a

@@ -1,28 +1,37 @@
-// Package agentclient is nd-push's only way to talk to nd-agent: it opens
-// one stream per request through a Dialer (an SSH channel in nd-push, a unix
-// socket in tests), does the internal/proto handshake and turns replies and
-// remote errors into Go values. It never imports SSH or Docker code.
+// Package agentclient is nd-push's only way to talk to nd-agent: an
+// http.Client of the agent's API (internal/proto) whose connections are
+// opened by a Dialer (SSH channels in nd-push, a unix socket in tests). It
+// asks the agent's version and capabilities once (Info), turns replies and
+// remote errors into Go values, and never imports SSH or Docker code.
 package agentclient
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/klauspost/compress/zstd"
 	"github.com/nd-project/nd/internal/proto"
 )
 
 // Stream is one bidirectional byte stream to the agent (a net.Conn or an
-// SSH channel).
+// SSH channel): one HTTP connection.
 type Stream = io.ReadWriteCloser
 
-// Dialer opens a fresh stream to the agent for each request: in nd-push an
-// SSH direct-streamlocal channel to the agent's socket, or an exec channel
-// running `nd-agent dial-stdio`.
+// Dialer opens a fresh connection to the agent's socket: in nd-push an SSH
+// direct-streamlocal channel, or an exec channel running `nd-agent
+// dial-stdio`. Connections are kept alive and reused between requests;
+// requests in parallel get their own.
 type Dialer interface {
 	Dial(ctx context.Context) (Stream, error)
 }
@@ -40,15 +49,19 @@ type Options struct {
 	Log       hclog.Logger
 }
 
-// Client talks to one agent. Safe for concurrent use: each call is its own
-// stream.
+// baseURL is what requests name; the Dialer decides where they go.
+const baseURL = "http://nd-agent"
+
+// Client talks to one agent. Safe for concurrent use.
 type Client struct {
 	d    Dialer
 	opts Options
 	log  hclog.Logger
+	hc   *http.Client
+	tr   *http.Transport
 
-	mu      sync.Mutex
-	welcome *proto.Welcome
+	mu   sync.Mutex
+	info *proto.Info
 }
 
 // New makes a Client that dials through d.
@@ -59,55 +72,42 @@ func New(d Dialer, opts Options) *Client {
 	if opts.Host == "" {
 		opts.Host = "the host"
 	}
-	return &Client{d: d, opts: opts, log: opts.Log}
+	cl := &Client{d: d, opts: opts, log: opts.Log}
+	cl.tr = &http.Transport{
+		DialContext:         func(ctx context.Context, _, _ string) (net.Conn, error) { return cl.dial(ctx) },
+		DisableCompression:  true,
+		MaxIdleConnsPerHost: 8,
+		IdleConnTimeout:     time.Minute,
+	}
+	// The agent never redirects: a redirect is a path it cleaned (an
+	// empty app name), to be shown, not followed.
+	cl.hc = &http.Client{Transport: cl.tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return cl
 }
 
-// stream is one request in flight.
-type stream struct {
-	s    Stream
-	c    *proto.Conn
-	stop func() bool
+// Close drops the connections kept for later requests.
+func (cl *Client) Close() error {
+	cl.tr.CloseIdleConnections()
+	return nil
 }
 
-func (s *stream) Close() error {
-	s.stop()
-	return s.s.Close()
+// dialError is a failure to reach the agent at all.
+type dialError struct {
+	host string
+	err  error
 }
 
-// open dials a stream and does the handshake.
-func (cl *Client) open(ctx context.Context) (*stream, error) {
+func (e *dialError) Error() string {
+	return fmt.Sprintf("connecting to nd-agent on %s: %v", e.host, e.err)
+}
+func (e *dialError) Unwrap() error { return e.err }
+
+func (cl *Client) dial(ctx context.Context) (net.Conn, error) {
 	s, err := cl.d.Dial(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to nd-agent on %s: %w", cl.opts.Host, err)
+		return nil, &dialError{cl.opts.Host, err}
 	}
-	// Closing the stream is the only way to interrupt blocked reads.
-	st := &stream{s: s, c: proto.NewConn(s), stop: context.AfterFunc(ctx, func() { s.Close() })}
-	w, err := st.c.Handshake(cl.opts.Host, proto.Hello{Protocol: proto.Version, NDVersion: cl.opts.NDVersion, Client: "nd-push"})
-	if err != nil {
-		st.Close()
-		return nil, cl.wrap(ctx, err)
-	}
-	cl.mu.Lock()
-	cl.welcome = &w
-	cl.mu.Unlock()
-	return st, nil
-}
-
-// wrap names the host in errors and prefers the context's error when the
-// stream was closed because ctx ended.
-func (cl *Client) wrap(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return fmt.Errorf("nd-agent on %s: %w", cl.opts.Host, ctx.Err())
-	}
-	var se *proto.SkewError
-	if errors.As(err, &se) {
-		return err
-	}
-	var re *proto.RemoteError
-	if errors.As(err, &re) {
-		return &Error{Host: cl.opts.Host, Code: re.Code, Message: re.Message}
-	}
-	return fmt.Errorf("nd-agent on %s: %w", cl.opts.Host, err)
+	return asConn(s), nil
 }
 
 // Error is a failure reported by the agent.
@@ -130,70 +130,239 @@ func IsCode(err error, code string) bool {
 	return errors.As(err, &e) && e.Code == code
 }
 
-// call sends one request and decodes the reply, passing progress on.
-func (cl *Client) call(ctx context.Context, t proto.Type, req any, replyType proto.Type, reply any, progress func(proto.Progress)) error {
-	st, err := cl.open(ctx)
+// IsRemote reports whether err was reported by the agent.
+func IsRemote(err error) bool {
+	var e *Error
+	return errors.As(err, &e)
+}
+
+// wrap names the host in errors and prefers the context's error when the
+// request ended because ctx did.
+func (cl *Client) wrap(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("nd-agent on %s: %w", cl.opts.Host, ctx.Err())
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var (
+		de *dialError
+		se *SkewError
+		oe *OldAgentError
+		re *Error
+	)
+	if errors.As(err, &de) || errors.As(err, &se) || errors.As(err, &oe) || errors.As(err, &re) {
+		return err
+	}
+	return fmt.Errorf("nd-agent on %s: %w", cl.opts.Host, err)
+}
+
+// remote makes the Error of a Line.
+func (cl *Client) remote(e *proto.Error) error {
+	return &Error{Host: cl.opts.Host, Code: e.Code, Message: e.Message}
+}
+
+// request is one API request.
+type request struct {
+	method, path string
+	query        url.Values
+	body         io.Reader // nil: none
+	contentType  string
+	encoding     string // Content-Encoding of body
+}
+
+// jsonRequest has v (if not nil) as its JSON body.
+func jsonRequest(method, path string, v any) (request, error) {
+	r := request{method: method, path: path}
+	if v != nil {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return r, fmt.Errorf("encoding the request: %w", err)
+		}
+		r.body, r.contentType = bytes.NewReader(b), proto.ContentTypeJSON
+	}
+	return r, nil
+}
+
+func (cl *Client) newRequest(ctx context.Context, r request) (*http.Request, error) {
+	u := baseURL + r.path
+	if len(r.query) > 0 {
+		u += "?" + r.query.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, u, r.body)
+	if err != nil {
+		return nil, err
+	}
+	if r.contentType != "" {
+		req.Header.Set("Content-Type", r.contentType)
+	}
+	if r.encoding != "" {
+		req.Header.Set("Content-Encoding", r.encoding)
+	}
+	req.Header.Set("User-Agent", "nd-push/"+cl.opts.NDVersion)
+	return req, nil
+}
+
+// send makes the request after Info, and returns the response of a
+// success; an error status becomes the agent's *Error.
+func (cl *Client) send(ctx context.Context, r request) (*http.Response, error) {
+	if _, err := cl.Info(ctx); err != nil {
+		return nil, err
+	}
+	return cl.roundTrip(ctx, r)
+}
+
+func (cl *Client) roundTrip(ctx context.Context, r request) (*http.Response, error) {
+	req, err := cl.newRequest(ctx, r)
+	if err != nil {
+		return nil, cl.wrap(ctx, err)
+	}
+	resp, err := cl.hc.Do(req)
+	if err != nil {
+		return nil, cl.wrap(ctx, err)
+	}
+	if resp.StatusCode/100 == 2 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var l proto.Line
+	if json.Unmarshal(b, &l) == nil && l.Error != nil {
+		return nil, cl.remote(l.Error)
+	}
+	return nil, fmt.Errorf("nd-agent on %s: %s %s: %s: %s", cl.opts.Host, r.method, r.path, resp.Status, strings.TrimSpace(string(b)))
+}
+
+// call makes the request and decodes its reply into reply (if not nil),
+// passing progress on.
+func (cl *Client) call(ctx context.Context, r request, reply any, progress func(proto.Progress)) error {
+	resp, err := cl.send(ctx, r)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	if err := st.c.Send(t, req); err != nil {
-		return cl.wrap(ctx, err)
-	}
-	return cl.reply(ctx, st, replyType, reply, progress)
+	defer resp.Body.Close()
+	return cl.wrap(ctx, cl.readReply(resp, reply, progress))
 }
 
-func (cl *Client) reply(ctx context.Context, st *stream, replyType proto.Type, reply any, progress func(proto.Progress)) error {
-	for {
-		env, err := st.c.Recv()
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = fmt.Errorf("stream closed before the %s reply", replyType)
-			}
-			return cl.wrap(ctx, err)
+// readReply reads a reply body: JSON, or JSON lines ending in the reply.
+func (cl *Client) readReply(resp *http.Response, reply any, progress func(proto.Progress)) error {
+	if !strings.HasPrefix(resp.Header.Get("Content-Type"), proto.ContentTypeLines) {
+		if reply == nil {
+			return nil
 		}
-		if env.Type == proto.TypeProgress {
-			var p proto.Progress
-			if err := proto.Decode(env, proto.TypeProgress, &p); err != nil {
-				return cl.wrap(ctx, err)
-			}
-			cl.log.Debug("agent progress", "stage", p.Stage, "message", p.Message)
-			if progress != nil {
-				progress(p)
-			}
-			continue
-		}
-		if err := proto.Decode(env, replyType, reply); err != nil {
-			return cl.wrap(ctx, err)
+		if err := json.NewDecoder(resp.Body).Decode(reply); err != nil {
+			return fmt.Errorf("decoding the reply: %w", err)
 		}
 		return nil
 	}
-}
-
-// Hello does a handshake only and returns the agent's versions and
-// capabilities.
-func (cl *Client) Hello(ctx context.Context) (proto.Welcome, error) {
-	st, err := cl.open(ctx)
-	if err != nil {
-		return proto.Welcome{}, err
+	raw, err := ReadLines(resp.Body, func(p proto.Progress) {
+		cl.log.Debug("agent progress", "stage", p.Stage, "message", p.Message)
+		if progress != nil {
+			progress(p)
+		}
+	})
+	var pe *proto.Error
+	if errors.As(err, &pe) {
+		return cl.remote(pe)
 	}
-	st.Close()
+	if err != nil {
+		return err
+	}
+	if reply == nil {
+		return nil
+	}
+	if err := json.Unmarshal(raw, reply); err != nil {
+		return fmt.Errorf("decoding the reply: %w", err)
+	}
+	return nil
+}
+
+// maxLine bounds one line of a JSON-lines reply.
+const maxLine = 4 << 20
+
+// ReadLines reads a JSON-lines reply (proto.Line a line) from r, giving
+// progress to progress, and returns the last line's reply; an error line
+// is returned as a *proto.Error. A body that ends before its reply is an
+// error.
+func ReadLines(r io.Reader, progress func(proto.Progress)) (json.RawMessage, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
+	for sc.Scan() {
+		b := sc.Bytes()
+		if len(bytes.TrimSpace(b)) == 0 {
+			continue
+		}
+		var l proto.Line
+		if err := json.Unmarshal(b, &l); err != nil {
+			return nil, fmt.Errorf("decoding a reply line: %w", err)
+		}
+		switch {
+		case l.Error != nil:
+			return nil, l.Error
+		case l.Reply != nil:
+			return l.Reply, nil
+		case l.Progress != nil:
+			progress(*l.Progress)
+		default:
+			return nil, fmt.Errorf("a reply line without progress, reply or error: %.100q", b)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading the reply: %w", err)
+	}
+	return nil, fmt.Errorf("reading the reply: %w", io.ErrUnexpectedEOF)
+}
+
+// Info returns the agent's versions and capabilities, asking the agent the
+// first time only (Docker's state in it is that of the first ask). An agent
+// of another API version is an error saying which side to upgrade.
+func (cl *Client) Info(ctx context.Context) (proto.Info, error) {
 	cl.mu.Lock()
-	defer cl.mu.Unlock()
-	return *cl.welcome, nil
+	if cl.info != nil {
+		defer cl.mu.Unlock()
+		return *cl.info, nil
+	}
+	cl.mu.Unlock()
+	var info proto.Info
+	resp, err := cl.roundTrip(ctx, request{method: http.MethodGet, path: "/v1/info"})
+	if err != nil {
+		var de *dialError
+		if ctx.Err() == nil && !errors.As(err, &de) && !IsRemote(err) {
+			// No HTTP answer at all: an agent of the framed protocol
+			// closes the connection on the request line.
+			if old := cl.probeLegacy(ctx); old != nil {
+				return info, old
+			}
+		}
+		return info, err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
+		return info, cl.wrap(ctx, fmt.Errorf("decoding its info: %w", err))
+	}
+	if !Compatible(proto.Version, info.Protocol, info.MinProtocol) {
+		return info, &SkewError{Host: cl.opts.Host, Agent: info.Protocol, AgentMin: info.MinProtocol, Client: proto.Version,
+			AgentVersion: info.NDVersion, ClientVersion: cl.opts.NDVersion}
+	}
+	cl.mu.Lock()
+	cl.info = &info
+	cl.mu.Unlock()
+	return info, nil
 }
 
-// Ping round-trips a Ping.
-func (cl *Client) Ping(ctx context.Context) (proto.Pong, error) {
-	var p proto.Pong
-	err := cl.call(ctx, proto.TypePing, &proto.Ping{}, proto.TypePong, &p, nil)
-	return p, err
-}
-
-// Status returns the deployed apps (app "" = all).
-func (cl *Client) Status(ctx context.Context, app string) (proto.StatusReply, error) {
-	var r proto.StatusReply
-	err := cl.call(ctx, proto.TypeStatus, &proto.Status{App: app}, proto.TypeStatusReply, &r, nil)
+// Status returns the deployed apps (app "" = all) as `nd-push status
+// --json` shows them.
+func (cl *Client) Status(ctx context.Context, app string) (proto.Apps, error) {
+	var r proto.Apps
+	path := "/v1/apps"
+	if app != "" {
+		path += "/" + url.PathEscape(app)
+	}
+	err := cl.call(ctx, request{method: http.MethodGet, path: path}, &r, nil)
 	return r, err
 }
 
@@ -209,7 +378,11 @@ func (cl *Client) QueryMissing(ctx context.Context, session string, paths []stri
 // let the host substitute first) and the whole answer.
 func (cl *Client) Missing(ctx context.Context, q proto.QueryMissing) (proto.Missing, error) {
 	var r proto.Missing
-	err := cl.call(ctx, proto.TypeQueryMissing, &q, proto.TypeMissing, &r, nil)
+	req, err := jsonRequest(http.MethodPost, "/v1/store/query-missing", &q)
+	if err != nil {
+		return r, err
+	}
+	err = cl.call(ctx, req, &r, nil)
 	return r, err
 }
 
@@ -217,85 +390,30 @@ func (cl *Client) Missing(ctx context.Context, q proto.QueryMissing) (proto.Miss
 // its outputs; progress receives the agent's build stage.
 func (cl *Client) Realise(ctx context.Context, req proto.Realise, progress func(proto.Progress)) (proto.Realised, error) {
 	var r proto.Realised
-	err := cl.call(ctx, proto.TypeRealise, &req, proto.TypeRealised, &r, progress)
-	return r, err
-}
-
-// ImportOptions tune Import's compression.
-type ImportOptions struct {
-	Session string
-	Paths   int // how many store paths the stream holds
-	// NarBytes is their total NAR size (0: unknown), so the agent can
-	// refuse what does not fit before the transfer.
-	NarBytes int64
-	// Level and Concurrency of the zstd encoder; zero: DefaultLevel,
-	// DefaultConcurrency.
-	Level       zstd.EncoderLevel
-	Concurrency int
-	// Wire, if set, is called with the compressed bytes sent so far.
-	Wire func(n int64)
-}
-
-// Defaults for Import, measured for 2 cores and a ~25 MB/s link (see
-// internal/closure's benchmarks). On a 510 MB closure of binaries
-// (`nix-store --export` ~780 MB/s from page cache, the host's
-// `nix-store --import` ~250 MB/s), zstd's default level compresses 6.2x at
-// ~280 MB/s with 2 goroutines: fast enough to keep the link busy (82 MB,
-// ~3.3 s) with CPU to spare for the export and SSH. The fastest level
-// (5.2x, ~340 MB/s, half the CPU) sends 18% more; better (7.0x) falls
-// below the link's needs at ~150 MB/s on 2 cores.
-var (
-	DefaultLevel       = zstd.SpeedDefault
-	DefaultConcurrency = 2
-)
-
-// Import sends a `nix-store --export` stream, which write produces into
-// the writer it is given, zstd-compressed on one stream, and returns the
-// paths the agent imported. If the agent refuses the stream, its error is
-// returned (not the broken pipe that follows).
-func (cl *Client) Import(ctx context.Context, opts ImportOptions, write func(w io.Writer) error) (proto.Imported, error) {
-	var res proto.Imported
-	st, err := cl.open(ctx)
+	hr, err := jsonRequest(http.MethodPost, "/v1/store/realise", &req)
 	if err != nil {
-		return res, err
+		return r, err
 	}
-	defer st.Close()
-	if err := st.c.Send(proto.TypeImport, &proto.Import{Session: opts.Session, Compression: proto.CompressionZstd, Paths: opts.Paths, NarBytes: opts.NarBytes}); err != nil {
-		return res, cl.wrap(ctx, err)
-	}
-	err = cl.sendCompressed(ctx, st, compression{opts.Level, opts.Concurrency, opts.Wire}, "export stream", write,
-		func() error { return cl.reply(ctx, st, proto.TypeImported, &res, nil) })
-	return res, err
-}
-
-// IsRemote reports whether err was reported by the agent.
-func IsRemote(err error) bool {
-	var e *Error
-	return errors.As(err, &e)
+	err = cl.call(ctx, hr, &r, progress)
+	return r, err
 }
 
 // Deploy asks the agent to deploy; progress (may be nil) gets its steps.
 func (cl *Client) Deploy(ctx context.Context, req proto.Deploy, progress func(proto.Progress)) (proto.Deployed, error) {
 	var r proto.Deployed
-	err := cl.call(ctx, proto.TypeDeploy, &req, proto.TypeDeployed, &r, progress)
+	hr, err := jsonRequest(http.MethodPost, appPath(req.App, "deploy"), &req)
+	if err != nil {
+		return r, err
+	}
+	err = cl.call(ctx, hr, &r, progress)
 	return r, err
 }
 
-type countingWriter struct {
-	w   io.Writer
-	n   int64
-	f   func(int64)
-	err error // the first write error: the stream broke
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	if err != nil && c.err == nil {
-		c.err = err
+// appPath is /v1/apps/APP/OP.
+func appPath(app, op string) string {
+	p := "/v1/apps/" + url.PathEscape(app)
+	if op != "" {
+		p += "/" + op
 	}
-	c.n += int64(n)
-	if c.f != nil {
-		c.f(c.n)
-	}
-	return n, err
+	return p
 }

@@ -2,8 +2,10 @@ package agentclient
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"slices"
 
 	"github.com/klauspost/compress/zstd"
@@ -14,8 +16,11 @@ import (
 // image store lacks, in one round trip.
 func (cl *Client) QueryBlobs(ctx context.Context, digests []string) ([]string, error) {
 	var r proto.Blobs
-	err := cl.call(ctx, proto.TypeQueryBlobs, &proto.QueryBlobs{Digests: digests}, proto.TypeBlobs, &r, nil)
+	req, err := jsonRequest(http.MethodPost, "/v1/images/blobs/query-missing", &proto.QueryBlobs{Digests: digests})
 	if err != nil {
+		return nil, err
+	}
+	if err := cl.call(ctx, req, &r, nil); err != nil {
 		return nil, err
 	}
 	for _, d := range r.Missing {
@@ -38,22 +43,17 @@ type DeployImageOptions struct {
 	Progress func(proto.Progress)
 }
 
-// DeployImage sends the layers that write produces (req.Send, one after the
-// other), zstd-compressed on one stream, and has the agent store, pull and
-// deploy the image. If the agent refuses the stream, its error is returned
-// (not the broken pipe that follows).
+// DeployImage sends req and then the layers that write produces (req.Send,
+// one after the other), zstd-compressed, as one streamed request body, and
+// has the agent store, pull and deploy the image. If the agent refuses the
+// stream, its error is returned (not the broken pipe that follows).
 func (cl *Client) DeployImage(ctx context.Context, req proto.DeployImage, opts DeployImageOptions, write func(w io.Writer) error) (proto.Deployed, error) {
 	var res proto.Deployed
-	req.Compression = proto.CompressionZstd
-	st, err := cl.open(ctx)
+	line, err := json.Marshal(&req)
 	if err != nil {
-		return res, err
+		return res, fmt.Errorf("encoding the request: %w", err)
 	}
-	defer st.Close()
-	if err := st.c.Send(proto.TypeDeployImage, &req); err != nil {
-		return res, cl.wrap(ctx, err)
-	}
-	err = cl.sendCompressed(ctx, st, compression{opts.Level, opts.Concurrency, opts.Wire}, "image", write,
-		func() error { return cl.reply(ctx, st, proto.TypeDeployed, &res, opts.Progress) })
+	r := request{method: http.MethodPost, path: appPath(req.App, "deploy-image"), contentType: proto.ContentTypeDeployImage}
+	err = cl.upload(ctx, r, append(line, '\n'), compression{opts.Level, opts.Concurrency, opts.Wire}, "image", write, &res, opts.Progress)
 	return res, err
 }

@@ -199,14 +199,17 @@ setsid sh -c 'echo $$ > /run/nd-agent.pid; exec ` + shellQuote(dest) + ` serve >
 `
 }
 
-// waitAgent waits until the agent answers a handshake.
-func waitAgent(ctx context.Context, h *host) (proto.Welcome, error) {
+// waitAgent waits until the new agent answers: the old one (of any
+// version, the framed protocol's included) may still be stopping.
+func waitAgent(ctx context.Context, h *host) (proto.Info, error) {
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		w, err := h.agent.Hello(ctx)
+		w, err := h.agent.Info(ctx)
 		if err == nil {
 			return w, nil
 		}
+		// Connections kept alive lead to the agent that was replaced.
+		h.agent.Close()
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return w, fmt.Errorf("nd-agent on %s did not answer after install: %w", h.name, err)
 		}

@@ -12,23 +12,23 @@ import (
 // lifecycleOptions are nd-push restart/stop/start's flags and arguments.
 type lifecycleOptions struct {
 	ssh       sshFlags
-	Op        proto.Type // proto.TypeRestart, TypeStop or TypeStart
+	Op        proto.Action // proto.ActionRestart, ActionStop or ActionStart
 	Host, App string
 }
 
 func newRestartCmd(env *Env) *cobra.Command {
-	return newLifecycleCmd(env, proto.TypeRestart, "restart an app's container (same generation, nothing deployed)")
+	return newLifecycleCmd(env, proto.ActionRestart, "restart an app's container (same generation, nothing deployed)")
 }
 
 func newStopCmd(env *Env) *cobra.Command {
-	return newLifecycleCmd(env, proto.TypeStop, "stop an app's container; it stays stopped, across reboots too, until start or a deploy")
+	return newLifecycleCmd(env, proto.ActionStop, "stop an app's container; it stays stopped, across reboots too, until start or a deploy")
 }
 
 func newStartCmd(env *Env) *cobra.Command {
-	return newLifecycleCmd(env, proto.TypeStart, "start an app's stopped container again")
+	return newLifecycleCmd(env, proto.ActionStart, "start an app's stopped container again")
 }
 
-func newLifecycleCmd(env *Env, op proto.Type, short string) *cobra.Command {
+func newLifecycleCmd(env *Env, op proto.Action, short string) *cobra.Command {
 	o := &lifecycleOptions{Op: op}
 	return hostCmd(string(op)+" [flags] HOST APP", short, hostArgs(2, 2), &o.ssh, func(cmd *cobra.Command, args []string) error {
 		o.Host, o.App = args[0], args[1]

@@ -70,7 +70,7 @@ func (r *pushRun) pushOne(ctx context.Context, target string) (res pushResult) {
 	}
 	defer h.Close()
 
-	welcome, err := h.agent.Hello(ctx)
+	welcome, err := h.agent.Info(ctx)
 	if err != nil {
 		res.Err = err
 		return res

@@ -8,7 +8,6 @@ import (
 	"path"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -45,56 +44,18 @@ type StatusJSON struct {
 	Apps    []AppStatusJSON `json:"apps"`    // sorted by name
 }
 
-// AppStatusJSON is one app in StatusJSON.
-type AppStatusJSON struct {
-	App        string `json:"app"`
-	Generation int    `json:"generation"` // the current one
-	Package    string `json:"package"`    // its store path
-	DeployedAt string `json:"deployedAt"` // RFC 3339, UTC
-	PushedBy   string `json:"pushedBy"`   // user@laptop
-	// Container is null when the app has no container.
-	Container   *ContainerJSON   `json:"container"`
-	Generations []GenerationJSON `json:"generations"` // kept on the host, oldest first
-	// Error: the agent cannot read this app's state, and says what to do.
-	Error string `json:"error,omitempty"`
-}
+// AppStatusJSON is one app in StatusJSON: the agent's own view of it, the
+// body of its GET /v1/apps (see proto.AppStatus).
+type AppStatusJSON = proto.AppStatus
 
 // ContainerJSON is the state of an app's container.
-type ContainerJSON struct {
-	ID           string   `json:"id"`
-	State        string   `json:"state"`  // running, restarting, exited, ...
-	Health       string   `json:"health"` // "", starting, healthy, unhealthy
-	Generation   int      `json:"generation"`
-	RestartCount int      `json:"restartCount"`
-	StartedAt    string   `json:"startedAt"`
-	Ports        []string `json:"ports"` // [HOSTIP:]HOST->CONTAINER/PROTO
-	// PortsBy: "nd-agent" (its DNAT rules) or "docker"; "" without ports.
-	PortsBy string `json:"portsBy,omitempty"`
-	// Routes are where the agent's rules lead: HOST->ADDRESS:PORT/PROTO.
-	Routes []string `json:"routes,omitempty"`
-	// Draining is the replaced container finishing its connections after
-	// an overlap deploy.
-	Draining *DrainingJSON `json:"draining,omitempty"`
-}
+type ContainerJSON = proto.ContainerView
 
 // DrainingJSON is a replaced container that still drains.
-type DrainingJSON struct {
-	ID         string `json:"id"`
-	Package    string `json:"package"`
-	Generation int    `json:"generation"`
-	State      string `json:"state"`
-}
+type DrainingJSON = proto.DrainingContainer
 
 // GenerationJSON is one kept generation.
-type GenerationJSON struct {
-	Number     int    `json:"number"`
-	Package    string `json:"package"`
-	DeployedAt string `json:"deployedAt"`
-	PushedBy   string `json:"pushedBy"`
-	RollbackOf int    `json:"rollbackOf,omitempty"` // a rollback to that generation
-	Current    bool   `json:"current"`
-	Mode       string `json:"mode,omitempty"` // "image" for an image-mode deploy, else host-store
-}
+type GenerationJSON = proto.GenerationView
 
 // runStatus prints the host's apps as a table or JSON. Secrets never
 // appear: the agent reports no env, only generations and container state.
@@ -136,48 +97,12 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-func timeString(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format(time.RFC3339)
-}
-
-func statusJSON(host string, rep proto.StatusReply) StatusJSON {
-	st := StatusJSON{Version: 1, Host: host, Apps: []AppStatusJSON{}}
-	for _, a := range rep.Apps {
-		as := AppStatusJSON{App: a.App, Generation: a.Current, Generations: []GenerationJSON{}, Error: a.Error}
-		for _, g := range a.Generations {
-			gj := GenerationJSON{Number: g.Number, Package: g.Package, DeployedAt: timeString(g.DeployedAt),
-				PushedBy: g.PushedBy, RollbackOf: g.RollbackOf, Current: g.Number == a.Current, Mode: g.Mode}
-			if gj.Current {
-				as.Package, as.DeployedAt, as.PushedBy = gj.Package, gj.DeployedAt, gj.PushedBy
-			}
-			as.Generations = append(as.Generations, gj)
-		}
-		if c := a.Container; c != nil {
-			cj := &ContainerJSON{ID: c.ID, State: c.State, Health: c.Health, Generation: c.Generation,
-				RestartCount: c.RestartCount, StartedAt: c.StartedAt, Ports: []string{}}
-			for _, p := range c.Ports {
-				cj.Ports = append(cj.Ports, portString(p))
-			}
-			cj.PortsBy, cj.Routes = c.PortsBy, c.Routes
-			if d := c.Draining; d != nil {
-				cj.Draining = &DrainingJSON{ID: d.ID, Package: d.Package, Generation: d.Generation, State: d.State}
-			}
-			as.Container = cj
-		}
-		st.Apps = append(st.Apps, as)
+func statusJSON(host string, rep proto.Apps) StatusJSON {
+	st := StatusJSON{Version: 1, Host: host, Apps: rep.Apps}
+	if st.Apps == nil {
+		st.Apps = []AppStatusJSON{}
 	}
 	return st
-}
-
-func portString(p proto.PortMap) string {
-	s := fmt.Sprintf("%d->%d/%s", p.Host, p.Container, p.Protocol)
-	if p.HostIP != "" && p.HostIP != "0.0.0.0" {
-		s = p.HostIP + ":" + s
-	}
-	return s
 }
 
 // shortPackage shows a store path as its name with a short hash.

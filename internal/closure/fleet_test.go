@@ -106,7 +106,7 @@ func TestFleetPush(t *testing.T) {
 			c := dialSSH(t, ctx, d)
 			if !tc.opts.Nix {
 				cl := agentclient.New(tc.dialer(c), agentclient.Options{Host: d.Name})
-				w, err := cl.Hello(ctx)
+				w, err := cl.Info(ctx)
 				if err != nil || w.Capabilities.Nix || w.Capabilities.NixError == "" {
 					t.Fatalf("Hello on a host without Nix: %+v, %v", w.Capabilities, err)
 				}
@@ -123,7 +123,7 @@ func TestFleetPush(t *testing.T) {
 				}
 			}
 			cl := agentclient.New(tc.dialer(c), agentclient.Options{Host: d.Name, NDVersion: "test"})
-			w, err := cl.Hello(ctx)
+			w, err := cl.Info(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -235,7 +235,7 @@ func TestFleetDeploy(t *testing.T) {
 	startAgent(t, ctx, d)
 	c := dialSSH(t, ctx, d)
 	cl := agentclient.New(streamLocal(c), agentclient.Options{Host: d.Name, NDVersion: "test"})
-	w, err := cl.Hello(ctx)
+	w, err := cl.Info(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,30 +1,26 @@
 package dockerrt
 
 import (
+	"bufio"
 	"context"
 	"fmt"
-	"io"
+	"net"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/pkg/stdcopy"
 )
 
 // Terminal is a command's terminal size.
 type Terminal struct{ Rows, Cols uint }
 
-// ExecOptions say how ExecTerminal runs a command.
+// ExecOptions say how StartExec runs a command.
 type ExecOptions struct {
 	Cmd []string
-	// TTY gives the command a terminal of Size; its output is then one
-	// stream (Stdout).
-	TTY  bool
-	Size Terminal
-	// Resize, if set, delivers later terminal sizes (TTY only).
-	Resize <-chan Terminal
-	Stdin  io.Reader // nil: no stdin
-	Stdout io.Writer
-	Stderr io.Writer
+	// TTY gives the command a terminal of Size; its output is then raw,
+	// else Docker's multiplexed stream of stdout and stderr.
+	TTY   bool
+	Size  Terminal
+	Stdin bool // attach stdin (else it is empty)
 }
 
 // execResizer is the part of the Docker client that resizes an exec's
@@ -33,81 +29,77 @@ type execResizer interface {
 	ContainerExecResize(ctx context.Context, execID string, options container.ResizeOptions) error
 }
 
-// ExecTerminal runs a command in the app's running container like Exec, but
-// optionally with a terminal, and returns its exit code. It returns when the
-// command's output ends or ctx ends (the command may then still run).
-func (r *Runtime) ExecTerminal(ctx context.Context, app string, o ExecOptions) (int, error) {
+// ExecStream is a command started in an app's container: dockerd's
+// hijacked connection to it, handed on as it is (nd-agent splices it onto
+// its client's), and what else concerns the exec.
+type ExecStream struct {
+	r    *Runtime
+	id   string
+	conn net.Conn
+	br   *bufio.Reader
+}
+
+// StartExec starts a command in the app's running container, optionally
+// with a terminal, and returns its stream. ctx bounds the start only.
+func (r *Runtime) StartExec(ctx context.Context, app string, o ExecOptions) (*ExecStream, error) {
 	eo := container.ExecOptions{
-		Cmd: o.Cmd, Tty: o.TTY, AttachStdin: o.Stdin != nil, AttachStdout: true, AttachStderr: true,
+		Cmd: o.Cmd, Tty: o.TTY, AttachStdin: o.Stdin, AttachStdout: true, AttachStderr: true,
 	}
 	if o.TTY && o.Size.Rows > 0 && o.Size.Cols > 0 {
 		eo.ConsoleSize = &[2]uint{o.Size.Rows, o.Size.Cols}
 	}
 	ex, err := r.c.ContainerExecCreate(ctx, ContainerName(app), eo)
 	if cerrdefs.IsNotFound(err) {
-		return -1, fmt.Errorf("exec in %s: %w", app, ErrNoApp)
+		return nil, fmt.Errorf("exec in %s: %w", app, ErrNoApp)
 	} else if err != nil {
-		return -1, fmt.Errorf("exec in %s: %w", app, err)
+		return nil, fmt.Errorf("exec in %s: %w", app, err)
 	}
 	hj, err := r.c.ContainerExecAttach(ctx, ex.ID, container.ExecAttachOptions{Tty: o.TTY, ConsoleSize: eo.ConsoleSize})
 	if err != nil {
-		return -1, fmt.Errorf("attaching exec in %s: %w", app, err)
+		return nil, fmt.Errorf("attaching exec in %s: %w", app, err)
 	}
-	defer hj.Close()
-	stop := context.AfterFunc(ctx, func() { hj.Close() })
-	defer stop()
-	if o.Stdin != nil {
-		go func() {
-			io.Copy(hj.Conn, o.Stdin)
-			hj.CloseWrite()
-		}()
-	}
-	rs, canResize := r.c.(execResizer)
-	if canResize && o.TTY && o.Size.Rows > 0 && o.Size.Cols > 0 {
+	s := &ExecStream{r: r, id: ex.ID, conn: hj.Conn, br: hj.Reader}
+	if o.TTY && o.Size.Rows > 0 && o.Size.Cols > 0 {
 		// dockerd before API 1.42 ignores ConsoleSize: size it now, as the
 		// docker CLI does (a command that asks at once may see 0x0).
-		if err := rs.ContainerExecResize(ctx, ex.ID, container.ResizeOptions{Height: o.Size.Rows, Width: o.Size.Cols}); err != nil {
+		if err := s.Resize(ctx, o.Size.Rows, o.Size.Cols); err != nil {
 			r.log.Debug("sizing exec terminal", "error", err)
 		}
 	}
-	if canResize && o.TTY && o.Resize != nil {
-		go func() {
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case t, ok := <-o.Resize:
-					if !ok {
-						return
-					}
-					if err := rs.ContainerExecResize(ctx, ex.ID, container.ResizeOptions{Height: t.Rows, Width: t.Cols}); err != nil {
-						r.log.Debug("resizing exec terminal", "error", err)
-					}
-				}
-			}
-		}()
+	return s, nil
+}
+
+// Read reads the command's output (raw with a TTY, else multiplexed).
+func (s *ExecStream) Read(p []byte) (int, error) { return s.br.Read(p) }
+
+// Write writes to the command's stdin.
+func (s *ExecStream) Write(p []byte) (int, error) { return s.conn.Write(p) }
+
+// CloseWrite ends the command's stdin.
+func (s *ExecStream) CloseWrite() error {
+	if cw, ok := s.conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
 	}
-	stdout, stderr := o.Stdout, o.Stderr
-	if stdout == nil {
-		stdout = io.Discard
+	return nil
+}
+
+// Close drops the connection (the command may still run).
+func (s *ExecStream) Close() error { return s.conn.Close() }
+
+// Resize sizes the command's terminal.
+func (s *ExecStream) Resize(ctx context.Context, rows, cols uint) error {
+	rs, ok := s.r.c.(execResizer)
+	if !ok {
+		return fmt.Errorf("this Docker client cannot resize terminals")
 	}
-	if stderr == nil {
-		stderr = io.Discard
-	}
-	if o.TTY {
-		_, err = io.Copy(stdout, hj.Reader)
-	} else {
-		_, err = stdcopy.StdCopy(stdout, stderr, hj.Reader)
-	}
-	if ctx.Err() != nil {
-		return -1, fmt.Errorf("exec in %s: %w", app, ctx.Err())
-	}
+	return rs.ContainerExecResize(ctx, s.id, container.ResizeOptions{Height: rows, Width: cols})
+}
+
+// Exited says whether the command has ended, and its exit code if so.
+func (s *ExecStream) Exited(ctx context.Context) (bool, int, error) {
+	ins, err := s.r.c.ContainerExecInspect(ctx, s.id)
 	if err != nil {
-		return -1, fmt.Errorf("exec in %s: %w", app, err)
+		return false, 0, fmt.Errorf("inspecting exec %s: %w", s.id, err)
 	}
-	ins, err := r.c.ContainerExecInspect(ctx, ex.ID)
-	if err != nil {
-		return -1, fmt.Errorf("exec in %s: %w", app, err)
-	}
-	return ins.ExitCode, nil
+	return !ins.Running, ins.ExitCode, nil
 }

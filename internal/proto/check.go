@@ -1,11 +1,8 @@
 package proto
 
-// nd-agent check asks the running agent to verify (and with Repair, fix)
-// state, GC roots, containers and store paths against each other.
-const (
-	TypeCheck   Type = "check"   // Check → CheckReport
-	TypeChecked Type = "checked" // CheckReport
-)
+// nd-agent check asks the running agent (RouteCheck) to verify, and with
+// Repair fix, state, GC roots, containers and store paths against each
+// other.
 
 // Check asks for a consistency check of every app on the host.
 type Check struct {

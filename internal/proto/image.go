@@ -4,21 +4,15 @@ import "encoding/json"
 
 // Image mode: for hosts without a usable Nix (or nd-push -b), nd-push builds
 // the full layered image itself and sends only the layer blobs the agent's
-// image store lacks. Two streams:
+// image store lacks. Two requests:
 //
-//	client: QueryBlobs        agent: Blobs (the digests it lacks)
-//	client: DeployImage, data frames (zstd: the Send layers, one after
-//	        the other, each exactly its announced size), end frame
-//	                          agent: Progress..., Deployed or Error
+//	RouteQueryBlobs: QueryBlobs → Blobs (the digests it lacks)
+//	RouteDeployImage: the DeployImage, then the Send layers zstd-compressed,
+//	   one after the other, each exactly its announced size → lines... Deployed
 //
 // The agent checks every blob's digest before keeping it, serves the image
 // to its dockerd through a registry on 127.0.0.1 and dockerd pulls what it
 // lacks, on either of Docker's image stores.
-const (
-	TypeQueryBlobs  Type = "query-blobs"  // QueryBlobs → Blobs
-	TypeBlobs       Type = "blobs"        // Blobs
-	TypeDeployImage Type = "deploy-image" // DeployImage + data → Progress... Deployed
-)
 
 // CodeLayersGone refuses a DeployImage whose left-out layers the host no
 // longer has (collected since QueryBlobs): ask again.
@@ -48,7 +42,7 @@ type Blob struct {
 	Size   int64  `json:"size"`
 }
 
-// DeployImage stores the layers that follow in the data frames
+// DeployImage stores the layers that follow it in the body
 // (zstd-compressed), has dockerd pull the image and deploys it as App,
 // like Deploy but without /nix/store.
 type DeployImage struct {
@@ -68,8 +62,7 @@ type DeployImage struct {
 	Send []string `json:"send"`
 	// Manifest is the deploy package's nd-manifest.json: the host has no
 	// store to read it from.
-	Manifest    json.RawMessage `json:"manifest"`
-	Compression string          `json:"compression"` // CompressionZstd
+	Manifest json.RawMessage `json:"manifest"`
 	// Secrets names the secret env files uploaded for this deploy, as in
 	// Deploy.Secrets.
 	Secrets string `json:"secrets,omitempty"`

@@ -1,37 +1,20 @@
 package proto
 
 // Requests for operating deployed apps (nd-push rollback, status, logs, rm,
-// exec). Each is one stream, like every request:
-//
-//	Rollback → Progress... Deployed         a new generation running an older package
-//	Logs     → LogsStarted (or Error), data frames, end frame, LogsDone (or Error)
-//	Remove   → Removed
-//	Restart, Stop, Start (AppOp) → Progress... AppState
-//	Exec     → ExecStarted, then Input/Resize (client) and Output (agent)
-//	           messages in both directions until ExecExited (or Error)
-//
-// Logs with Follow runs until the client closes the stream.
+// exec, restart, stop, start); their routes are in paths.go.
+
+// Action is a lifecycle operation of RouteLifecycle.
+type Action string
+
+// Lifecycle actions.
 const (
-	TypeRollback    Type = "rollback"     // Rollback → Progress... Deployed
-	TypeLogs        Type = "logs"         // Logs → data..., LogsDone
-	TypeLogsStarted Type = "logs-started" // LogsStarted
-	TypeLogsDone    Type = "logs-done"    // LogsDone
-	TypeRemove      Type = "rm"           // Remove → Removed
-	TypeRemoved     Type = "removed"      // Removed
-	TypeExec        Type = "exec"         // Exec → ExecStarted, Output..., ExecExited
-	TypeExecStarted Type = "exec-started" // ExecStarted
-	TypeInput       Type = "input"        // Input (client → agent, during Exec)
-	TypeResize      Type = "resize"       // Resize (client → agent, during Exec)
-	TypeOutput      Type = "output"       // Output (agent → client, during Exec)
-	TypeExecExited  Type = "exec-exited"  // ExecExited
-	TypeRestart     Type = "restart"      // AppOp → Progress... AppState
-	TypeStop        Type = "stop"         // AppOp → Progress... AppState
-	TypeStart       Type = "start"        // AppOp → Progress... AppState
-	TypeAppState    Type = "app-state"    // AppState
+	ActionRestart Action = "restart"
+	ActionStop    Action = "stop"
+	ActionStart   Action = "start"
 )
 
-// AppOp names the app of a restart, stop or start: the message's type says
-// which. Stop keeps the container (and its generation): a stopped app stays
+// AppOp names the app of a restart, stop or start (the route's action).
+// Stop keeps the container (and its generation): a stopped app stays
 // stopped across reboots until start or the next deploy.
 type AppOp struct {
 	App string `json:"app"`
@@ -53,7 +36,8 @@ type Rollback struct {
 	PushedBy   string `json:"pushedBy,omitempty"`
 }
 
-// Logs asks for the output of App's container. Tail < 0: all lines.
+// Logs asks for the output of App's container (query parameters of
+// RouteLogs). Tail < 0: all lines.
 type Logs struct {
 	App    string `json:"app"`
 	Follow bool   `json:"follow,omitempty"`
@@ -63,12 +47,6 @@ type Logs struct {
 	// Timestamps prefixes each line with the time Docker received it.
 	Timestamps bool `json:"timestamps,omitempty"`
 }
-
-// LogsStarted says the data frames of the logs follow.
-type LogsStarted struct{}
-
-// LogsDone ends a Logs reply after its data.
-type LogsDone struct{}
 
 // Remove deletes App from the host: its containers, images, GC roots,
 // generations and secrets; with Volumes also its named volumes.
@@ -83,9 +61,12 @@ type Removed struct {
 	Generations int  `json:"generations"` // recorded generations dropped
 }
 
-// Exec runs Cmd in App's running container. With Stdin the client sends
-// Input messages (else the command's stdin is empty). With TTY the command
-// gets a terminal of Rows x Cols, and its output comes as Stream 1 only.
+// Exec runs Cmd in App's running container, on an upgraded connection:
+// what the client writes is the command's stdin (with Stdin; the client's
+// half-close ends it), what it reads the command's output. With TTY the
+// command gets a terminal of Rows x Cols and its output is raw, else
+// multiplexed (ContentTypeMultiplexedStream). The exit code is then asked
+// for with RouteExecInspect.
 type Exec struct {
 	App   string   `json:"app"`
 	Cmd   []string `json:"cmd"`
@@ -95,30 +76,17 @@ type Exec struct {
 	Cols  uint     `json:"cols,omitempty"`
 }
 
-// ExecStarted says the command runs; the client may send Input now.
-type ExecStarted struct{}
-
-// Input is a piece of the command's stdin; EOF closes it.
-type Input struct {
-	Data []byte `json:"data,omitempty"`
-	EOF  bool   `json:"eof,omitempty"`
-}
-
 // Resize changes the terminal size of a TTY exec.
 type Resize struct {
 	Rows uint `json:"rows"`
 	Cols uint `json:"cols"`
 }
 
-// Output is a piece of the command's output: Stream 1 stdout, 2 stderr.
-type Output struct {
-	Stream int    `json:"stream"`
-	Data   []byte `json:"data"`
-}
-
-// ExecExited ends an Exec: the command's exit code.
+// ExecExited answers RouteExecInspect: whether the command still runs, and
+// its exit code once it does not.
 type ExecExited struct {
-	Code int `json:"code"`
+	Running bool `json:"running,omitempty"`
+	Code    int  `json:"code"`
 }
 
 // ContainerStatus is what the container runtime says about an app's

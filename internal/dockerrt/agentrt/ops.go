@@ -66,35 +66,16 @@ func (r *Runtime) Lifecycle(ctx context.Context, app, action string) error {
 	return noApp(r.rt.Lifecycle(ctx, app, action))
 }
 
-// Exec implements agent.Operator.
-func (r *Runtime) Exec(ctx context.Context, app string, s agent.ExecSpec) (int, error) {
-	o := dockerrt.ExecOptions{
-		Cmd: s.Cmd, TTY: s.TTY, Size: dockerrt.Terminal{Rows: s.Rows, Cols: s.Cols},
-		Stdin: s.Stdin, Stdout: s.Stdout, Stderr: s.Stderr,
+// Exec implements agent.Operator: dockerd's stream of the command is the
+// agent's to splice.
+func (r *Runtime) Exec(ctx context.Context, app string, s agent.ExecSpec) (agent.ExecStream, error) {
+	st, err := r.rt.StartExec(ctx, app, dockerrt.ExecOptions{
+		Cmd: s.Cmd, TTY: s.TTY, Size: dockerrt.Terminal{Rows: s.Rows, Cols: s.Cols}, Stdin: s.Stdin,
+	})
+	if err != nil {
+		return nil, noApp(err)
 	}
-	if s.Resize != nil {
-		ch := make(chan dockerrt.Terminal)
-		o.Resize = ch
-		go func() {
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case t, ok := <-s.Resize:
-					if !ok {
-						return
-					}
-					select {
-					case ch <- dockerrt.Terminal{Rows: t.Rows, Cols: t.Cols}:
-					case <-ctx.Done():
-						return
-					}
-				}
-			}
-		}()
-	}
-	code, err := r.rt.ExecTerminal(ctx, app, o)
-	return code, noApp(err)
+	return st, nil
 }
 
 // Remove implements agent.Operator.
