@@ -225,16 +225,25 @@ func (cl *Client) roundTrip(ctx context.Context, r request) (*http.Response, err
 	if err != nil {
 		return nil, cl.wrap(ctx, err)
 	}
+	if err := cl.checkStatus(resp, r); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// checkStatus turns an error status into the agent's *Error (closing the
+// body then).
+func (cl *Client) checkStatus(resp *http.Response, r request) error {
 	if resp.StatusCode/100 == 2 {
-		return resp, nil
+		return nil
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	var l proto.Line
 	if json.Unmarshal(b, &l) == nil && l.Error != nil {
-		return nil, cl.remote(l.Error)
+		return cl.remote(l.Error)
 	}
-	return nil, fmt.Errorf("nd-agent on %s: %s %s: %s: %s", cl.opts.Host, r.method, r.path, resp.Status, strings.TrimSpace(string(b)))
+	return fmt.Errorf("nd-agent on %s: %s %s: %s: %s", cl.opts.Host, r.method, r.path, resp.Status, strings.TrimSpace(string(b)))
 }
 
 // call makes the request and decodes its reply into reply (if not nil),

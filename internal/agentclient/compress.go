@@ -1,12 +1,16 @@
 package agentclient
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync/atomic"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/nd-project/nd/internal/proto"
@@ -22,7 +26,8 @@ type compression struct {
 
 // upload makes r with what write produces, zstd-compressed after prefix, as
 // its streamed body (never held whole), and decodes the reply into reply.
-// The agent answers early only to refuse the body; then its error, not the
+// It has a connection of its own, read while the body is written: the
+// agent answers early only to refuse the body, and then its error, not the
 // broken pipe that follows, is returned. what names the body in errors.
 func (cl *Client) upload(ctx context.Context, r request, prefix []byte, c compression, what string, write func(io.Writer) error, reply any, progress func(proto.Progress)) error {
 	if _, err := cl.Info(ctx); err != nil {
@@ -35,11 +40,24 @@ func (cl *Client) upload(ctx context.Context, r request, prefix []byte, c compre
 		c.conc = DefaultConcurrency
 	}
 	pr, pw := io.Pipe()
-	wire := &countingWriter{w: pw, f: c.wire}
-	zw, err := zstd.NewWriter(wire, zstd.WithEncoderLevel(c.level), zstd.WithEncoderConcurrency(c.conc))
+	zw, err := zstd.NewWriter(&countingWriter{w: pw, f: c.wire}, zstd.WithEncoderLevel(c.level), zstd.WithEncoderConcurrency(c.conc))
 	if err != nil {
 		return fmt.Errorf("starting compression: %w", err)
 	}
+	r.body, r.encoding = pr, proto.CompressionZstd
+	hr, err := cl.newRequest(ctx, r)
+	if err != nil {
+		return cl.wrap(ctx, err)
+	}
+	conn, err := cl.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+
+	var local atomic.Bool // the producer failed, not the connection
 	produced := make(chan error, 1)
 	go func() {
 		err := func() error {
@@ -54,29 +72,59 @@ func (cl *Client) upload(ctx context.Context, r request, prefix []byte, c compre
 			}
 			return zw.Close()
 		}()
+		if err != nil && !errors.Is(err, io.ErrClosedPipe) {
+			local.Store(true)
+		}
 		pw.CloseWithError(err) // nil: the body ends
 		produced <- err
 	}()
-	r.body, r.encoding = pr, proto.CompressionZstd
-	rerr := func() error {
-		resp, err := cl.roundTrip(ctx, r)
+	sent := make(chan error, 1)
+	go func() { sent <- hr.Write(conn) }()
+	got := make(chan error, 1)
+	go func() {
+		resp, err := http.ReadResponse(bufio.NewReaderSize(conn, 64<<10), hr)
 		if err != nil {
-			return err
+			got <- fmt.Errorf("reading the reply: %w", err)
+			return
+		}
+		if err := cl.checkStatus(resp, r); err != nil {
+			got <- err
+			return
 		}
 		defer resp.Body.Close()
-		return cl.wrap(ctx, cl.readReply(resp, reply, progress))
+		got <- cl.readReply(resp, reply, progress)
 	}()
-	// The transport is done with the body: a producer still writing (the
-	// agent answered early) fails now instead of blocking.
+	var rerr error
+	select {
+	case rerr = <-got:
+	case serr := <-sent:
+		switch {
+		case serr == nil: // all sent: the agent takes its time
+			rerr = <-got
+		case !local.Load():
+			// Cut off: an agent that refused the body says why before
+			// it closes.
+			select {
+			case rerr = <-got:
+			case <-time.After(5 * time.Second):
+				conn.Close()
+				rerr = <-got
+			}
+		default:
+			conn.Close()
+			rerr = <-got
+		}
+	}
+	conn.Close()
 	pr.CloseWithError(io.ErrClosedPipe)
 	werr := <-produced
 	switch {
-	case rerr != nil && (IsRemote(rerr) || werr == nil || wire.err != nil):
-		return rerr
+	case rerr != nil && (IsRemote(rerr) || werr == nil || !local.Load()):
+		return cl.wrap(ctx, rerr)
 	case werr != nil:
 		return fmt.Errorf("sending %s to %s: %w", what, cl.opts.Host, werr)
 	}
-	return rerr
+	return nil
 }
 
 type countingWriter struct {

@@ -17,7 +17,7 @@ import (
 // host is one SSH connection to a target and the agent client over it.
 type host struct {
 	name     string // as the user wrote it
-	stateDir string // the agent's state directory, from its handshake
+	stateDir string // the agent's state directory, from its GET /v1/info
 	ssh      *sshconn.Client
 	agent    *agentclient.Client
 }

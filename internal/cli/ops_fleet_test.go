@@ -333,6 +333,15 @@ func TestOperate(t *testing.T) {
 		if err != nil || code != 0 || !strings.Contains(tty.String(), "33 111") || !strings.Contains(tty.String(), "tty") {
 			t.Errorf("exec with a terminal: code %d, %v, printed %q; want size 33 111 and a tty", code, err, tty.String())
 		}
+		// A resize reaches the command's terminal while it runs.
+		tty.Reset()
+		resize := make(chan proto.Resize, 1)
+		resize <- proto.Resize{Rows: 41, Cols: 99}
+		code, err = h.agent.Exec(ctx, proto.Exec{App: "upd", Cmd: []string{"busybox", "sh", "-c", "sleep 1; busybox stty size; exit 3"}, TTY: true, Rows: 33, Cols: 111},
+			agentclient.ExecIO{Stdout: &tty, Resize: resize})
+		if err != nil || code != 3 || !strings.Contains(tty.String(), "41 99") {
+			t.Errorf("exec with a resized terminal: code %d, %v, printed %q; want size 41 99 and exit code 3", code, err, tty.String())
+		}
 		// The real binary with a terminal as its stdin (script(1) gives it
 		// a pty): nd-push puts it in raw mode, the command gets a tty, and
 		// its exit status comes back through nd-push.
