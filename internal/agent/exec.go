@@ -28,6 +28,10 @@ type execEntry struct {
 // The client asks for the exit code (RouteExecInspect) once the output ends,
 // and sends resizes as requests of their own.
 func (a *Agent) handleExec(ctx context.Context, c *call) error {
+	// Counted before the connection leaves the server's care (Hijack), so
+	// that Serve, once Shutdown returns, waits for it.
+	a.hijacked.Add(1)
+	defer a.hijacked.Done()
 	var req proto.Exec
 	if err := c.decode(&req); err != nil {
 		return err
@@ -59,8 +63,6 @@ func (a *Agent) handleExec(ctx context.Context, c *call) error {
 	c.mu.Lock()
 	c.hijacked = true
 	c.mu.Unlock()
-	a.hijacked.Add(1)
-	defer a.hijacked.Done()
 	id := randomID()
 	a.addExec(id, req.App, st)
 	defer a.endExec(id)
