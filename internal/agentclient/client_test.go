@@ -146,3 +146,18 @@ func TestDemux(t *testing.T) {
 		t.Error("Demux of a cut stream succeeded")
 	}
 }
+
+// FuzzDemux: any exec stream demultiplexes or fails, never panics, and
+// what it writes is at most what it read.
+func FuzzDemux(f *testing.F) {
+	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 2, 'h', 'i', 2, 0, 0, 0, 0, 0, 0, 1, '!'})
+	f.Add([]byte{3, 0, 0, 0, 0, 0, 0, 3, 'e', 'r', 'r'})
+	f.Add([]byte{9, 0, 0, 0, 255, 255, 255, 255})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var out, errb bytes.Buffer
+		agentclient.Demux(bytes.NewReader(b), &out, &errb)
+		if out.Len()+errb.Len() > len(b) {
+			t.Errorf("wrote %d bytes from %d", out.Len()+errb.Len(), len(b))
+		}
+	})
+}
