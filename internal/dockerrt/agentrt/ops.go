@@ -13,7 +13,10 @@ import (
 	"github.com/nd-project/nd/internal/proto"
 )
 
-var _ agent.Operator = (*Runtime)(nil)
+var (
+	_ agent.Operator   = (*Runtime)(nil)
+	_ agent.ExecStream = (*dockerrt.ExecStream)(nil)
+)
 
 // noApp turns dockerrt's ErrNoApp into the agent's ErrNoContainer.
 func noApp(err error) error {
