@@ -20,9 +20,10 @@ import (
 // before the HTTP API.
 const framedAgentCommit = "181019c"
 
-// buildFramedAgent builds nd-agent as it was at framedAgentCommit, from
-// this repository's history, into a temporary directory.
-func buildFramedAgent(t *testing.T, root string) string {
+// buildFramed builds the commands named (nd-push, nd-agent) as they were
+// at framedAgentCommit, from this repository's history, into a temporary
+// directory.
+func buildFramed(t testing.TB, root string, cmds ...string) map[string]string {
 	t.Helper()
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
@@ -33,13 +34,16 @@ func buildFramedAgent(t *testing.T, root string) string {
 	if out, err := archive.CombinedOutput(); err != nil {
 		t.Fatalf("extracting commit %s of the repository (a clone with its history is needed): %v\n%s", framedAgentCommit, err, out)
 	}
-	bin := filepath.Join(dir, "nd-agent")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/nd-agent")
-	build.Dir, build.Env = src, append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the nd-agent of %s: %v\n%s", framedAgentCommit, err, out)
+	bins := map[string]string{}
+	for _, c := range cmds {
+		bins[c] = filepath.Join(dir, c)
+		build := exec.Command("go", "build", "-o", bins[c], "./cmd/"+c)
+		build.Dir, build.Env = src, append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("building the %s of %s: %v\n%s", c, framedAgentCommit, err, out)
+		}
 	}
-	return bin
+	return bins
 }
 
 // TestInstallAgentUpgradesFramedAgent: an nd-agent of the framed protocol
@@ -49,7 +53,7 @@ func buildFramedAgent(t *testing.T, root string) string {
 func TestInstallAgentUpgradesFramedAgent(t *testing.T) {
 	testutil.RequireCommands(t, "git", "curl")
 	bins, root := deployBins(t)
-	old := buildFramedAgent(t, root)
+	old := buildFramed(t, root, "nd-agent")["nd-agent"]
 	ctx := context.Background()
 	d := fleet.ForTest(t, 1, fleet.Options{Nix: true})[0]
 	dest := "/var/lib/nd-test/bin/nd-agent"
