@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/nd-project/nd/internal/countio"
 	"github.com/nd-project/nd/internal/proto"
 )
 
@@ -40,7 +41,7 @@ func (cl *Client) upload(ctx context.Context, r request, prefix []byte, c compre
 		c.conc = DefaultConcurrency
 	}
 	pr, pw := io.Pipe()
-	zw, err := zstd.NewWriter(&countingWriter{w: pw, f: c.wire}, zstd.WithEncoderLevel(c.level), zstd.WithEncoderConcurrency(c.conc))
+	zw, err := zstd.NewWriter(&countio.Writer{W: pw, OnWrite: c.wire}, zstd.WithEncoderLevel(c.level), zstd.WithEncoderConcurrency(c.conc))
 	if err != nil {
 		return fmt.Errorf("starting compression: %w", err)
 	}
@@ -125,25 +126,6 @@ func (cl *Client) upload(ctx context.Context, r request, prefix []byte, c compre
 		return fmt.Errorf("sending %s to %s: %w", what, cl.opts.Host, werr)
 	}
 	return nil
-}
-
-type countingWriter struct {
-	w   io.Writer
-	n   int64
-	f   func(int64)
-	err error // the first write error: the body was cut
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	if err != nil && c.err == nil {
-		c.err = err
-	}
-	c.n += int64(n)
-	if c.f != nil {
-		c.f(c.n)
-	}
-	return n, err
 }
 
 // ImportOptions tune Import's compression.

@@ -47,7 +47,8 @@ var rules = []rule{
 	},
 	{
 		cmd: "cmd/nd-agent",
-		nd: []string{"internal/agent", "internal/countio", "internal/deployspec", "internal/dockerrt", "internal/dockerrt/agentrt", "internal/image", "internal/imagereg",
+		// agentclient: `nd-agent check` asks the serving agent through it.
+		nd: []string{"internal/agent", "internal/agentclient", "internal/countio", "internal/deployspec", "internal/dockerrt", "internal/dockerrt/agentrt", "internal/image", "internal/imagereg",
 			"internal/manifest", "internal/nixcmd", "internal/nixstore", "internal/portswitch", "internal/proto"},
 		modules: append([]string{
 			// the Docker client and what it links
