@@ -117,6 +117,10 @@ type decoder struct {
 	inNar     bool
 	seen      map[string]bool
 	scratch   [8]byte
+
+	// fs, if set, receives each NAR's nodes as they are validated and
+	// each accepted entry (see Store.RestoreImport); nil for CopyExport.
+	fs narSink
 }
 
 func (d *decoder) errorf(format string, a ...any) error {
@@ -248,6 +252,18 @@ func (d *decoder) stream() ([]Entry, error) {
 }
 
 func (d *decoder) oneEntry() (Entry, error) {
+	if d.fs != nil {
+		// Only the NAR's own bytes go through the sink's hash.
+		if err := d.flush(); err != nil {
+			return Entry{}, err
+		}
+		if err := d.out.Flush(); err != nil {
+			return Entry{}, fmt.Errorf("writing export stream: %w", err)
+		}
+		if err := d.fs.beginNar(); err != nil {
+			return Entry{}, err
+		}
+	}
 	start := d.off
 	d.inNar, d.file = true, ""
 	if err := d.nar(); err != nil {
@@ -257,6 +273,12 @@ func (d *decoder) oneEntry() (Entry, error) {
 	e := Entry{NarSize: d.off - start}
 	if err := d.flush(); err != nil {
 		return e, err
+	}
+	if d.fs != nil {
+		if err := d.out.Flush(); err != nil {
+			return e, fmt.Errorf("writing export stream: %w", err)
+		}
+		d.fs.endNar()
 	}
 	magic, err := d.u64()
 	if err != nil {
@@ -333,6 +355,11 @@ func (d *decoder) oneEntry() (Entry, error) {
 			return e, fmt.Errorf("before importing %s: %w", p, err)
 		}
 	}
+	if d.fs != nil {
+		if err := d.fs.commit(e); err != nil {
+			return e, err
+		}
+	}
 	if err := d.flush(); err != nil {
 		return e, err
 	}
@@ -371,7 +398,9 @@ func (d *decoder) node(depth int) error {
 		if err != nil {
 			return err
 		}
+		executable := false
 		if tok == "executable" {
+			executable = true
 			if err := d.expect(""); err != nil {
 				return err
 			}
@@ -382,7 +411,7 @@ func (d *decoder) node(depth int) error {
 		if tok != "contents" {
 			return d.errorf("got %q, want \"contents\"", tok)
 		}
-		if err := d.contents(); err != nil {
+		if err := d.contents(executable); err != nil {
 			return err
 		}
 	case "symlink":
@@ -396,9 +425,25 @@ func (d *decoder) node(depth int) error {
 		if t == "" || strings.IndexByte(t, 0) >= 0 {
 			return d.errorf("symlink target %q is empty or holds NUL", t)
 		}
+		if d.fs != nil {
+			if err := d.fs.symlink(d.file, t); err != nil {
+				return err
+			}
+		}
 	case "directory":
+		if d.fs != nil {
+			if err := d.fs.mkdir(d.file); err != nil {
+				return err
+			}
+		}
+		dir := d.file
 		if err := d.directory(depth); err != nil {
 			return err
+		}
+		if d.fs != nil {
+			if err := d.fs.dirDone(dir); err != nil {
+				return err
+			}
 		}
 		return nil // directory consumed its ")"
 	default:
@@ -407,7 +452,7 @@ func (d *decoder) node(depth int) error {
 	return d.expect(")")
 }
 
-func (d *decoder) contents() error {
+func (d *decoder) contents(executable bool) error {
 	n, err := d.u64()
 	if err != nil {
 		return err
@@ -419,8 +464,22 @@ func (d *decoder) contents() error {
 		return err
 	}
 	// Contents are any bytes: stream them through.
-	c, err := io.CopyN(d.out, d.src, int64(n))
+	var dst io.Writer = d.out
+	var f io.WriteCloser
+	if d.fs != nil {
+		if f, err = d.fs.file(d.file, executable); err != nil {
+			return err
+		}
+		defer f.Close() // a second Close, after the one below, is harmless
+		dst = io.MultiWriter(d.out, f)
+	}
+	c, err := io.CopyN(dst, d.src, int64(n))
 	d.off += c
+	if err == nil && f != nil {
+		if err := f.Close(); err != nil {
+			return err
+		}
+	}
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			return d.errorf("stream ends early (in file contents)")

@@ -1,0 +1,410 @@
+package nixstore
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// RestoreImport is `nix-store --import` in bounded memory. Nix 2.8's
+// importer reads each path's whole NAR into memory before writing it out,
+// so a 1 GB path needs more than 1 GB of RAM on the host; Nix's other
+// streaming way in, the daemon protocol's wopAddToStoreNar, needs a
+// nix-daemon that bookworm's Nix does not run. So the stream is validated
+// by the decoder CopyExport uses, each NAR is restored as it arrives into a
+// temporary directory beside the store's paths (same file system: a rename
+// moves it into place), with Nix's canonical metadata (modes 0444/0555,
+// mtime 1) and its SHA-256 computed on the way, and the paths are then
+// registered with `nix-store --load-db`, whose input names each path's NAR
+// hash, size, deriver and references (the format of --dump-db). That is
+// what nix-store --import records for an unsigned export, from the same
+// bytes: a path's hash is of the NAR it was restored from.
+//
+// Each path is moved into place under Nix's own lock (PATH.lock, a POSIX
+// record lock, as nix-store and nix-daemon take) and registered in batches
+// of restoreBatch, dependencies first; an error registers the paths that
+// were complete before it (as nix-store --import keeps the entries it
+// finished), so a cut stream leaves every path imported completely or not
+// at all. Paths become valid when their batch is registered, not one by one.
+//
+// Memory: the decoder's buffers and one file's copy buffer, whatever the
+// size of a path. Stats says where the time went.
+func (s *Store) RestoreImport(ctx context.Context, r io.Reader, opts ExportOptions) ([]Entry, RestoreStats, error) {
+	rs := &restorer{ctx: ctx, store: s, dir: s.RealPath(StoreDir), h: sha256.New()}
+	if s.Root != "" {
+		// A chroot store that no nix-store command has created yet.
+		if err := os.MkdirAll(rs.dir, 0o755); err != nil {
+			return nil, RestoreStats{}, fmt.Errorf("restoring into %s: %w", rs.dir, err)
+		}
+	}
+	d := &decoder{
+		src:  bufio.NewReaderSize(r, 256<<10),
+		opts: opts,
+		seen: map[string]bool{},
+		fs:   rs,
+	}
+	d.out = bufio.NewWriterSize(rs, 256<<10)
+	entries, err := d.stream()
+	if ferr := d.out.Flush(); err == nil && ferr != nil {
+		err = ferr
+	}
+	rs.discard()
+	// Register what is complete, even after an error: those entries were
+	// accepted whole.
+	if rerr := rs.register(); err == nil {
+		err = rerr
+	}
+	if err != nil {
+		// Entries not registered are not imported.
+		entries = entries[:min(len(entries), rs.registered)]
+	}
+	return entries, rs.stats, err
+}
+
+// RestoreStats is where RestoreImport's time went.
+type RestoreStats struct {
+	Write       time.Duration // creating files and writing their contents
+	Hash        time.Duration // hashing the NARs
+	Register    time.Duration // nix-store --load-db, wall time
+	RegisterCPU time.Duration // nix-store --load-db, user+system CPU
+}
+
+// CanRestore reports whether RestoreImport can write into the store
+// directory (it cannot where the store is a read-only mount that only the
+// nix-daemon remounts, as on NixOS); the caller then uses StartImport.
+func (s *Store) CanRestore() bool {
+	dir, err := os.MkdirTemp(s.RealPath(StoreDir), ".nd-restore-")
+	if err != nil {
+		return false
+	}
+	os.Remove(dir)
+	return true
+}
+
+// restoreBatch is how many paths one nix-store --load-db registers: enough to
+// spread its start-up cost, few enough that the locks held until then stay
+// well under a process's file descriptor limit.
+const restoreBatch = 64
+
+// narSink is what the decoder tells about each NAR as it validates it.
+// Paths are relative to the NAR's root ("" is the root, else "/a/b").
+type narSink interface {
+	beginNar() error
+	mkdir(path string) error
+	dirDone(path string) error
+	file(path string, executable bool) (io.WriteCloser, error)
+	symlink(path, target string) error
+	endNar()
+	commit(e Entry) error
+}
+
+type restorer struct {
+	ctx   context.Context
+	store *Store
+	dir   string // the store directory on disk
+
+	h       hash.Hash
+	hashing bool
+	tmp     string // the NAR being restored, "" between NARs
+	narHash []byte
+
+	pending    []pendingPath
+	registered int // entries registered so far
+	stats      RestoreStats
+}
+
+type pendingPath struct {
+	e    Entry
+	hash string
+	lock *os.File // nil: the path was valid already
+}
+
+var _ narSink = (*restorer)(nil)
+
+// Write receives the decoder's output: between beginNar and endNar, the
+// NAR's bytes, which are hashed; the export's framing is dropped.
+func (r *restorer) Write(p []byte) (int, error) {
+	if r.hashing {
+		t := time.Now()
+		r.h.Write(p)
+		r.stats.Hash += time.Since(t)
+	}
+	return len(p), nil
+}
+
+func (r *restorer) beginNar() error {
+	if err := r.ctx.Err(); err != nil {
+		return err
+	}
+	b := make([]byte, 8)
+	rand.Read(b)
+	// A name that is not a store path, beside them on the same file system.
+	r.tmp = filepath.Join(r.dir, ".nd-restore-"+hex.EncodeToString(b))
+	r.h.Reset()
+	r.hashing = true
+	return nil
+}
+
+func (r *restorer) endNar() {
+	r.hashing = false
+	r.narHash = r.h.Sum(nil)
+}
+
+func (r *restorer) real(p string) string { return r.tmp + p }
+
+func (r *restorer) mkdir(p string) error {
+	t := time.Now()
+	defer func() { r.stats.Write += time.Since(t) }()
+	if err := os.Mkdir(r.real(p), 0o755); err != nil {
+		return fmt.Errorf("restoring: %w", err)
+	}
+	return nil
+}
+
+// dirDone gives a directory its final metadata once its entries exist
+// (adding them changes its mtime).
+func (r *restorer) dirDone(p string) error {
+	return r.canonical(r.real(p), 0o555)
+}
+
+func (r *restorer) canonical(path string, mode os.FileMode) error {
+	if err := os.Chmod(path, mode); err != nil {
+		return fmt.Errorf("restoring: %w", err)
+	}
+	return r.mtime1(path)
+}
+
+// mtime1 sets Nix's canonical timestamp (1 s after the epoch) without
+// following a symlink.
+func (r *restorer) mtime1(path string) error {
+	ts := []unix.Timespec{{Sec: 1}, {Sec: 1}}
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, path, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("restoring %s: setting its time: %w", path, err)
+	}
+	return nil
+}
+
+func (r *restorer) file(p string, executable bool) (io.WriteCloser, error) {
+	mode := os.FileMode(0o444)
+	if executable {
+		mode = 0o555
+	}
+	t := time.Now()
+	f, err := os.OpenFile(r.real(p), os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	r.stats.Write += time.Since(t)
+	if err != nil {
+		return nil, fmt.Errorf("restoring: %w", err)
+	}
+	// The umask may have taken bits away.
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("restoring: %w", err)
+	}
+	return &restoredFile{f: f, r: r}, nil
+}
+
+type restoredFile struct {
+	f      *os.File
+	r      *restorer
+	closed bool
+}
+
+func (w *restoredFile) Write(p []byte) (int, error) {
+	t := time.Now()
+	n, err := w.f.Write(p)
+	w.r.stats.Write += time.Since(t)
+	if err != nil {
+		return n, fmt.Errorf("restoring: %w", err)
+	}
+	return n, nil
+}
+
+func (w *restoredFile) Close() error {
+	if w.closed {
+		return nil
+	}
+	w.closed = true
+	ts := []unix.Timespec{{Sec: 1}, {Sec: 1}}
+	terr := unix.UtimesNanoAt(int(w.f.Fd()), "", ts, 0)
+	if terr != nil {
+		// Without AT_EMPTY_PATH support: by name.
+		terr = w.r.mtime1(w.f.Name())
+	}
+	if err := w.f.Close(); err != nil {
+		return fmt.Errorf("restoring: %w", err)
+	}
+	return terr
+}
+
+func (r *restorer) symlink(p, target string) error {
+	t := time.Now()
+	defer func() { r.stats.Write += time.Since(t) }()
+	if err := os.Symlink(target, r.real(p)); err != nil {
+		return fmt.Errorf("restoring: %w", err)
+	}
+	return r.mtime1(r.real(p))
+}
+
+// commit moves the restored NAR to its store path, under the path's lock,
+// and queues it for registration.
+func (r *restorer) commit(e Entry) error {
+	final := r.store.RealPath(e.Path)
+	lock, err := lockPath(r.ctx, final+".lock")
+	if err != nil {
+		return err
+	}
+	pp := pendingPath{e: e, hash: "sha256:" + hex.EncodeToString(r.narHash), lock: lock}
+	if _, err := os.Lstat(final); err == nil {
+		// Another import (or a substitution) may have made it valid since
+		// the client asked; otherwise it is the leftover of one that died.
+		v, err := r.store.QueryValid(r.ctx, []string{e.Path})
+		if err != nil {
+			unlockPath(lock)
+			return err
+		}
+		if v[e.Path] {
+			unlockPath(lock)
+			pp.lock = nil
+			r.discard()
+		} else if err := removeTree(final); err != nil {
+			unlockPath(lock)
+			return fmt.Errorf("removing the invalid leftover %s: %w", final, err)
+		}
+	}
+	if r.tmp != "" {
+		if err := os.Rename(r.tmp, final); err != nil {
+			unlockPath(lock)
+			return fmt.Errorf("moving %s into place: %w", e.Path, err)
+		}
+		r.tmp = ""
+	}
+	r.pending = append(r.pending, pp)
+	if len(r.pending) >= restoreBatch {
+		return r.register()
+	}
+	return nil
+}
+
+// discard removes the NAR being restored, if any.
+func (r *restorer) discard() {
+	if r.tmp != "" {
+		removeTree(r.tmp)
+		r.tmp = ""
+	}
+}
+
+// register makes the pending paths valid with one nix-store --load-db.
+func (r *restorer) register() error {
+	if len(r.pending) == 0 {
+		return nil
+	}
+	var in bytes.Buffer
+	n := 0
+	for _, p := range r.pending {
+		if p.lock == nil {
+			continue
+		}
+		n++
+		e := p.e
+		fmt.Fprintf(&in, "%s\n%s\n%d\n%s\n%d\n", e.Path, p.hash, e.NarSize, e.Deriver, len(e.References))
+		for _, ref := range e.References {
+			in.WriteString(ref + "\n")
+		}
+	}
+	var err error
+	if n > 0 {
+		t := time.Now()
+		c := r.store.cmd(context.WithoutCancel(r.ctx), "--load-db")
+		var stderr bytes.Buffer
+		c.Stdin, c.Stderr = &in, &stderr
+		if rerr := c.Run(); rerr != nil {
+			err = fmt.Errorf("registering %d restored paths (nix-store --load-db): %w: %s", n, rerr, strings.TrimSpace(stderr.String()))
+		}
+		r.stats.Register += time.Since(t)
+		if c.ProcessState != nil {
+			r.stats.RegisterCPU += c.ProcessState.UserTime() + c.ProcessState.SystemTime()
+		}
+	}
+	for _, p := range r.pending {
+		if p.lock != nil {
+			if err != nil {
+				// Not valid: not left to look like a store path either.
+				removeTree(r.store.RealPath(p.e.Path))
+			}
+			unlockPath(p.lock)
+		}
+	}
+	if err == nil {
+		r.registered += len(r.pending)
+	}
+	r.pending = r.pending[:0]
+	return err
+}
+
+// lockPath takes Nix's lock on a store path: a write record lock on
+// PATH.lock. A lock file that its last holder deleted (it wrote a byte into
+// it first, as Nix does) is stale: open it again.
+func lockPath(ctx context.Context, name string) (*os.File, error) {
+	for {
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("locking %s: %w", name, err)
+		}
+		lk := syscall.Flock_t{Type: syscall.F_WRLCK, Whence: 0}
+		for {
+			err = syscall.FcntlFlock(f.Fd(), syscall.F_SETLKW, &lk)
+			if err != syscall.EINTR {
+				break
+			}
+		}
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("locking %s: %w", name, err)
+		}
+		if st, err := f.Stat(); err == nil && st.Size() == 0 {
+			return f, nil
+		}
+		f.Close()
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// unlockPath releases a lock from lockPath and deletes its file the way
+// Nix does: unlinked and marked stale while still held, so that a waiter
+// that then gets it opens a new one.
+func unlockPath(f *os.File) {
+	os.Remove(f.Name())
+	f.Write([]byte("d"))
+	f.Close()
+}
+
+// removeTree removes a restored tree whose directories are read-only.
+func removeTree(path string) error {
+	filepath.WalkDir(path, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			os.Chmod(p, 0o755)
+		}
+		return nil
+	})
+	if err := os.RemoveAll(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
