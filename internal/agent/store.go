@@ -180,12 +180,8 @@ func (a *Agent) handleImport(ctx context.Context, c *call) error {
 		return fmt.Errorf("starting decompression: %w", err)
 	}
 	defer zr.Close()
-	im, err := a.cfg.Store.StartImport(ctx)
-	if err != nil {
-		return err
-	}
 	counter := &countingReader{r: zr}
-	entries, err := nixstore.CopyExport(counter, im.Stdin, nixstore.ExportOptions{
+	entries, stderr, err := a.importExport(ctx, counter, nixstore.ExportOptions{
 		ReferenceValid: a.referenceValid(ctx, s),
 		BeforeCommit: func(e nixstore.Entry) error {
 			return addRoot(a.sessionRoot(session, e.Path), e.Path)
@@ -193,29 +189,21 @@ func (a *Agent) handleImport(ctx context.Context, c *call) error {
 		MaxPaths: req.Paths,
 	})
 	if err != nil {
-		im.Abort()
 		a.log.Warn("import refused", "session", session, "imported", len(entries), "error", err)
 		// A cut stream keeps its pins (for SessionTTL) so that the push,
 		// tried again, sends only what is missing; a full disk releases
 		// them now, since they are what fills it.
-		if a.diskFull(im.Stderr(), err) {
+		if a.diskFull(stderr, err) {
 			a.endSession(session)
 			free, _ := a.storeFree()
 			return noSpace(importNeedIfKnown(req.NarBytes), free)
 		}
 		var fe *nixstore.FormatError
-		if errors.As(err, &fe) || (data.err == nil && ctx.Err() == nil && !errors.Is(err, io.ErrUnexpectedEOF) && !isWriteErr(err)) {
+		var se *nixstore.StoreError // the host failed to store what arrived
+		if errors.As(err, &fe) || (data.err == nil && ctx.Err() == nil && !errors.Is(err, io.ErrUnexpectedEOF) && !isWriteErr(err) && !errors.As(err, &se)) {
 			return withCode(proto.CodeBadStream, fmt.Errorf("import refused after %d complete paths: %w", len(entries), err))
 		}
 		return fmt.Errorf("import stopped after %d complete paths: %w", len(entries), err)
-	}
-	if _, err := im.Close(); err != nil {
-		if a.diskFull(im.Stderr(), err) {
-			a.endSession(session)
-			free, _ := a.storeFree()
-			return noSpace(importNeedIfKnown(req.NarBytes), free)
-		}
-		return err
 	}
 	res := proto.Imported{Paths: []string{}, Bytes: counter.n}
 	s.mu.Lock()
@@ -226,6 +214,33 @@ func (a *Agent) handleImport(ctx context.Context, c *call) error {
 	s.mu.Unlock()
 	a.log.Info("imported", "paths", len(entries), "bytes", counter.n, "session", session)
 	return c.reply(&res)
+}
+
+// importExport imports a decompressed export stream into the host's store,
+// validated entry by entry (opts). Where it can write the store directory
+// it restores each path as it arrives and registers it (in bounded memory,
+// see nixstore.RestoreImport); elsewhere it pipes the stream into
+// nix-store --import, which holds a whole path in memory. It returns the
+// entries imported and, for telling a full disk, what Nix said.
+func (a *Agent) importExport(ctx context.Context, r io.Reader, opts nixstore.ExportOptions) ([]nixstore.Entry, string, error) {
+	if a.cfg.Store.CanRestore() {
+		entries, st, err := a.cfg.Store.RestoreImport(ctx, r, opts)
+		a.log.Debug("restored", "paths", len(entries), "write", st.Write, "hash", st.Hash, "register", st.Register, "register_cpu", st.RegisterCPU)
+		return entries, "", err
+	}
+	im, err := a.cfg.Store.StartImport(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	entries, err := nixstore.CopyExport(r, im.Stdin, opts)
+	if err != nil {
+		im.Abort()
+		return entries, im.Stderr(), err
+	}
+	if _, err := im.Close(); err != nil {
+		return nil, im.Stderr(), err
+	}
+	return entries, "", nil
 }
 
 // errReader remembers its reader's error, to tell a cut stream from a

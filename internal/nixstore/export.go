@@ -260,7 +260,7 @@ func (d *decoder) oneEntry() (Entry, error) {
 		if err := d.out.Flush(); err != nil {
 			return Entry{}, fmt.Errorf("writing export stream: %w", err)
 		}
-		if err := d.fs.beginNar(); err != nil {
+		if err := storeErr(d.fs.beginNar()); err != nil {
 			return Entry{}, err
 		}
 	}
@@ -356,7 +356,7 @@ func (d *decoder) oneEntry() (Entry, error) {
 		}
 	}
 	if d.fs != nil {
-		if err := d.fs.commit(e); err != nil {
+		if err := storeErr(d.fs.commit(e)); err != nil {
 			return e, err
 		}
 	}
@@ -426,13 +426,13 @@ func (d *decoder) node(depth int) error {
 			return d.errorf("symlink target %q is empty or holds NUL", t)
 		}
 		if d.fs != nil {
-			if err := d.fs.symlink(d.file, t); err != nil {
+			if err := storeErr(d.fs.symlink(d.file, t)); err != nil {
 				return err
 			}
 		}
 	case "directory":
 		if d.fs != nil {
-			if err := d.fs.mkdir(d.file); err != nil {
+			if err := storeErr(d.fs.mkdir(d.file)); err != nil {
 				return err
 			}
 		}
@@ -441,7 +441,7 @@ func (d *decoder) node(depth int) error {
 			return err
 		}
 		if d.fs != nil {
-			if err := d.fs.dirDone(dir); err != nil {
+			if err := storeErr(d.fs.dirDone(dir)); err != nil {
 				return err
 			}
 		}
@@ -468,7 +468,7 @@ func (d *decoder) contents(executable bool) error {
 	var f io.WriteCloser
 	if d.fs != nil {
 		if f, err = d.fs.file(d.file, executable); err != nil {
-			return err
+			return storeErr(err)
 		}
 		defer f.Close() // a second Close, after the one below, is harmless
 		dst = io.MultiWriter(d.out, f)
@@ -477,7 +477,7 @@ func (d *decoder) contents(executable bool) error {
 	d.off += c
 	if err == nil && f != nil {
 		if err := f.Close(); err != nil {
-			return err
+			return storeErr(err)
 		}
 	}
 	if err != nil {

@@ -65,8 +65,8 @@ func (s *Store) RestoreImport(ctx context.Context, r io.Reader, opts ExportOptio
 	rs.discard()
 	// Register what is complete, even after an error: those entries were
 	// accepted whole.
-	if rerr := rs.register(); err == nil {
-		err = rerr
+	if rerr := rs.register(); err == nil && rerr != nil {
+		err = &StoreError{Err: rerr}
 	}
 	if err != nil {
 		// Entries not registered are not imported.
@@ -74,6 +74,13 @@ func (s *Store) RestoreImport(ctx context.Context, r io.Reader, opts ExportOptio
 	}
 	return entries, rs.stats, err
 }
+
+// StoreError is a failure of RestoreImport to write or register a path
+// that arrived whole and valid: the host's fault, not the stream's.
+type StoreError struct{ Err error }
+
+func (e *StoreError) Error() string { return e.Err.Error() }
+func (e *StoreError) Unwrap() error { return e.Err }
 
 // RestoreStats is where RestoreImport's time went.
 type RestoreStats struct {
@@ -166,6 +173,15 @@ func (r *restorer) endNar() {
 
 func (r *restorer) real(p string) string { return r.tmp + p }
 
+// storeErr marks an error of the sink as the store's (nil stays nil).
+func storeErr(err error) error {
+	var se *StoreError
+	if err == nil || errors.As(err, &se) {
+		return err
+	}
+	return &StoreError{Err: err}
+}
+
 func (r *restorer) mkdir(p string) error {
 	t := time.Now()
 	defer func() { r.stats.Write += time.Since(t) }()
@@ -228,7 +244,7 @@ func (w *restoredFile) Write(p []byte) (int, error) {
 	n, err := w.f.Write(p)
 	w.r.stats.Write += time.Since(t)
 	if err != nil {
-		return n, fmt.Errorf("restoring: %w", err)
+		return n, &StoreError{Err: fmt.Errorf("restoring: %w", err)}
 	}
 	return n, nil
 }
@@ -407,4 +423,3 @@ func removeTree(path string) error {
 	}
 	return nil
 }
-
