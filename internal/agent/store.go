@@ -22,8 +22,11 @@ const (
 	// most this much decoder memory.
 	maxWindow = 64 << 20
 	// maxReadAhead is how much compressed data one import buffers ahead
-	// of nix-store --import (see readAhead).
-	maxReadAhead = 64 << 20
+	// of the store (see readAhead). Restoring writes as it reads, so a
+	// few hundred milliseconds of the link are enough; its chunks are
+	// allocated whole, so this is also the memory it may hold, which a
+	// small droplet's agent cannot spare 64 MiB of.
+	maxReadAhead = 8 << 20
 )
 
 var sessionRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)

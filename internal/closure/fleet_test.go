@@ -26,6 +26,12 @@ import (
 // serve` there, like the install step will.
 func startAgent(t testing.TB, ctx context.Context, d *fleet.Droplet) {
 	t.Helper()
+	startAgentArgv(t, ctx, d, "/usr/local/bin/nd-agent", "serve", "--log-level", "debug")
+}
+
+// startAgentArgv is startAgent with the agent's command line.
+func startAgentArgv(t testing.TB, ctx context.Context, d *fleet.Droplet, argv ...string) {
+	t.Helper()
 	bin := testutil.BuildBinaries(t, "nd-agent")["nd-agent"]
 	data, err := os.ReadFile(bin)
 	if err != nil {
@@ -34,7 +40,7 @@ func startAgent(t testing.TB, ctx context.Context, d *fleet.Droplet) {
 	if err := os.WriteFile(d.Path("/usr/local/bin/nd-agent"), data, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Start(ctx, "nd-agent", "/usr/local/bin/nd-agent", "serve", "--log-level", "debug"); err != nil {
+	if err := d.Start(ctx, "nd-agent", argv...); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; ; i++ {

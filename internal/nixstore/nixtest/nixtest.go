@@ -212,3 +212,56 @@ func File(contents string) Node { return Node{Type: "regular", Contents: []byte(
 
 // Dir is a directory node of the given entries, in the given order.
 func Dir(entries ...Entry) Node { return Node{Type: "directory", Entries: entries} }
+
+const bigNix = `
+{ tag, mib }:
+let bb = builtins.path { path = BBDIR; name = "nd-test-busybox"; };
+in derivation {
+  name = "nd-test-big-${tag}";
+  system = builtins.currentSystem;
+  builder = "${bb}/bin/sh";
+  args = [ "-c" ''
+    ${bb}/bin/busybox mkdir -p $out/data
+    echo ${tag} > $out/name
+    ${bb}/bin/busybox truncate -s ${toString mib}M $out/data/big
+  '' ];
+  # Its only reference would be busybox; it has none, so the closure is this one path.
+  allowedReferences = [ ];
+}
+`
+
+// BuildBig builds, with the local Nix, a store path holding one file of mib
+// MiB (sparse on the laptop, cheap to make; its NAR still carries every
+// byte) and no references: a closure of one big path. It returns the path.
+func BuildBig(t testing.TB, tag string, mib int) string {
+	t.Helper()
+	RequireNix(t)
+	dir := t.TempDir()
+	bb := filepath.Join(dir, "bb")
+	if err := os.MkdirAll(filepath.Join(bb, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bb, "bin", "busybox"), data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("busybox", filepath.Join(bb, "bin", "sh")); err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(dir, "big.nix")
+	if err := os.WriteFile(f, []byte(strings.Replace(bigNix, "BBDIR", bb, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("nix-build", "--option", "substituters", "", "--no-out-link",
+		"--argstr", "tag", tag, "--arg", "mib", itoa(mib), f)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("nix-build: %v: %s", err, stderr.String())
+	}
+	return strings.TrimSpace(string(out))
+}
