@@ -12,6 +12,11 @@
 #   scripts/bench.sh substitute cold deploy with a binary cache near the droplet vs --no-substitute and
 #                               nix-copy-closure --use-substitutes (bookworm and modern droplets; median
 #                               of ND_BENCH_ROUNDS=3 runs each, a closure of distinct Debian package files)
+#   scripts/bench.sh memory     a 1 GiB path into an agent confined to 256 MiB vs nix-store --import
+#
+# hoststore and image also print each deploy's stage breakdown (wall and CPU
+# seconds per stage, and how the transfer's stages overlap) and the agent's
+# idle RSS; docs/BENCHMARKS.md explains the figures.
 #
 # Needs root, Nix, dockerd, sshd (scripts/setup.sh). These are benchmarks, not
 # tests: they print figures and judge nothing.
@@ -25,8 +30,9 @@ image) pat=BenchmarkImageMode ;;
 deploy) pat=BenchmarkDeployGaps ;;
 fleet) pat=BenchmarkFleet pkg=./internal/fleet benchtime=3x ;;
 substitute) pat=BenchmarkSubstitute ;;
-all) pat='BenchmarkHostStore|BenchmarkImageMode|BenchmarkDeployGaps|BenchmarkSubstitute' ;;
-*) echo "usage: scripts/bench.sh [hoststore|image|deploy|fleet|substitute]" >&2; exit 2 ;;
+memory) pat=BenchmarkMemory ;;
+all) pat='BenchmarkHostStore|BenchmarkImageMode|BenchmarkDeployGaps|BenchmarkSubstitute|BenchmarkMemory' ;;
+*) echo "usage: scripts/bench.sh [hoststore|image|deploy|fleet|substitute|memory]" >&2; exit 2 ;;
 esac
 bash scripts/setup.sh >&2
 exec go test -run XXX -bench "$pat" -benchtime "$benchtime" -timeout 40m "$pkg"

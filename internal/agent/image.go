@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/nd-project/nd/internal/deployspec"
@@ -176,14 +178,22 @@ func (a *Agent) storeAndPull(ctx context.Context, ir ImageRuntime, req proto.Dep
 		}
 	}
 	progress("load", fmt.Sprintf("receiving image %.19s (%d of %d layers sent)", req.ImageID, len(req.Send), len(req.Layers)))
-	in := &errReader{r: data}
+	var wireWait, unzip time.Duration
+	t0, cpu0 := time.Now(), rusage(syscall.RUSAGE_SELF)
+	in := &errReader{r: &timedReader{r: data, d: &wireWait}}
 	zr, err := zstd.NewReader(in, zstd.WithDecoderMaxWindow(maxWindow), zstd.WithDecoderConcurrency(1))
 	if err != nil {
 		return "", fmt.Errorf("starting decompression: %w", err)
 	}
 	defer zr.Close()
-	dec := &errReader{r: zr}
+	dec := &errReader{r: &timedReader{r: zr, d: &unzip}}
 	n, err := receiveLayers(st, dec, &req)
+	if err == nil {
+		// For the benchmark's stage breakdown (docs/BENCHMARKS.md).
+		a.log.Info("image received", "app", req.App, "bytes", n, "receive_s", formatSeconds(time.Since(t0)),
+			"wire_wait_s", formatSeconds(wireWait), "decompress_s", formatSeconds(unzip-wireWait),
+			"agent_cpu_s", formatSeconds(rusage(syscall.RUSAGE_SELF)-cpu0))
+	}
 	switch {
 	case err != nil && in.err != nil:
 		return "", fmt.Errorf("image stream broke: %w", in.err)
@@ -212,6 +222,7 @@ func (a *Agent) storeAndPull(ctx context.Context, ir ImageRuntime, req proto.Dep
 	}
 	mdigest := ref[strings.LastIndex(ref, "@")+1:]
 	progress("load", fmt.Sprintf("dockerd pulls image %.19s", mdigest))
+	t1 := time.Now()
 	id, err := ir.PullImage(ctx, ref, req.RepoTag, []string{req.ImageID, mdigest})
 	if err != nil {
 		return "", fmt.Errorf("loading the image into dockerd: %w", err)
@@ -219,7 +230,7 @@ func (a *Agent) storeAndPull(ctx context.Context, ir ImageRuntime, req proto.Dep
 	if err := a.saveImageRecord(req.App, id, imageRecord{Config: req.ImageID, Layers: digests[1:]}); err != nil {
 		return "", err
 	}
-	a.log.Info("image pulled", "app", req.App, "image", id, "layers sent", len(req.Send), "bytes", n)
+	a.log.Info("image pulled", "app", req.App, "image", id, "layers sent", len(req.Send), "bytes", n, "pull_s", formatSeconds(time.Since(t1)))
 	return id, nil
 }
 

@@ -177,20 +177,26 @@ func (a *Agent) handleImport(ctx context.Context, c *call) error {
 	}
 	ahead := newReadAhead(c.upload(), maxReadAhead)
 	defer ahead.Close()
-	data := &errReader{r: ahead}
+	var tm importTimes
+	tm.start()
+	wire := &timedReader{r: ahead, d: &tm.wire}
+	data := &errReader{r: wire}
 	zr, err := zstd.NewReader(data, zstd.WithDecoderMaxWindow(maxWindow), zstd.WithDecoderConcurrency(1))
 	if err != nil {
 		return fmt.Errorf("starting decompression: %w", err)
 	}
 	defer zr.Close()
-	counter := &countingReader{r: zr}
-	entries, stderr, err := a.importExport(ctx, counter, nixstore.ExportOptions{
+	counter := &countingReader{r: &timedReader{r: zr, d: &tm.unzip}}
+	entries, stderr, err := a.importExport(ctx, counter, &tm, nixstore.ExportOptions{
 		ReferenceValid: a.referenceValid(ctx, s),
 		BeforeCommit: func(e nixstore.Entry) error {
+			t := time.Now()
+			defer func() { tm.roots += time.Since(t) }()
 			return addRoot(a.sessionRoot(session, e.Path), e.Path)
 		},
 		MaxPaths: req.Paths,
 	})
+	tm.stop()
 	if err != nil {
 		a.log.Warn("import refused", "session", session, "imported", len(entries), "error", err)
 		// A cut stream keeps its pins (for SessionTTL) so that the push,
@@ -215,7 +221,7 @@ func (a *Agent) handleImport(ctx context.Context, c *call) error {
 		s.valid[e.Path] = true
 	}
 	s.mu.Unlock()
-	a.log.Info("imported", "paths", len(entries), "bytes", counter.n, "session", session)
+	a.log.Info("imported", append([]any{"paths", len(entries), "bytes", counter.n, "session", session}, tm.fields()...)...)
 	return c.reply(&res)
 }
 
@@ -225,10 +231,10 @@ func (a *Agent) handleImport(ctx context.Context, c *call) error {
 // see nixstore.RestoreImport); elsewhere it pipes the stream into
 // nix-store --import, which holds a whole path in memory. It returns the
 // entries imported and, for telling a full disk, what Nix said.
-func (a *Agent) importExport(ctx context.Context, r io.Reader, opts nixstore.ExportOptions) ([]nixstore.Entry, string, error) {
+func (a *Agent) importExport(ctx context.Context, r io.Reader, tm *importTimes, opts nixstore.ExportOptions) ([]nixstore.Entry, string, error) {
 	if a.cfg.Store.CanRestore() {
 		entries, st, err := a.cfg.Store.RestoreImport(ctx, r, opts)
-		a.log.Debug("restored", "paths", len(entries), "write", st.Write, "hash", st.Hash, "register", st.Register, "register_cpu", st.RegisterCPU)
+		tm.restore = st
 		return entries, "", err
 	}
 	im, err := a.cfg.Store.StartImport(ctx)

@@ -108,12 +108,18 @@ func BenchmarkImageMode(b *testing.B) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
+	time.Sleep(time.Second)
+	agentPID, _ := ndHost.PID("nd-agent")
+	idleRSS := procStatus(agentPID, "VmRSS")
+
 	type ndRun struct {
 		total, loaded time.Duration
 		sent          int64
+		stages        stageRun
 	}
 	push := func(pkg string) ndRun {
 		exec.Command("sync").Run()
+		off, cpu0 := startStages(ndHost)
 		o, err := parsePushArgs([]string{"-F", ndHost.SSHConfig(), "--agent-path", agentBin, ndHost.Name, pkg})
 		if err != nil {
 			b.Fatal(err)
@@ -127,6 +133,8 @@ func BenchmarkImageMode(b *testing.B) {
 			b.Fatalf("nd-push: %v\n%s\nagent log:\n%s", err, errb.String(), log)
 		}
 		r := ndRun{total: time.Since(start), loaded: rec.deployAt, sent: sentBytes(b, out.String())}
+		r.stages = stageRun{start: start, end: start.Add(r.total), wire: r.sent}
+		endStages(b, ndHost, &r.stages, off, cpu0)
 		b.Logf("nd-push: %s", strings.TrimSpace(out.String()))
 		return r
 	}
@@ -176,7 +184,13 @@ func BenchmarkImageMode(b *testing.B) {
 	fmt.Fprintf(tw, "(b) cold, time to image loaded\t%s\t%s\t%s\t≤ 0.6\n", sec(ndCold.loaded), sec(dCold), ratio(ndCold.loaded.Seconds(), dCold.Seconds()))
 	fmt.Fprintf(tw, "(b) cold, nd-push total (+ container started, processes started)\t%s\t%s\t%s\t≤ 0.6\n", sec(ndCold.total), sec(dCold), ratio(ndCold.total.Seconds(), dCold.Seconds()))
 	fmt.Fprintf(tw, "layered image build on the laptop, cold digest cache (once per new package)\t%s\t\t\t\n", sec(coldBuild))
+	limit := float64(ndCold.sent) / linkBytesPerSec
+	fmt.Fprintf(tw, "(b) cold, nd-push total vs the link (nd's bytes / 25 MB/s)\t%s\t%s\t%s\t≤ 1.3\n", sec(ndCold.total), sec(time.Duration(limit*float64(time.Second))), ratio(ndCold.total.Seconds(), limit))
+	fmt.Fprintf(tw, "(a) update, nd-push total\t%s\t\t\t≤ 1.0 s\n", sec(ndUpd.total))
+	fmt.Fprintf(tw, "agent idle RSS (1 s after start)\t%.1f MiB\t\t\t≤ 25 MiB\n", float64(idleRSS)/(1<<20))
 	tw.Flush()
+	sb.WriteString(stageTable("image mode cold deploy (nd-push in the benchmark's process: no laptop CPU figure)", ndCold.stages, linkBytesPerSec))
+	sb.WriteString(stageTable("image mode update", ndUpd.stages, linkBytesPerSec))
 	fmt.Print(sb.String())
 	b.Log(sb.String())
 }

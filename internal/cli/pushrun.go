@@ -123,6 +123,9 @@ func (t hostStoreTransfer) push(ctx context.Context, h *host, res *pushResult) e
 		}
 	}
 	res.Paths, res.Sent, res.Substituted = tr.Stats.Missing, tr.Stats.WireBytes, tr.Stats.Substituted
+	if r.o.progress.Verbose && tr.Stats.Missing > 0 {
+		r.rep.info(h.name, tr.Stats.Stages.String()) // the benchmark's stage breakdown reads it
+	}
 	if tr.Stats.Missing == 0 {
 		r.rep.info(h.name, fmt.Sprintf("all %d paths already there", tr.Stats.Paths))
 	}

@@ -65,6 +65,27 @@ type Stats struct {
 	Bytes       int64 // uncompressed export bytes sent
 	WireBytes   int64 // compressed bytes sent
 	Elapsed     time.Duration
+	Stages      Stages
+}
+
+// Stages is where a transfer's time went on the laptop, for the
+// benchmark's stage breakdown: the wall time of each step (Export and
+// Send overlap: the export streams into the compressor and the link) and
+// the CPU of the nix-store processes it ran.
+type Stages struct {
+	Closure   time.Duration // nix-store -qR
+	Missing   time.Duration // the agent's answer, substitution included
+	Sizes     time.Duration // nix-store -q --size of the missing paths
+	Export    time.Duration // nix-store --export, until its last byte was read
+	Send      time.Duration // the import request, until the agent's reply
+	ExportCPU time.Duration // nix-store --export, user+system
+}
+
+// String is the stages as one line, seconds with milliseconds.
+func (s Stages) String() string {
+	f := func(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }
+	return "laptop stages: closure_s=" + f(s.Closure) + " missing_s=" + f(s.Missing) + " sizes_s=" + f(s.Sizes) +
+		" export_s=" + f(s.Export) + " export_cpu_s=" + f(s.ExportCPU) + " send_s=" + f(s.Send)
 }
 
 // Printer shows a transfer's progress to the user.
@@ -100,15 +121,19 @@ func Push(ctx context.Context, agent Agent, pkg string, opts Options) (Result, e
 	}
 	// nix-store -qR prints dependencies first; nix-store --export sorts
 	// its arguments the same way itself, so no sorting is needed here.
+	t := opts.Now()
 	paths, err := opts.Store.Requisites(ctx, pkg)
 	if err != nil {
 		return res, fmt.Errorf("pushing closure of %s: %w", pkg, err)
 	}
+	res.Stats.Stages.Closure = opts.Now().Sub(t)
 	res.Stats.Paths = len(paths)
+	t = opts.Now()
 	answer, err := agent.Missing(ctx, proto.QueryMissing{Paths: paths, Session: opts.Session, Substitute: opts.Substitute})
 	if err != nil {
 		return res, fmt.Errorf("asking which paths are missing: %w", err)
 	}
+	res.Stats.Stages.Missing = opts.Now().Sub(t)
 	missing := answer.Missing
 	res.Stats.Substituted = len(answer.Substituted)
 	// Send only paths of this closure, whatever the host asks for: the
@@ -127,7 +152,9 @@ func Push(ctx context.Context, agent Agent, pkg string, opts Options) (Result, e
 		// For the host's space check and the progress bar. Best effort:
 		// without sizes the host finds out the hard way, and the bar shows
 		// no total.
+		t := opts.Now()
 		res.Stats.Total, _ = opts.Store.NarSize(ctx, missing)
+		res.Stats.Stages.Sizes = opts.Now().Sub(t)
 	}
 	if len(missing) == 0 {
 		res.Stats.Elapsed = opts.Now().Sub(start)
@@ -154,17 +181,23 @@ func Push(ctx context.Context, agent Agent, pkg string, opts Options) (Result, e
 			opts.Printer.Progress(st)
 		}
 	}
+	t = opts.Now()
+	var exportWall, exportCPU time.Duration
 	imp, err := agent.Import(ctx, agentclient.ImportOptions{
 		Session: opts.Session, Paths: len(missing), NarBytes: res.Stats.Total, Level: opts.Level, Concurrency: opts.Concurrency,
 		Wire: func(n int64) { report(func(s *Stats) { s.WireBytes = n }) },
 	}, func(w io.Writer) error {
-		return exportTo(ctx, opts.Store, missing, w, func(bytes int64, sent int) {
+		t0 := opts.Now()
+		defer func() { exportWall = opts.Now().Sub(t0) }()
+		return exportTo(ctx, opts.Store, missing, w, &exportCPU, func(bytes int64, sent int) {
 			report(func(s *Stats) { s.Bytes, s.Sent = bytes, sent })
 		})
 	})
+	send := opts.Now().Sub(t)
 	mu.Lock()
 	res.Stats = st
 	mu.Unlock()
+	res.Stats.Stages.Send, res.Stats.Stages.Export, res.Stats.Stages.ExportCPU = send, exportWall, exportCPU
 	res.Stats.Elapsed = opts.Now().Sub(start)
 	if opts.Printer != nil {
 		opts.Printer.Done(res.Stats)
@@ -182,13 +215,13 @@ func Push(ctx context.Context, agent Agent, pkg string, opts Options) (Result, e
 // exportTo writes `nix-store --export paths` to w, checked on the way (so
 // that a broken local store fails here, naming the path, not on the host)
 // and counted for progress.
-func exportTo(ctx context.Context, store *nixstore.Store, paths []string, w io.Writer, progress func(bytes int64, sent int)) error {
+func exportTo(ctx context.Context, store *nixstore.Store, paths []string, w io.Writer, cpu *time.Duration, progress func(bytes int64, sent int)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pr, pw := io.Pipe()
 	errc := make(chan error, 1)
 	go func() {
-		err := store.Export(ctx, pw, paths)
+		err := store.ExportCPU(ctx, pw, paths, cpu)
 		pw.CloseWithError(err)
 		errc <- err
 	}()

@@ -21,7 +21,7 @@ import (
 // process stayed up for its startsecs (or, with an nd-init that cannot say,
 // it ran for the settle time) — and, if it has a healthcheck and full is
 // set, is healthy.
-func (r *Runtime) waitReady(ctx context.Context, id string, spec deployspec.Spec, full bool) error {
+func (r *Runtime) waitReady(ctx context.Context, id string, spec deployspec.Spec, full bool) (err error) {
 	settle := spec.SettleTime
 	if settle <= 0 {
 		settle = DefaultSettleTime
@@ -37,6 +37,13 @@ func (r *Runtime) waitReady(ctx context.Context, id string, spec deployspec.Spec
 	probe := full && runsNDInit(spec.Manifest)
 	var readyAt time.Time
 	start := time.Now()
+	r.log.Info("container started, waiting until ready", "container", short(id), "probe", probe)
+	defer func() {
+		// For the benchmark's stage breakdown (docs/BENCHMARKS.md).
+		if err == nil {
+			r.log.Info("container ready", "container", short(id), "waited_s", fmt.Sprintf("%.3f", time.Since(start).Seconds()))
+		}
+	}()
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -199,4 +206,11 @@ func healthTimeout(spec deployspec.Spec) time.Duration {
 		}
 	}
 	return t
+}
+
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
 }

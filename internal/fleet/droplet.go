@@ -376,3 +376,19 @@ func (d *Droplet) RestartDocker(ctx context.Context) error {
 func (d *Droplet) startDockerd(ctx context.Context) error {
 	return d.Start(ctx, "dockerd", "dockerd", "--config-file", filepath.Join(d.stateDir, fileDaemonJSON))
 }
+
+// PID is the process ID of the droplet's background process name (a
+// bookworm droplet's "dockerd", "sshd" or one Start ran), as this
+// machine's /proc sees it, for reading its resource use.
+func (d *Droplet) PID(name string) (int, error) {
+	s, err := readState(d.Name)
+	if err != nil {
+		return 0, fmt.Errorf("looking up %s in droplet %s: %w", name, d.Name, err)
+	}
+	for _, p := range s.Procs {
+		if p.Name == name && p.alive() {
+			return p.PID, nil
+		}
+	}
+	return 0, fmt.Errorf("looking up %s in droplet %s: not running", name, d.Name)
+}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nd-project/nd/internal/nixcmd"
 )
@@ -153,6 +154,12 @@ func (s *Store) NarSize(ctx context.Context, paths []string) (int64, error) {
 // Export writes `nix-store --export paths...` to w. nix-store sorts the
 // paths so that each comes after its references.
 func (s *Store) Export(ctx context.Context, w io.Writer, paths []string) error {
+	return s.ExportCPU(ctx, w, paths, nil)
+}
+
+// ExportCPU is Export that also adds the user+system CPU time nix-store
+// took to *cpu, if cpu is set (for the benchmark's stage breakdown).
+func (s *Store) ExportCPU(ctx context.Context, w io.Writer, paths []string, cpu *time.Duration) error {
 	if len(paths) == 0 {
 		_, err := w.Write(make([]byte, 8)) // an empty export: just the end marker
 		return err
@@ -160,7 +167,11 @@ func (s *Store) Export(ctx context.Context, w io.Writer, paths []string) error {
 	c := s.cmd(ctx, append([]string{"--export"}, paths...)...)
 	var stderr bytes.Buffer
 	c.Stdout, c.Stderr = w, &stderr
-	if err := c.Run(); err != nil {
+	err := c.Run()
+	if cpu != nil && c.ProcessState != nil {
+		*cpu += c.ProcessState.UserTime() + c.ProcessState.SystemTime()
+	}
+	if err != nil {
 		return fmt.Errorf("nix-store --export: %w: %s", err, strings.TrimSpace(stderr.String()))
 	}
 	return nil
