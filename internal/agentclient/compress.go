@@ -17,8 +17,8 @@ import (
 	"github.com/nd-project/nd/internal/proto"
 )
 
-// compression says how a request's body is zstd-compressed; zero fields get
-// DefaultLevel and DefaultConcurrency.
+// compression says how a request's body is zstd-compressed; a zero level
+// is chosen for the link (chooseLevel), a zero conc is DefaultConcurrency.
 type compression struct {
 	level zstd.EncoderLevel
 	conc  int
@@ -34,17 +34,12 @@ func (cl *Client) upload(ctx context.Context, r request, prefix []byte, c compre
 	if _, err := cl.Info(ctx); err != nil {
 		return err
 	}
-	if c.level == 0 {
-		c.level = DefaultLevel
-	}
 	if c.conc <= 0 {
 		c.conc = DefaultConcurrency
 	}
 	pr, pw := io.Pipe()
-	zw, err := zstd.NewWriter(&countio.Writer{W: pw, OnWrite: c.wire}, zstd.WithEncoderLevel(c.level), zstd.WithEncoderConcurrency(c.conc))
-	if err != nil {
-		return fmt.Errorf("starting compression: %w", err)
-	}
+	// level 0: chosen for the link as the stream goes (zstdlevel.go).
+	zw := newAdaptiveWriter(&countio.Writer{W: pw, OnWrite: c.wire}, c.conc, c.level)
 	r.body, r.encoding = pr, proto.CompressionZstd
 	hr, err := cl.newRequest(ctx, r)
 	if err != nil {
@@ -135,8 +130,9 @@ type ImportOptions struct {
 	// NarBytes is their total NAR size (0: unknown), so the agent can
 	// refuse what does not fit before the transfer.
 	NarBytes int64
-	// Level and Concurrency of the zstd encoder; zero: DefaultLevel,
-	// DefaultConcurrency.
+	// Level and Concurrency of the zstd encoder; zero: a level chosen
+	// for the link as the stream goes (from DefaultLevel, see
+	// zstdlevel.go), DefaultConcurrency.
 	Level       zstd.EncoderLevel
 	Concurrency int
 	// Wire, if set, is called with the compressed bytes sent so far.

@@ -33,8 +33,9 @@ func (cl *Client) QueryBlobs(ctx context.Context, digests []string) ([]string, e
 
 // DeployImageOptions tune DeployImage's compression and report progress.
 type DeployImageOptions struct {
-	// Level and Concurrency of the zstd encoder; zero: DefaultLevel,
-	// DefaultConcurrency.
+	// Level and Concurrency of the zstd encoder; zero: a level chosen
+	// for the link as the stream goes (from DefaultLevel, see
+	// zstdlevel.go), DefaultConcurrency.
 	Level       zstd.EncoderLevel
 	Concurrency int
 	// Wire, if set, is called with the compressed bytes sent so far.
