@@ -215,7 +215,7 @@ func stageTable(title string, r stageRun, linkRate float64) string {
 		row("agent", "decompression", start, l.sec("decompress_s"), "", "")
 		row("agent", "layers received and checked", start, rs, l.kv["agent_cpu_s"], "CPU: the agent process")
 	}
-	if l, ok := r.find("image pulled"); ok {
+	if l, ok := r.find("image pulled"); ok && l.kv["pull_s"] != "" {
 		row("agent", "docker pull from the agent's registry", at(l.at)-l.sec("pull_s"), l.sec("pull_s"), "", "")
 	}
 	var prev time.Time
@@ -245,7 +245,7 @@ func stageTable(title string, r stageRun, linkRate float64) string {
 	}
 	if l, ok := r.find("deployed"); ok && !prev.IsZero() {
 		row("agent", "switch: restart policy, names, routes", at(prev), l.at.Sub(prev).Seconds(), "", "")
-		row("laptop", "after deployed, until nd-push exits", at(l.at), r.end.Sub(l.at).Seconds(), "", "")
+		row("agent+laptop", "after the switch: old container drains (docker.drainTime, 2 s default) and stops; commit; reply", at(l.at), r.end.Sub(l.at).Seconds(), "", "")
 	}
 	for _, n := range []string{"nd-agent", "sshd", "dockerd"} {
 		if c, ok := r.cpu[n]; ok {

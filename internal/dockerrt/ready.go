@@ -44,7 +44,9 @@ func (r *Runtime) waitReady(ctx context.Context, id string, spec deployspec.Spec
 			r.log.Info("container ready", "container", short(id), "waited_s", fmt.Sprintf("%.3f", time.Since(start).Seconds()))
 		}
 	}()
-	tick := time.NewTicker(200 * time.Millisecond)
+	// Readiness is noticed within a tick of happening: a deploy waits for
+	// nothing else, and an update's whole time is a few of these.
+	tick := time.NewTicker(readyPoll)
 	defer tick.Stop()
 	for {
 		ci, err := r.c.ContainerInspect(ctx, id)
@@ -117,6 +119,11 @@ func runsNDInit(m *manifest.Manifest) bool {
 	return m != nil && m.Init != "" && len(m.Entrypoint) > 0 &&
 		m.Entrypoint[0] == path.Join(m.Init, "bin", "nd-init")
 }
+
+// readyPoll is how often waitReady looks (an inspect, and an exec of
+// nd-init probe-ready until it says ready): twice the rate it was, for a
+// tenth of a core's worth of dockerd at most while a container starts.
+const readyPoll = 100 * time.Millisecond
 
 // readySettle is how long a container must stay up after nd-init said
 // its processes started.
