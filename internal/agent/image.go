@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -179,7 +178,7 @@ func (a *Agent) storeAndPull(ctx context.Context, ir ImageRuntime, req proto.Dep
 		}
 	}
 	progress("load", fmt.Sprintf("receiving image %.19s (%d of %d layers sent)", req.ImageID, len(req.Send), len(req.Layers)))
-	var wireWait, unzip atomic.Int64
+	var wireWait, unzip time.Duration
 	t0, cpu0 := time.Now(), rusage(syscall.RUSAGE_SELF)
 	in := &errReader{r: &timedReader{r: data, d: &wireWait}}
 	zr, err := zstd.NewReader(in, zstd.WithDecoderMaxWindow(maxWindow), zstd.WithDecoderConcurrency(1))
@@ -192,7 +191,7 @@ func (a *Agent) storeAndPull(ctx context.Context, ir ImageRuntime, req proto.Dep
 	if err == nil {
 		// For the benchmark's stage breakdown (docs/BENCHMARKS.md).
 		a.log.Info("image received", "app", req.App, "bytes", n, "receive_s", formatSeconds(time.Since(t0)),
-			"wire_wait_s", formatSeconds(time.Duration(wireWait.Load())), "decompress_s", formatSeconds(time.Duration(unzip.Load()-wireWait.Load())),
+			"wire_wait_s", formatSeconds(wireWait), "decompress_s", formatSeconds(unzip-wireWait),
 			"agent_cpu_s", formatSeconds(rusage(syscall.RUSAGE_SELF)-cpu0))
 	}
 	switch {

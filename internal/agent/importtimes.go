@@ -3,7 +3,6 @@ package agent
 import (
 	"io"
 	"strconv"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -16,13 +15,10 @@ import (
 // so the wall times add up to the import's; CPU is the agent's (all its
 // threads, so concurrent requests blur it) and its Nix children's.
 type importTimes struct {
-	t0    time.Time
-	total time.Duration
-	// Set by the decompressing goroutine, in nanoseconds.
-	wire  atomic.Int64 // blocked waiting for the link
-	unzip atomic.Int64 // in the zstd decoder, wire included
-	// The importing goroutine, waiting for decompressed data.
-	input       atomic.Int64
+	t0          time.Time
+	total       time.Duration
+	wire        time.Duration // blocked waiting for the link
+	unzip       time.Duration // in the zstd decoder, wire included
 	roots       time.Duration
 	restore     nixstore.RestoreStats
 	cpu0, cpuCh time.Duration // at start: own CPU, children's CPU
@@ -43,12 +39,12 @@ func (t *importTimes) stop() {
 // fields are hclog key/value pairs, in seconds.
 func (t *importTimes) fields() []any {
 	s := func(d time.Duration) string { return formatSeconds(d) }
-	wire, unzip, input := time.Duration(t.wire.Load()), time.Duration(t.unzip.Load()), time.Duration(t.input.Load())
+	unzip := t.unzip - t.wire
 	r := t.restore
-	validate := t.total - input - r.Write - r.Hash - r.Register - t.roots
+	validate := t.total - t.unzip - r.Write - r.Hash - r.Register - t.roots
 	return []any{
-		"import_s", s(t.total), "wire_wait_s", s(wire), "decompress_s", s(unzip - wire),
-		"input_wait_s", s(input), "validate_s", s(validate), "write_s", s(r.Write), "hash_s", s(r.Hash),
+		"import_s", s(t.total), "wire_wait_s", s(t.wire), "decompress_s", s(unzip),
+		"validate_s", s(validate), "write_s", s(r.Write), "hash_s", s(r.Hash),
 		"register_s", s(r.Register), "roots_s", s(t.roots),
 		"agent_cpu_s", s(t.cpu), "nix_cpu_s", s(t.child),
 	}
@@ -68,15 +64,15 @@ func rusage(who int) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// timedReader adds the time its Reads take to *d (nanoseconds).
+// timedReader adds the time its Reads take to *d.
 type timedReader struct {
 	r io.Reader
-	d *atomic.Int64
+	d *time.Duration
 }
 
 func (t *timedReader) Read(p []byte) (int, error) {
 	s := time.Now()
 	n, err := t.r.Read(p)
-	t.d.Add(int64(time.Since(s)))
+	*t.d += time.Since(s)
 	return n, err
 }

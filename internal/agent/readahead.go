@@ -21,19 +21,9 @@ type readAhead struct {
 const readAheadChunk = 256 << 10
 
 func newReadAhead(r io.Reader, max int) *readAhead {
-	return newReadAheadThen(r, max, nil)
-}
-
-// newReadAheadThen is newReadAhead whose goroutine, the only user of r,
-// calls then (if set) when it stops reading: r may be closed there and
-// nowhere else.
-func newReadAheadThen(r io.Reader, max int, then func()) *readAhead {
 	ra := &readAhead{ch: make(chan []byte, max/readAheadChunk), done: make(chan struct{})}
 	go func() {
 		defer close(ra.ch)
-		if then != nil {
-			defer then()
-		}
 		for {
 			b := make([]byte, readAheadChunk)
 			n, err := io.ReadAtLeast(r, b, 1)

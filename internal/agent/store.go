@@ -7,7 +7,6 @@ import (
 	"io"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -186,12 +185,8 @@ func (a *Agent) handleImport(ctx context.Context, c *call) error {
 	if err != nil {
 		return fmt.Errorf("starting decompression: %w", err)
 	}
-	// Decompression runs in a goroutine of its own, a few MiB ahead of
-	// validation and restoring, so that the two overlap (the pipeline's
-	// stages each take a core where there is one).
-	unzipped := newReadAheadThen(&timedReader{r: zr, d: &tm.unzip}, maxReadAhead, zr.Close)
-	defer unzipped.Close()
-	counter := &countingReader{r: &timedReader{r: unzipped, d: &tm.input}}
+	defer zr.Close()
+	counter := &countingReader{r: &timedReader{r: zr, d: &tm.unzip}}
 	entries, stderr, err := a.importExport(ctx, counter, &tm, nixstore.ExportOptions{
 		ReferenceValid: a.referenceValid(ctx, s),
 		BeforeCommit: func(e nixstore.Entry) error {
@@ -214,7 +209,7 @@ func (a *Agent) handleImport(ctx context.Context, c *call) error {
 		}
 		var fe *nixstore.FormatError
 		var se *nixstore.StoreError // the host failed to store what arrived
-		if errors.As(err, &fe) || (data.failed() == nil && ctx.Err() == nil && !errors.Is(err, io.ErrUnexpectedEOF) && !isWriteErr(err) && !errors.As(err, &se)) {
+		if errors.As(err, &fe) || (data.err == nil && ctx.Err() == nil && !errors.Is(err, io.ErrUnexpectedEOF) && !isWriteErr(err) && !errors.As(err, &se)) {
 			return withCode(proto.CodeBadStream, fmt.Errorf("import refused after %d complete paths: %w", len(entries), err))
 		}
 		return fmt.Errorf("import stopped after %d complete paths: %w", len(entries), err)
@@ -261,25 +256,15 @@ func (a *Agent) importExport(ctx context.Context, r io.Reader, tm *importTimes, 
 // stream that does not decompress.
 type errReader struct {
 	r   io.Reader
-	mu  sync.Mutex
 	err error
 }
 
 func (e *errReader) Read(p []byte) (int, error) {
 	n, err := e.r.Read(p)
 	if err != nil && err != io.EOF {
-		e.mu.Lock()
 		e.err = err
-		e.mu.Unlock()
 	}
 	return n, err
-}
-
-// failed is the reader's error (not EOF), if any so far.
-func (e *errReader) failed() error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.err
 }
 
 func isWriteErr(err error) bool { return strings.Contains(err.Error(), "writing export stream") }

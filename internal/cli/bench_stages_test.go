@@ -193,15 +193,14 @@ func stageTable(title string, r stageRun, linkRate float64) string {
 		imp := l.sec("import_s")
 		start := at(l.at) - imp
 		row("wire", "agent waiting for the link", start, l.sec("wire_wait_s"), "", "")
-		row("agent", "decompression (its own goroutine, ahead of validation)", start, l.sec("decompress_s"), "", "")
-		row("agent", "validation waiting for decompressed data", start, l.sec("input_wait_s"), "", "")
+		row("agent", "decompression", start, l.sec("decompress_s"), "", "")
 		row("agent", "validation (export/NAR parse)", start, l.sec("validate_s"), "", "")
 		row("agent", "restore (files written)", start, l.sec("write_s"), "", "")
 		row("agent", "NAR hashing", start, l.sec("hash_s"), "", "")
 		row("agent", "registration (nix-store --load-db)", start, l.sec("register_s"), l.kv["nix_cpu_s"], "CPU: the agent's Nix children")
 		row("agent", "GC roots", start, l.sec("roots_s"), "", "")
 		row("agent", "import, all of it", start, imp, l.kv["agent_cpu_s"], "CPU: the agent process")
-		busy := imp - l.sec("input_wait_s")
+		busy := imp - l.sec("wire_wait_s")
 		link := float64(r.wire) / linkRate
 		if lp["send_s"] > 0 {
 			fmt.Fprintf(tw, "overlap\tlink time %.2f s + agent busy %.2f s + export CPU %.2f s in a %.2f s send\t\t\t\t%.2fx (1 = one after another would be ≥ %.2f s)\n",
