@@ -8,12 +8,13 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// Choosing the compression for the link. A data stream is sent as zstd
-// frames of segmentBytes of input each (a zstd stream may hold any number
-// of frames; the agent's decoder reads them one after another), and each
-// frame's level is chosen from how the previous one went: how fast the link
-// took its compressed bytes, and how much of its time the sender spent
-// waiting for the link.
+// Choosing the compression for the link. After every segmentBytes of input
+// the level for the next segment is chosen from how the last one went: how
+// fast the link took its compressed bytes, and how much of its time the
+// sender spent waiting for the link. A new level starts a new zstd frame (a
+// zstd stream may hold any number of frames; the agent's decoder reads them
+// one after another); the same level continues the frame, so a stream that
+// keeps its level is byte for byte what one encoder makes.
 //
 // The levels, measured with BenchmarkCompression on the benchmark closure:
 // SpeedDefault keeps up with a 25 MB/s link on one core with room to spare
@@ -54,9 +55,9 @@ func chooseLevel(s segmentStats) zstd.EncoderLevel {
 	return zstd.SpeedDefault
 }
 
-// adaptiveWriter compresses what is written to it into w, one frame per
-// segmentBytes of input, each at the level chooseLevel gives (or at fixed,
-// if set).
+// adaptiveWriter compresses what is written to it into w, each
+// segmentBytes of input at the level chooseLevel gives (or at fixed, if
+// set).
 type adaptiveWriter struct {
 	w     *timedWriter
 	seg   int64 // input bytes per frame
@@ -69,7 +70,9 @@ type adaptiveWriter struct {
 	start  time.Time
 	wire0  int64
 	block0 time.Duration
-	levels []zstd.EncoderLevel // of each frame, for tests and logs
+	levels []zstd.EncoderLevel // of each segment, for tests and logs
+	frames int
+	lvl    zstd.EncoderLevel // of the current frame
 	next   zstd.EncoderLevel
 }
 
@@ -77,11 +80,24 @@ func newAdaptiveWriter(w io.Writer, conc int, fixed zstd.EncoderLevel) *adaptive
 	return &adaptiveWriter{w: &timedWriter{w: w}, seg: segmentBytes, conc: conc, fixed: fixed, encs: map[zstd.EncoderLevel]*zstd.Encoder{}, next: DefaultLevel}
 }
 
-func (a *adaptiveWriter) startFrame() error {
+// startSegment starts the next segment of input, in a new frame if its
+// level differs from the current one's.
+func (a *adaptiveWriter) startSegment() error {
 	lvl := a.next
 	if a.fixed != 0 {
 		lvl = a.fixed
 	}
+	a.levels = append(a.levels, lvl)
+	if a.cur != nil && lvl == a.lvl {
+		a.in, a.start, a.wire0, a.block0 = 0, time.Now(), a.w.n, a.w.blocked
+		return nil // the frame goes on
+	}
+	if a.cur != nil {
+		if err := a.cur.Close(); err != nil {
+			return err
+		}
+	}
+	a.in, a.start, a.wire0, a.block0 = 0, time.Now(), a.w.n, a.w.blocked
 	enc := a.encs[lvl]
 	if enc == nil {
 		var err error
@@ -95,26 +111,22 @@ func (a *adaptiveWriter) startFrame() error {
 	} else {
 		enc.Reset(a.w)
 	}
-	a.cur, a.in, a.start, a.wire0, a.block0 = enc, 0, time.Now(), a.w.n, a.w.blocked
-	a.levels = append(a.levels, lvl)
+	a.cur, a.lvl = enc, lvl
+	a.frames++
 	return nil
 }
 
-func (a *adaptiveWriter) endFrame() error {
-	if a.cur == nil {
-		return nil
-	}
-	err := a.cur.Close()
+// endSegment chooses the next segment's level; the frame stays open.
+func (a *adaptiveWriter) endSegment() {
 	a.next = chooseLevel(segmentStats{wireBytes: a.w.n - a.wire0, wall: time.Since(a.start), blocked: a.w.blocked - a.block0})
-	a.cur = nil
-	return err
+	a.in = a.seg // the next Write starts the next segment
 }
 
 func (a *adaptiveWriter) Write(p []byte) (int, error) {
 	done := 0
 	for len(p) > 0 {
-		if a.cur == nil {
-			if err := a.startFrame(); err != nil {
+		if a.cur == nil || a.in >= a.seg {
+			if err := a.startSegment(); err != nil {
 				return done, err
 			}
 		}
@@ -127,9 +139,7 @@ func (a *adaptiveWriter) Write(p []byte) (int, error) {
 		}
 		p = p[n:]
 		if a.in >= a.seg {
-			if err := a.endFrame(); err != nil {
-				return done, err
-			}
+			a.endSegment()
 		}
 	}
 	return done, nil
@@ -138,12 +148,14 @@ func (a *adaptiveWriter) Write(p []byte) (int, error) {
 // Close ends the last frame (an empty stream still gets one, so the agent
 // reads a valid zstd stream).
 func (a *adaptiveWriter) Close() error {
-	if a.cur == nil && len(a.levels) == 0 {
-		if err := a.startFrame(); err != nil {
+	if a.cur == nil {
+		if err := a.startSegment(); err != nil {
 			return err
 		}
 	}
-	return a.endFrame()
+	err := a.cur.Close()
+	a.cur = nil
+	return err
 }
 
 // timedWriter counts the bytes written to w and the time writing took.

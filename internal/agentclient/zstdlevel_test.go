@@ -41,8 +41,9 @@ func (s *slowWriter) Write(p []byte) (int, error) {
 }
 
 // TestAdaptiveWriter: the frames decode, one after another, to what was
-// written; over a slow link the frames after the first use the better
-// level; a fixed level stays fixed; an empty stream is a valid one.
+// written; over a slow link the segments after the first use the better
+// level, in a second frame; a fixed level stays one frame; an empty stream
+// is a valid one.
 func TestAdaptiveWriter(t *testing.T) {
 	data := make([]byte, 3<<20)
 	r := rand.New(rand.NewPCG(1, 2))
@@ -50,13 +51,14 @@ func TestAdaptiveWriter(t *testing.T) {
 		data[i] = "abcdefgh"[r.IntN(8)] // compressible, not trivially
 	}
 	for _, tc := range []struct {
-		name  string
-		fixed zstd.EncoderLevel
-		rate  float64
-		want  []zstd.EncoderLevel
+		name   string
+		fixed  zstd.EncoderLevel
+		rate   float64
+		want   []zstd.EncoderLevel
+		frames int
 	}{
-		{"slow link", 0, 1e6, []zstd.EncoderLevel{zstd.SpeedDefault, zstd.SpeedBetterCompression, zstd.SpeedBetterCompression}},
-		{"fixed", zstd.SpeedFastest, 20e6, []zstd.EncoderLevel{zstd.SpeedFastest, zstd.SpeedFastest, zstd.SpeedFastest}},
+		{"slow link", 0, 1e6, []zstd.EncoderLevel{zstd.SpeedDefault, zstd.SpeedBetterCompression, zstd.SpeedBetterCompression}, 2},
+		{"fixed", zstd.SpeedFastest, 20e6, []zstd.EncoderLevel{zstd.SpeedFastest, zstd.SpeedFastest, zstd.SpeedFastest}, 1},
 	} {
 		out := &slowWriter{rate: tc.rate}
 		a := newAdaptiveWriter(out, 2, tc.fixed)
@@ -75,6 +77,9 @@ func TestAdaptiveWriter(t *testing.T) {
 				t.Errorf("%s: frames at levels %v, want %v", tc.name, a.levels, tc.want)
 				break
 			}
+		}
+		if a.frames != tc.frames {
+			t.Errorf("%s: %d frames, want %d (one per change of level)", tc.name, a.frames, tc.frames)
 		}
 		zr, err := zstd.NewReader(&out.w)
 		if err != nil {
