@@ -13,7 +13,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -225,10 +227,11 @@ func (r *restorer) file(p string, executable bool) (io.WriteCloser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("restoring: %w", err)
 	}
-	// The umask may have taken bits away.
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("restoring: %w", err)
+	if umaskStrips(mode) {
+		if err := f.Chmod(mode); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("restoring: %w", err)
+		}
 	}
 	return &restoredFile{f: f, r: r}, nil
 }
@@ -254,12 +257,7 @@ func (w *restoredFile) Close() error {
 		return nil
 	}
 	w.closed = true
-	ts := []unix.Timespec{{Sec: 1}, {Sec: 1}}
-	terr := unix.UtimesNanoAt(int(w.f.Fd()), "", ts, 0)
-	if terr != nil {
-		// Without AT_EMPTY_PATH support: by name.
-		terr = w.r.mtime1(w.f.Name())
-	}
+	terr := w.r.mtime1(w.f.Name())
 	if err := w.f.Close(); err != nil {
 		return fmt.Errorf("restoring: %w", err)
 	}
@@ -422,4 +420,31 @@ func removeTree(path string) error {
 		return err
 	}
 	return nil
+}
+
+var (
+	umaskOnce sync.Once
+	umask     os.FileMode = 0o777 // unknown: assume it strips everything
+)
+
+// umaskStrips reports whether the process's umask takes bits away from
+// mode, so that a file created with it needs a chmod (the agent's systemd
+// unit has UMask=0077; a shell's 022 strips nothing from 0444 or 0555).
+// The umask is read from /proc/self/status, since umask(2) can only be read
+// by changing it, for every thread at once.
+func umaskStrips(mode os.FileMode) bool {
+	umaskOnce.Do(func() {
+		b, err := os.ReadFile("/proc/self/status")
+		if err != nil {
+			return
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "Umask:"); ok {
+				if n, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
+					umask = os.FileMode(n)
+				}
+			}
+		}
+	})
+	return mode&umask != 0
 }

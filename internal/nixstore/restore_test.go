@@ -76,6 +76,7 @@ func TestRestoreImport(t *testing.T) {
 	}
 	noLeftovers(t, target)
 	verify(t, target)
+	canonical(t, target, paths)
 	for _, q := range []string{"--hash", "--references", "--size", "--deriver"} {
 		for _, p := range paths {
 			want, err1 := exec.Command("nix-store", "-q", q, p).Output()
@@ -111,5 +112,31 @@ func noLeftovers(t *testing.T, s *nixstore.Store) {
 		if strings.HasPrefix(e.Name(), ".nd-restore-") || strings.HasSuffix(e.Name(), ".lock") {
 			t.Errorf("left in the store directory: %s", e.Name())
 		}
+	}
+}
+
+// canonical checks Nix's canonical metadata on the restored paths: modes
+// 0444 or 0555 (whatever the umask), directories 0555, mtime 1.
+func canonical(t *testing.T, s *nixstore.Store, paths []string) {
+	t.Helper()
+	for _, p := range paths {
+		filepath.WalkDir(s.RealPath(p), func(f string, d os.DirEntry, err error) error {
+			if err != nil {
+				t.Error(err)
+				return nil
+			}
+			st, err := os.Lstat(f)
+			if err != nil {
+				t.Error(err)
+				return nil
+			}
+			if st.ModTime().Unix() != 1 {
+				t.Errorf("%s: mtime %v, want 1 s after the epoch", f, st.ModTime())
+			}
+			if m := st.Mode(); m&os.ModeSymlink == 0 && m.Perm() != 0o444 && m.Perm() != 0o555 {
+				t.Errorf("%s: mode %v, want 0444 or 0555", f, m)
+			}
+			return nil
+		})
 	}
 }
