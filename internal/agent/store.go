@@ -225,6 +225,10 @@ func (a *Agent) handleImport(ctx context.Context, c *call) error {
 	return c.reply(&res)
 }
 
+// ImporterEnv=nix-store makes the agent import with nix-store --import
+// (Config.NixImport), for the benchmarks' comparison.
+const ImporterEnv = "ND_AGENT_IMPORTER"
+
 // importExport imports a decompressed export stream into the host's store,
 // validated entry by entry (opts). Where it can write the store directory
 // it restores each path as it arrives and registers it (in bounded memory,
@@ -232,7 +236,7 @@ func (a *Agent) handleImport(ctx context.Context, c *call) error {
 // nix-store --import, which holds a whole path in memory. It returns the
 // entries imported and, for telling a full disk, what Nix said.
 func (a *Agent) importExport(ctx context.Context, r io.Reader, tm *importTimes, opts nixstore.ExportOptions) ([]nixstore.Entry, string, error) {
-	if a.cfg.Store.CanRestore() {
+	if !a.cfg.NixImport && a.cfg.Store.CanRestore() {
 		entries, st, err := a.cfg.Store.RestoreImport(ctx, r, opts)
 		tm.restore = st
 		return entries, "", err

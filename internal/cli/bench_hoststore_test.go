@@ -15,6 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/nd-project/nd/internal/agent"
 	"github.com/nd-project/nd/internal/fleet"
 	"github.com/nd-project/nd/internal/nixstore/nixtest"
 	"github.com/nd-project/nd/internal/testutil"
@@ -80,23 +81,30 @@ func BenchmarkHostStore(b *testing.B) {
 		closureNar += n
 	}
 
-	ds := fleet.ForTest(b, 2, fleet.Options{Nix: true, Rate: "200mbit"})
-	nd, ncc := ds[0], ds[1]
+	ds := fleet.ForTest(b, 3, fleet.Options{Nix: true, Rate: "200mbit"})
+	nd, ncc, old := ds[0], ds[1], ds[2]
 	agentBin := "/usr/local/bin/nd-agent" // droplet-private (overlay)
-	if err := nd.CopyIn(bins["nd-agent"], agentBin); err != nil {
-		b.Fatal(err)
-	}
-	if err := nd.Start(ctx, "nd-agent", agentBin, "serve"); err != nil {
-		b.Fatal(err)
-	}
-	for i := 0; ; i++ {
-		if _, err := nd.Exec(ctx, "test", "-S", "/run/nd-agent/agent.sock"); err == nil {
-			break
+	for _, d := range []*fleet.Droplet{nd, old} {
+		if err := d.CopyIn(bins["nd-agent"], agentBin); err != nil {
+			b.Fatal(err)
 		}
-		if i > 200 {
-			b.Fatal("nd-agent did not start")
+		argv := []string{agentBin, "serve"}
+		if d == old {
+			// The baseline: the same agent importing as before issue 15.
+			argv = append([]string{"env", agent.ImporterEnv + "=nix-store"}, argv...)
 		}
-		time.Sleep(50 * time.Millisecond)
+		if err := d.Start(ctx, "nd-agent", argv...); err != nil {
+			b.Fatal(err)
+		}
+		for i := 0; ; i++ {
+			if _, err := d.Exec(ctx, "test", "-S", "/run/nd-agent/agent.sock"); err == nil {
+				break
+			}
+			if i > 200 {
+				b.Fatal("nd-agent did not start")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
 
 	time.Sleep(time.Second)
@@ -105,7 +113,7 @@ func BenchmarkHostStore(b *testing.B) {
 
 	sentRE := regexp.MustCompile(`(\d+) paths / ([0-9.]+ [KMG]?i?B) sent`)
 	var last stageRun
-	push := func(cfg string) (time.Duration, string) {
+	pushTo := func(nd *fleet.Droplet, cfg string) (time.Duration, string) {
 		exec.Command("sync").Run()
 		off, cpu0 := startStages(nd)
 		start := time.Now()
@@ -126,6 +134,7 @@ func BenchmarkHostStore(b *testing.B) {
 		endStages(b, nd, &last, off, cpu0)
 		return d, m[1] + " paths, " + m[2]
 	}
+	push := func(cfg string) (time.Duration, string) { return pushTo(nd, cfg) }
 	ncopy := func(p string) time.Duration {
 		exec.Command("sync").Run()
 		start := time.Now()
@@ -147,6 +156,8 @@ func BenchmarkHostStore(b *testing.B) {
 
 	coldND, coldSent := push(cfgs["v1"])
 	coldStages := last
+	coldOld, _ := pushTo(old, cfgs["v1"])
+	coldOldStages := last
 	coldNCC := ncopy(pkgs["v1"])
 	noopND := median(5, func() time.Duration { d, _ := push(cfgs["v1"]); return d })
 	_, noopSent := push(cfgs["v1"])
@@ -168,6 +179,7 @@ func BenchmarkHostStore(b *testing.B) {
 		len(c1), float64(closureNar)/1e6, len(changed), changedNar)
 	fmt.Fprintln(tw, "scenario\tnd-push\tsent by nd\tbaseline\tbaseline time\tratio\ttarget")
 	fmt.Fprintf(tw, "cold deploy\t%.2fs\t%s\tnix-copy-closure --to\t%.2fs\t%.2f\t<= 0.35\n", coldND.Seconds(), coldSent, coldNCC.Seconds(), coldND.Seconds()/coldNCC.Seconds())
+	fmt.Fprintf(tw, "cold deploy\t%.2fs\t%s\tthe agent importing with nix-store --import (before)\t%.2fs\t%.2f\t\n", coldND.Seconds(), coldSent, coldOld.Seconds(), coldND.Seconds()/coldOld.Seconds())
 	limit := float64(coldStages.wire) / linkBytesPerSec
 	fmt.Fprintf(tw, "cold deploy vs the link\t%.2fs\t%s\tnd's bytes / 25 MB/s\t%.2fs\t%.2f\t<= 1.3\n", coldND.Seconds(), coldSent, limit, coldND.Seconds()/limit)
 	fmt.Fprintf(tw, "no-op redeploy (median of 5)\t%.3fs\t%s\tssh HOST true (median of 5)\t%.3fs\t%.2f\t<= 2\n", noopND.Seconds(), noopSent, sshTrue.Seconds(), noopND.Seconds()/sshTrue.Seconds())
@@ -176,6 +188,7 @@ func BenchmarkHostStore(b *testing.B) {
 	tw.Flush()
 	buf.WriteString(stageTable("host-store cold deploy", coldStages, linkBytesPerSec))
 	buf.WriteString(stageTable("host-store update", updStages, linkBytesPerSec))
+	buf.WriteString(stageTable("host-store cold deploy, the agent importing with nix-store --import (before)", coldOldStages, linkBytesPerSec))
 	b.Logf("\n%s", buf.String())
 	fmt.Print(buf.String())
 }
