@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -36,12 +37,16 @@ import (
 // what nix-store --import records for an unsigned export, from the same
 // bytes: a path's hash is of the NAR it was restored from.
 //
-// Each path is moved into place under Nix's own lock (PATH.lock, a POSIX
-// record lock, as nix-store and nix-daemon take) and registered in batches
-// of restoreBatch, dependencies first; an error registers the paths that
-// were complete before it (as nix-store --import keeps the entries it
-// finished), so a cut stream leaves every path imported completely or not
-// at all. Paths become valid when their batch is registered, not one by one.
+// Restored paths wait in their temporary directories (dot names, which no
+// store path has) until a batch of restoreBatch is complete, the stream
+// pauses for registerIdle, or it ends; then a goroutine of its own moves
+// each into place under Nix's own lock (PATH.lock, a POSIX record lock, as
+// nix-store and nix-daemon take) and registers the batch at once,
+// dependencies first, so a path sits in the store invalid only for that
+// moment. An error registers the paths that were
+// complete before it (as nix-store --import keeps the entries it finished),
+// so a cut stream leaves every path imported completely or not at all.
+// Paths become valid batch by batch, not one by one.
 //
 // Memory: the decoder's buffers and one file's copy buffer, whatever the
 // size of a path. Stats says where the time went.
@@ -60,6 +65,8 @@ func (s *Store) RestoreImport(ctx context.Context, r io.Reader, opts ExportOptio
 		fs:   rs,
 	}
 	d.out = bufio.NewWriterSize(rs, 256<<10)
+	rs.queue, rs.regDone = make(chan pendingPath, restoreBatch), make(chan struct{})
+	go rs.registrar()
 	entries, err := d.stream()
 	if ferr := d.out.Flush(); err == nil && ferr != nil {
 		err = ferr
@@ -67,8 +74,10 @@ func (s *Store) RestoreImport(ctx context.Context, r io.Reader, opts ExportOptio
 	rs.discard()
 	// Register what is complete, even after an error: those entries were
 	// accepted whole.
-	if rerr := rs.register(); err == nil && rerr != nil {
-		err = &StoreError{Err: rerr}
+	close(rs.queue)
+	<-rs.regDone
+	if rs.regErr != nil && err == nil {
+		err = &StoreError{Err: rs.regErr}
 	}
 	if err != nil {
 		// Entries not registered are not imported.
@@ -131,15 +140,20 @@ type restorer struct {
 	tmp     string // the NAR being restored, "" between NARs
 	narHash []byte
 
-	pending    []pendingPath
-	registered int // entries registered so far
-	stats      RestoreStats
+	// The registrar goroutine's: what commit queues, and once regDone is
+	// closed, how many leading entries it registered and its error.
+	queue      chan pendingPath
+	regDone    chan struct{}
+	regFailed  atomic.Bool
+	regErr     error
+	registered int
+	stats      RestoreStats // Register and RegisterCPU are the registrar's
 }
 
 type pendingPath struct {
 	e    Entry
 	hash string
-	lock *os.File // nil: the path was valid already
+	tmp  string // where it was restored; "" once moved into place
 }
 
 var _ narSink = (*restorer)(nil)
@@ -273,44 +287,64 @@ func (r *restorer) symlink(p, target string) error {
 	return r.mtime1(r.real(p))
 }
 
-// commit moves the restored NAR to its store path, under the path's lock,
-// and queues it for registration.
+// commit queues the restored NAR for registration; it stays in its
+// temporary directory (a dot name, which no store path has) until then.
 func (r *restorer) commit(e Entry) error {
-	final := r.store.RealPath(e.Path)
-	lock, err := lockPath(r.ctx, final+".lock")
-	if err != nil {
-		return err
+	if r.regFailed.Load() {
+		return errors.New("registering restored paths failed")
 	}
-	pp := pendingPath{e: e, hash: "sha256:" + hex.EncodeToString(r.narHash), lock: lock}
-	if _, err := os.Lstat(final); err == nil {
-		// Another import (or a substitution) may have made it valid since
-		// the client asked; otherwise it is the leftover of one that died.
-		v, err := r.store.QueryValid(r.ctx, []string{e.Path})
-		if err != nil {
-			unlockPath(lock)
-			return err
-		}
-		if v[e.Path] {
-			unlockPath(lock)
-			pp.lock = nil
-			r.discard()
-		} else if err := removeTree(final); err != nil {
-			unlockPath(lock)
-			return fmt.Errorf("removing the invalid leftover %s: %w", final, err)
-		}
-	}
-	if r.tmp != "" {
-		if err := os.Rename(r.tmp, final); err != nil {
-			unlockPath(lock)
-			return fmt.Errorf("moving %s into place: %w", e.Path, err)
-		}
-		r.tmp = ""
-	}
-	r.pending = append(r.pending, pp)
-	if len(r.pending) >= restoreBatch {
-		return r.register()
-	}
+	r.queue <- pendingPath{e: e, hash: "sha256:" + hex.EncodeToString(r.narHash), tmp: r.tmp}
+	r.tmp = ""
 	return nil
+}
+
+// registerIdle is how long the registrar waits for more paths before it
+// registers those it has: a stream that pauses (a big path on a slow link)
+// leaves the paths before it valid, as nix-store --import would.
+const registerIdle = 100 * time.Millisecond
+
+// registrar registers what commit queues, in batches of restoreBatch or
+// whatever arrived before the stream paused for registerIdle, beside the
+// restoring (nix-store --load-db overlaps the next paths' arrival).
+func (r *restorer) registrar() {
+	defer close(r.regDone)
+	var batch []pendingPath
+	idle := time.NewTimer(time.Hour)
+	defer idle.Stop()
+	flush := func() {
+		if r.regErr == nil {
+			n, err := r.register(batch)
+			r.registered += n
+			if err != nil {
+				r.regErr = err
+				r.regFailed.Store(true)
+			}
+		} else {
+			for _, p := range batch {
+				removeTree(p.tmp)
+			}
+		}
+		batch = nil
+	}
+	for {
+		select {
+		case p, ok := <-r.queue:
+			if !ok {
+				flush()
+				return
+			}
+			batch = append(batch, p)
+			if len(batch) >= restoreBatch {
+				flush()
+			} else {
+				idle.Reset(registerIdle)
+			}
+		case <-idle.C:
+			if len(batch) > 0 {
+				flush()
+			}
+		}
+	}
 }
 
 // discard removes the NAR being restored, if any.
@@ -321,52 +355,98 @@ func (r *restorer) discard() {
 	}
 }
 
-// register makes the pending paths valid with one nix-store --load-db.
-func (r *restorer) register() error {
-	if len(r.pending) == 0 {
+// register moves the pending paths into place, each under its lock, and
+// makes them valid with one nix-store --load-db, so that a path sits in
+// the store invalid only for that moment (as with nix-store --import,
+// which restores a path where it belongs and then registers it). A path
+// that became valid meanwhile (another import, a substitution) is left as
+// it is and its copy removed; an invalid leftover of one that died is
+// replaced. On an error the paths before the failing one are still
+// registered.
+func (r *restorer) register(pending []pendingPath) (int, error) {
+	if len(pending) == 0 {
+		return 0, nil
+	}
+	var moved []pendingPath
+	var locks []*os.File
+	defer func() {
+		for _, l := range locks {
+			unlockPath(l)
+		}
+		for _, p := range pending {
+			if p.tmp != "" {
+				removeTree(p.tmp)
+			}
+		}
+	}()
+	ok := 0 // leading entries that are, or will be, valid
+	var err error
+	for i := range pending {
+		p := &pending[i]
+		final := r.store.RealPath(p.e.Path)
+		var lock *os.File
+		if lock, err = lockPath(r.ctx, final+".lock"); err != nil {
+			break
+		}
+		locks = append(locks, lock)
+		if _, serr := os.Lstat(final); serr == nil {
+			var v map[string]bool
+			if v, err = r.store.QueryValid(context.WithoutCancel(r.ctx), []string{p.e.Path}); err != nil {
+				break
+			}
+			if v[p.e.Path] {
+				ok++
+				continue // the defer removes our copy
+			}
+			if err = removeTree(final); err != nil {
+				err = fmt.Errorf("removing the invalid leftover %s: %w", final, err)
+				break
+			}
+		}
+		if err = os.Rename(p.tmp, final); err != nil {
+			err = fmt.Errorf("moving %s into place: %w", p.e.Path, err)
+			break
+		}
+		p.tmp = ""
+		moved = append(moved, *p)
+		ok++
+	}
+	if rerr := r.loadDB(moved); rerr != nil {
+		for _, p := range moved {
+			// Not valid: not left to look like a store path either.
+			removeTree(r.store.RealPath(p.e.Path))
+		}
+		return 0, rerr
+	}
+	return ok, err
+}
+
+// loadDB registers paths with nix-store --load-db.
+func (r *restorer) loadDB(paths []pendingPath) error {
+	if len(paths) == 0 {
 		return nil
 	}
 	var in bytes.Buffer
-	n := 0
-	for _, p := range r.pending {
-		if p.lock == nil {
-			continue
-		}
-		n++
+	for _, p := range paths {
 		e := p.e
 		fmt.Fprintf(&in, "%s\n%s\n%d\n%s\n%d\n", e.Path, p.hash, e.NarSize, e.Deriver, len(e.References))
 		for _, ref := range e.References {
 			in.WriteString(ref + "\n")
 		}
 	}
-	var err error
-	if n > 0 {
-		t := time.Now()
-		c := r.store.cmd(context.WithoutCancel(r.ctx), "--load-db")
-		var stderr bytes.Buffer
-		c.Stdin, c.Stderr = &in, &stderr
-		if rerr := c.Run(); rerr != nil {
-			err = fmt.Errorf("registering %d restored paths (nix-store --load-db): %w: %s", n, rerr, strings.TrimSpace(stderr.String()))
-		}
-		r.stats.Register += time.Since(t)
-		if c.ProcessState != nil {
-			r.stats.RegisterCPU += c.ProcessState.UserTime() + c.ProcessState.SystemTime()
-		}
+	t := time.Now()
+	c := r.store.cmd(context.WithoutCancel(r.ctx), "--load-db")
+	var stderr bytes.Buffer
+	c.Stdin, c.Stderr = &in, &stderr
+	err := c.Run()
+	r.stats.Register += time.Since(t)
+	if c.ProcessState != nil {
+		r.stats.RegisterCPU += c.ProcessState.UserTime() + c.ProcessState.SystemTime()
 	}
-	for _, p := range r.pending {
-		if p.lock != nil {
-			if err != nil {
-				// Not valid: not left to look like a store path either.
-				removeTree(r.store.RealPath(p.e.Path))
-			}
-			unlockPath(p.lock)
-		}
+	if err != nil {
+		return fmt.Errorf("registering %d restored paths (nix-store --load-db): %w: %s", len(paths), err, strings.TrimSpace(stderr.String()))
 	}
-	if err == nil {
-		r.registered += len(r.pending)
-	}
-	r.pending = r.pending[:0]
-	return err
+	return nil
 }
 
 // lockPath takes Nix's lock on a store path: a write record lock on
