@@ -54,11 +54,11 @@ type Config struct {
 	// NixStoreProgram is checked on PATH for the Nix capability; default
 	// "nix-store" (or Store.NixStore).
 	NixStoreProgram string
-	// NixImport makes every import pipe into nix-store --import, as agents
-	// before bounded-memory imports did: the benchmarks' baseline
-	// (ImporterEnv=nix-store). Otherwise the agent restores and registers
-	// where the store directory is writable.
-	NixImport bool
+	// Importer fixes how imports go: "nix-store" (pipe into nix-store
+	// --import, which holds a whole path in memory) or "restore" (restore
+	// and register, bounded memory); "" chooses per import (restoreFor).
+	// Set by ImporterEnv, for the benchmarks.
+	Importer string
 	// CrashAt is a test-only step at which the agent kills itself (see
 	// CrashEnv); "" in production.
 	CrashAt string

@@ -139,7 +139,7 @@ func runServe(ctx context.Context, p Program, args []string) error {
 	a := New(Config{
 		StateDir: o.state, Store: &nixstore.Store{Root: o.storeRoot}, Runtime: rt, Images: reg,
 		KeepGenerations: o.keep, NDVersion: p.Version, Log: log,
-		CrashAt: os.Getenv(CrashEnv), NixImport: os.Getenv(ImporterEnv) == "nix-store",
+		CrashAt: os.Getenv(CrashEnv), Importer: os.Getenv(ImporterEnv),
 	})
 	l, err := Listen(o.socket, o.group)
 	if err != nil {

@@ -187,7 +187,7 @@ func (a *Agent) handleImport(ctx context.Context, c *call) error {
 	}
 	defer zr.Close()
 	counter := &countingReader{r: &timedReader{r: zr, d: &tm.unzip}}
-	entries, stderr, err := a.importExport(ctx, counter, &tm, nixstore.ExportOptions{
+	entries, stderr, err := a.importExport(ctx, counter, &tm, req.NarBytes, nixstore.ExportOptions{
 		ReferenceValid: a.referenceValid(ctx, s),
 		BeforeCommit: func(e nixstore.Entry) error {
 			t := time.Now()
@@ -225,9 +225,29 @@ func (a *Agent) handleImport(ctx context.Context, c *call) error {
 	return c.reply(&res)
 }
 
-// ImporterEnv=nix-store makes the agent import with nix-store --import
-// (Config.NixImport), for the benchmarks' comparison.
+// ImporterEnv=nix-store or =restore makes the agent import always that way
+// (Config.Importer), for the benchmarks' comparisons.
 const ImporterEnv = "ND_AGENT_IMPORTER"
+
+// restoreFor decides how an import of narBytes (0: unknown) goes. Restoring
+// holds no path in memory, but measured end to end on the benchmarks'
+// droplets it took 1.2-1.4x the time and more CPU than nix-store --import
+// (docs/BENCHMARKS.md); so nix-store --import is kept where memory is
+// plenty: where the whole import would fit four times in what is
+// available (MemAvailable, or what the agent's memory cgroup leaves).
+func (a *Agent) restoreFor(narBytes int64) bool {
+	switch a.cfg.Importer {
+	case "nix-store":
+		return false
+	case "restore":
+		return a.cfg.Store.CanRestore()
+	}
+	if !a.cfg.Store.CanRestore() {
+		return false
+	}
+	avail := memoryAvailable()
+	return narBytes <= 0 || avail <= 0 || narBytes > avail/4
+}
 
 // importExport imports a decompressed export stream into the host's store,
 // validated entry by entry (opts). Where it can write the store directory
@@ -235,8 +255,8 @@ const ImporterEnv = "ND_AGENT_IMPORTER"
 // see nixstore.RestoreImport); elsewhere it pipes the stream into
 // nix-store --import, which holds a whole path in memory. It returns the
 // entries imported and, for telling a full disk, what Nix said.
-func (a *Agent) importExport(ctx context.Context, r io.Reader, tm *importTimes, opts nixstore.ExportOptions) ([]nixstore.Entry, string, error) {
-	if !a.cfg.NixImport && a.cfg.Store.CanRestore() {
+func (a *Agent) importExport(ctx context.Context, r io.Reader, tm *importTimes, narBytes int64, opts nixstore.ExportOptions) ([]nixstore.Entry, string, error) {
+	if a.restoreFor(narBytes) {
 		entries, st, err := a.cfg.Store.RestoreImport(ctx, r, opts)
 		tm.restore = st
 		return entries, "", err

@@ -90,8 +90,9 @@ func BenchmarkHostStore(b *testing.B) {
 		}
 		argv := []string{agentBin, "serve"}
 		if d == old {
-			// The baseline: the same agent importing as before issue 15.
-			argv = append([]string{"env", agent.ImporterEnv + "=nix-store"}, argv...)
+			// The same agent restoring, as it does where memory is short
+			// (a small droplet); with plenty of it, it uses nix-store --import.
+			argv = append([]string{"env", agent.ImporterEnv + "=restore"}, argv...)
 		}
 		if err := d.Start(ctx, "nd-agent", argv...); err != nil {
 			b.Fatal(err)
@@ -154,6 +155,13 @@ func BenchmarkHostStore(b *testing.B) {
 		return ds[n/2]
 	}
 
+	// Warm the laptop's page cache with the closure, so that the first
+	// cold deploy does not pay for reading it from disk and the ones after
+	// it do not (the three cold deploys read the same paths).
+	warm := exec.Command("nix-store", append([]string{"--export"}, closureOf(pkgs["v1"])...)...)
+	if err := warm.Run(); err != nil {
+		b.Fatalf("warming the page cache: %v", err)
+	}
 	coldND, coldSent := push(cfgs["v1"])
 	coldStages := last
 	coldOld, _ := pushTo(old, cfgs["v1"])
@@ -179,7 +187,7 @@ func BenchmarkHostStore(b *testing.B) {
 		len(c1), float64(closureNar)/1e6, len(changed), changedNar)
 	fmt.Fprintln(tw, "scenario\tnd-push\tsent by nd\tbaseline\tbaseline time\tratio\ttarget")
 	fmt.Fprintf(tw, "cold deploy\t%.2fs\t%s\tnix-copy-closure --to\t%.2fs\t%.2f\t<= 0.35\n", coldND.Seconds(), coldSent, coldNCC.Seconds(), coldND.Seconds()/coldNCC.Seconds())
-	fmt.Fprintf(tw, "cold deploy\t%.2fs\t%s\tthe agent importing with nix-store --import (before)\t%.2fs\t%.2f\t\n", coldND.Seconds(), coldSent, coldOld.Seconds(), coldND.Seconds()/coldOld.Seconds())
+	fmt.Fprintf(tw, "cold deploy\t%.2fs\t%s\tthe agent restoring (bounded memory: small droplets)\t%.2fs\t%.2f\t\n", coldND.Seconds(), coldSent, coldOld.Seconds(), coldND.Seconds()/coldOld.Seconds())
 	limit := float64(coldStages.wire) / linkBytesPerSec
 	fmt.Fprintf(tw, "cold deploy vs the link\t%.2fs\t%s\tnd's bytes / 25 MB/s\t%.2fs\t%.2f\t<= 1.3\n", coldND.Seconds(), coldSent, limit, coldND.Seconds()/limit)
 	fmt.Fprintf(tw, "no-op redeploy (median of 5)\t%.3fs\t%s\tssh HOST true (median of 5)\t%.3fs\t%.2f\t<= 2\n", noopND.Seconds(), noopSent, sshTrue.Seconds(), noopND.Seconds()/sshTrue.Seconds())
@@ -188,7 +196,7 @@ func BenchmarkHostStore(b *testing.B) {
 	tw.Flush()
 	buf.WriteString(stageTable("host-store cold deploy", coldStages, linkBytesPerSec))
 	buf.WriteString(stageTable("host-store update", updStages, linkBytesPerSec))
-	buf.WriteString(stageTable("host-store cold deploy, the agent importing with nix-store --import (before)", coldOldStages, linkBytesPerSec))
+	buf.WriteString(stageTable("host-store cold deploy, the agent restoring (bounded memory, as on small droplets)", coldOldStages, linkBytesPerSec))
 	b.Logf("\n%s", buf.String())
 	fmt.Print(buf.String())
 }
