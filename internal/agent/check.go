@@ -41,7 +41,27 @@ func (a *Agent) Check(ctx context.Context, repair bool) proto.CheckReport {
 		unlock()
 	}
 	rep.Findings = append(rep.Findings, a.checkPins(repair)...)
+	rep.Findings = append(rep.Findings, a.checkRestoreLeftovers(repair)...)
 	return rep
+}
+
+// checkRestoreLeftovers finds the temporary directories of imports cut off
+// by the agent's death (see nixstore.RestoreLeftovers) and, with repair,
+// removes them. Imports running now are never touched.
+func (a *Agent) checkRestoreLeftovers(repair bool) []proto.Finding {
+	found, err := a.cfg.Store.RestoreLeftovers(repair)
+	var fs []proto.Finding
+	for _, p := range found {
+		f := proto.Finding{Problem: "an interrupted import left " + p}
+		if repair {
+			f.Repaired = "removed it"
+		}
+		fs = append(fs, f)
+	}
+	if err != nil {
+		fs = append(fs, proto.Finding{Problem: fmt.Sprintf("cleaning up interrupted imports: %v", err)})
+	}
+	return fs
 }
 
 func (a *Agent) checkApp(ctx context.Context, app string, repair bool) []proto.Finding {

@@ -33,6 +33,10 @@ const (
 // deploy short (logs and exec, which only serve their client, end with it).
 func (a *Agent) Serve(ctx context.Context, l net.Listener) error {
 	a.sweepSessions()
+	// What imports cut off by this agent's death left in the store.
+	if found, err := a.cfg.Store.RestoreLeftovers(true); err != nil || len(found) > 0 {
+		a.log.Info("removed what interrupted imports left", "paths", found, "error", err)
+	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	// Interrupted releases are finished before anything else can deploy

@@ -58,6 +58,11 @@ func (s *Store) RestoreImport(ctx context.Context, r io.Reader, opts ExportOptio
 			return nil, RestoreStats{}, fmt.Errorf("restoring into %s: %w", rs.dir, err)
 		}
 	}
+	unlock, err := s.restoreLock(unix.LOCK_SH)
+	if err != nil {
+		return nil, RestoreStats{}, err
+	}
+	defer unlock()
 	d := &decoder{
 		src:  bufio.NewReaderSize(r, 256<<10),
 		opts: opts,
@@ -105,7 +110,7 @@ type RestoreStats struct {
 // directory (it cannot where the store is a read-only mount that only the
 // nix-daemon remounts, as on NixOS); the caller then uses StartImport.
 func (s *Store) CanRestore() bool {
-	dir, err := os.MkdirTemp(s.RealPath(StoreDir), ".nd-restore-")
+	dir, err := os.MkdirTemp(s.RealPath(StoreDir), restorePrefix)
 	if err != nil {
 		return false
 	}
@@ -176,7 +181,7 @@ func (r *restorer) beginNar() error {
 	b := make([]byte, 8)
 	rand.Read(b)
 	// A name that is not a store path, beside them on the same file system.
-	r.tmp = filepath.Join(r.dir, ".nd-restore-"+hex.EncodeToString(b))
+	r.tmp = filepath.Join(r.dir, restorePrefix+hex.EncodeToString(b))
 	r.h.Reset()
 	r.hashing = true
 	return nil

@@ -3,11 +3,15 @@ package nixstore_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nd-project/nd/internal/nixstore"
 	nt "github.com/nd-project/nd/internal/nixstore/nixtest"
@@ -139,4 +143,68 @@ func canonical(t *testing.T, s *nixstore.Store, paths []string) {
 			return nil
 		})
 	}
+}
+
+// TestRestoreLeftovers: what a restore killed mid-import leaves (a
+// temporary directory with read-only parts) is found and removed, but a
+// running restore's temporaries are not touched.
+func TestRestoreLeftovers(t *testing.T) {
+	nt.RequireNix(t)
+	ctx := context.Background()
+	target := &nixstore.Store{Root: filepath.Join(t.TempDir(), "store")}
+	left := filepath.Join(target.RealPath(nixstore.StoreDir), ".nd-restore-0123456789abcdef")
+	if err := os.MkdirAll(filepath.Join(left, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(left, "bin", "x"), []byte("x"), 0o555)
+	os.Chmod(filepath.Join(left, "bin"), 0o555)
+	os.Chmod(left, 0o555)
+
+	// A restore that is running: its stream stops inside a NAR.
+	p := "/nix/store/0123456789abcdfghijklmnpqrsvwxyz-running"
+	exp := nt.Export(nt.ExportPath{Path: p, Node: nt.Dir(nt.Entry{Name: "a", Node: nt.File(strings.Repeat("y", 1<<16))})})
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := target.RestoreImport(ctx, pr, nixstore.ExportOptions{})
+		done <- err
+	}()
+	pw.Write(exp[:len(exp)/2])
+	// Wait until the running restore has its temporary directory.
+	for i := 0; ; i++ {
+		ents, _ := os.ReadDir(target.RealPath(nixstore.StoreDir))
+		n := 0
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), ".nd-restore-") {
+				n++
+			}
+		}
+		if n == 2 {
+			break
+		}
+		if i > 200 {
+			t.Fatalf("the running restore made no temporary directory: %v", ents)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if found, err := target.RestoreLeftovers(true); err != nil || len(found) != 0 {
+		t.Errorf("RestoreLeftovers during a restore = %v, %v; want nothing touched", found, err)
+	}
+	pw.CloseWithError(errors.New("cut off"))
+	if err := <-done; err == nil {
+		t.Fatal("cut stream accepted")
+	}
+
+	found, err := target.RestoreLeftovers(false)
+	want := []string{"/nix/store/.nd-restore-0123456789abcdef"}
+	if err != nil || !slices.Equal(found, want) {
+		t.Fatalf("RestoreLeftovers(false) = %v, %v; want %v", found, err, want)
+	}
+	if _, err := os.Lstat(left); err != nil {
+		t.Fatalf("listing removed the leftover: %v", err)
+	}
+	if found, err := target.RestoreLeftovers(true); err != nil || !slices.Equal(found, want) {
+		t.Fatalf("RestoreLeftovers(true) = %v, %v; want %v", found, err, want)
+	}
+	noLeftovers(t, target)
 }
