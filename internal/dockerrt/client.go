@@ -59,6 +59,7 @@ type Runtime struct {
 	opts   Options
 	ports  PortSwitch // nil: Docker publishes ports itself
 	ports6 PortSwitch // IPv6; nil: containers' IPv6 addresses are not routed
+	drains drains     // replaced containers draining in the background
 }
 
 // Options configure a Runtime; the zero value is fine.

@@ -119,6 +119,11 @@ func (r *Runtime) Deploy(ctx context.Context, spec deployspec.Spec) (res DeployR
 	}
 	log := r.log.With("app", spec.App)
 
+	// A drain of the app's previous deploy ends now: tidy and this deploy
+	// then see the app's containers as they stay.
+	if err := r.endDrain(ctx, spec.App); err != nil {
+		return res, fmt.Errorf("ending the drain of %s: %w", prevName(spec.App), err)
+	}
 	cur, err := r.tidy(ctx, spec.App)
 	if err != nil {
 		return res, err

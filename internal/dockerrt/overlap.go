@@ -44,7 +44,8 @@ func drainTime(spec deployspec.Spec) time.Duration {
 // started, awaited, given its restart policy. Then the names swap (the old
 // becomes nd.prev-<app>, the new nd-<app>), the host ports switch to the new
 // one in one step (new connections only; established ones stay), and the old
-// one drains for the drain time before the usual stop. A new container that
+// one drains for the drain time in the background (see startDrain) before
+// the usual stop: the deploy returns at the switch. A new container that
 // fails is removed and the old one never noticed.
 func (r *Runtime) overlap(ctx context.Context, spec deployspec.Spec, hc *container.HostConfig, cur *container.InspectResponse, res DeployResult) (DeployResult, error) {
 	app, newID := spec.App, res.ContainerID
@@ -90,29 +91,10 @@ func (r *Runtime) overlap(ctx context.Context, spec deployspec.Spec, hc *contain
 	res.Drained = cur.ID
 	d := drainTime(spec)
 	spec.Progressf("container", "%s runs container %.12s; the old one %.12s drains for %s", app, newID, cur.ID, d)
-	r.drain(ctx, cur, d)
+	// The deploy is done: the new container serves every new connection.
+	// The reply need not wait for the old one's established ones.
+	r.startDrain(app, cur, d)
 	return res, nil
-}
-
-// drain lets the old container finish its established connections for d,
-// then stops and removes it. It runs even if ctx is cancelled (a left-over
-// nd.prev-<app> would be removed by the next deploy anyway, but without its stop
-// grace). Failures only log: the deploy has worked.
-func (r *Runtime) drain(ctx context.Context, old *container.InspectResponse, d time.Duration) {
-	id := old.ID
-	select {
-	case <-ctx.Done():
-	case <-time.After(d):
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-	defer cancel()
-	if err := r.c.ContainerStop(ctx, id, container.StopOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
-		r.log.Warn("stopping drained container", "container", id[:12], "error", err)
-	}
-	r.forgetUDP(ctx, old)
-	if err := r.c.ContainerRemove(ctx, id, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
-		r.log.Warn("removing drained container", "container", id[:12], "error", err)
-	}
 }
 
 // discard removes a new container that failed beside cur, which kept

@@ -214,14 +214,18 @@ func (r *Runtime) clearPorts(ctx context.Context, app string) error {
 	return r.ports.Set(ctx, app, portswitch.Route{})
 }
 
-// KeepPorts keeps every app's host ports leading to its live container
+// KeepPorts ends the drains an earlier agent process left unfinished and
+// keeps every app's host ports leading to its live container
 // until ctx ends: once at the start (after a reboot or an agent restart the
 // rules may be gone) and again whenever a live container starts (a dockerd
 // restart or reboot restarts containers, maybe on other addresses). It
-// follows dockerd across its restarts. Without a PortSwitch it returns at
-// once.
+// follows dockerd across its restarts. Without a PortSwitch it returns
+// after the drains.
 func (r *Runtime) KeepPorts(ctx context.Context) {
 	if r.ports == nil {
+		// Apps without ports overlap too: their drains an earlier agent
+		// process left still end here.
+		r.syncAllPorts(ctx, true)
 		return
 	}
 	first := true

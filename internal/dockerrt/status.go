@@ -236,6 +236,9 @@ func (r *Runtime) Remove(ctx context.Context, app string, volumes bool) error {
 			return err
 		}
 	}
+	if err := r.endDrain(ctx, app); err != nil {
+		return fmt.Errorf("ending the drain of %s: %w", prevName(app), err)
+	}
 	cur, err := r.appContainer(ctx, app)
 	if err != nil {
 		return err
