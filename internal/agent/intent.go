@@ -144,7 +144,8 @@ func (a *Agent) reconcileLocked(ctx context.Context, app string, ensure bool) er
 			return fmt.Errorf("repairing %s: removing the containers of an unrecorded deploy: %w", app, err)
 		}
 	}
-	a.retain(ctx, st) // images the replaced containers used
+	a.retain(ctx, st)       // images the replaced containers used
+	a.retainAfterDrain(app) // and the one still draining
 	if in != nil {
 		a.dropIntent(app)
 		a.log.Info("repaired", "app", app, "generation", st.Current)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/nd-project/nd/internal/deployspec"
 	"github.com/nd-project/nd/internal/manifest"
@@ -139,9 +140,41 @@ func (a *Agent) release(ctx context.Context, st *appState, rel release, progress
 	}
 	a.crashPoint("committed")
 	a.retain(ctx, next)
+	a.retainAfterDrain(app)
 	a.crashPoint("retained")
 	a.dropIntent(app)
 	return proto.Deployed{Generation: g.Number, ContainerID: r.ContainerID, Changed: true}, nil
+}
+
+// DrainWaiter is a Runtime whose deploys let the replaced container drain
+// after they return; WaitDrain returns once app's is gone.
+type DrainWaiter interface {
+	WaitDrain(ctx context.Context, app string) error
+}
+
+// retainAfterDrain runs retain again, under the app's lock, once the
+// container the deploy replaced has drained: the image it ran could not go
+// while it was in use.
+func (a *Agent) retainAfterDrain(app string) {
+	dw, ok := a.cfg.Runtime.(DrainWaiter)
+	if !ok {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+		defer cancel()
+		if err := dw.WaitDrain(ctx, app); err != nil {
+			return
+		}
+		unlock, err := a.lockApp(ctx, app, func() {})
+		if err != nil {
+			return
+		}
+		defer unlock()
+		if st, err := a.loadState(app); err == nil {
+			a.retain(ctx, st)
+		}
+	}()
 }
 
 // run makes the runtime run generation g of app.

@@ -428,7 +428,12 @@ func TestOperate(t *testing.T) {
 		if got := answer(); got != "vB v1" {
 			t.Errorf("after both pushes the app answered %q, want vB v1", got)
 		}
+		// The last push's old container drains for 2 s after its reply.
 		names := e.docker(t, "ps", "-a", "--format", "{{.Names}}")
+		for deadline := time.Now().Add(15 * time.Second); strings.Contains(names, ".prev") && time.Now().Before(deadline); {
+			time.Sleep(200 * time.Millisecond)
+			names = e.docker(t, "ps", "-a", "--format", "{{.Names}}")
+		}
 		if strings.Contains(names, ".new") || strings.Contains(names, ".prev") {
 			t.Errorf("containers after concurrent pushes: %q, want no leftovers", names)
 		}

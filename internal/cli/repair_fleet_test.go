@@ -195,9 +195,12 @@ func tail(s string, n int) string {
 	return strings.Join(l, "\n")
 }
 
-// slowStart makes nd-init report the web process started only after 3 s,
-// so that a kill one second after the container starts lands in probation.
-const slowStart = `supervisord.services.web.startsecs = 3;`
+// slowStart makes the container ready only after 3 s, so that a kill one
+// second after it starts lands in probation: a port that accepts
+// connections makes it ready at once, so the web server listens only after
+// 3 s (and nd-init reports it started after its 3 s startsecs).
+const slowStart = `supervisord.services.web.startsecs = 3;
+  imports = [ { supervisord.services.web.command = pkgs.lib.mkForce "${pkgs.runtimeShell} -c 'sleep 3; exec ${pkgs.busybox}/bin/busybox httpd -f -p 8090 -h ${www}'"; } ];`
 
 // testRollbackToImageGeneration: an image-mode generation stays usable
 // while it is kept, whatever mode later deploys use (issue 10, finding 6).
@@ -228,9 +231,7 @@ func testRollbackToImageGeneration(t *testing.T, e *deployEnv) {
 	if code, _, errOut := e.nd(t, ctx, "rollback", e.d.Name, "upd", "2"); code != 0 {
 		t.Fatalf("rollback to generation 2 exited %d: %s", code, errOut)
 	}
-	if why := e.settled(t, url, "v2"); why != "" {
-		t.Fatal(why)
-	}
+	e.waitSettled(t, url, "v2")
 }
 
 // crashCase is one step of a release at which the agent is killed, and

@@ -50,9 +50,7 @@ func testStateCorruptOnlyItsApp(t *testing.T, e *deployEnv) {
 	} else {
 		mustContain(t, "check --repair", out, "repaired: generation 2 runs")
 	}
-	if why := e.settled(t, url, "v2"); why != "" {
-		t.Fatal(why)
-	}
+	e.waitSettled(t, url, "v2")
 
 	const file = "/var/lib/nd-agent/apps/upd/state.json"
 	if err := os.WriteFile(e.d.Path(file), []byte(`{"version": 1, "app": "upd", "curr`), 0o600); err != nil {
@@ -92,15 +90,11 @@ func testStateCorruptOnlyItsApp(t *testing.T, e *deployEnv) {
 		t.Fatalf("nd-agent check --repair exited %d", code)
 	}
 	mustContain(t, "check --repair", out, "repaired: rebuilt", "generations 1, 2, current 2", file+".corrupt")
-	if why := e.settled(t, url, "v2"); why != "" {
-		t.Fatal(why)
-	}
+	e.waitSettled(t, url, "v2")
 	if code, _, _ := e.nd(t, ctx, "rollback", e.d.Name, "upd"); code != 0 {
 		t.Fatal("rollback after the repair failed")
 	}
-	if why := e.settled(t, url, "v1"); why != "" {
-		t.Fatal(why)
-	}
+	e.waitSettled(t, url, "v1")
 	if code, out := e.agentCheck(t); code != 0 {
 		t.Errorf("nd-agent check after the repair exited %d", code)
 	} else {
@@ -156,9 +150,7 @@ func testStateDirFull(t *testing.T, e *deployEnv) {
 		t.Fatal("push to a full state directory succeeded")
 	}
 	mustContain(t, "full", errOut, "no space left in /var/lib/nd-agent/apps/upd")
-	if why := e.settled(t, url, "v1"); why != "" {
-		t.Fatal(why)
-	}
+	e.waitSettled(t, url, "v1")
 
 	sh(`rm /var/lib/nd-agent/page`)
 	code, _, errOut = e.push(t, e.d.Name, v2)
@@ -166,15 +158,11 @@ func testStateDirFull(t *testing.T, e *deployEnv) {
 		t.Fatal("push with no room for state.json succeeded")
 	}
 	mustContain(t, "no room for state", errOut, "no space left in /var/lib/nd-agent/apps/upd", "state.json", "generation 1 runs again")
-	if why := e.settled(t, url, "v1"); why != "" {
-		t.Fatal(why)
-	}
+	e.waitSettled(t, url, "v1")
 
 	sh(`rm /var/lib/nd-agent/fill`)
 	if code, _, _ := e.push(t, e.d.Name, v2); code != 0 {
 		t.Fatal("push after freeing space failed")
 	}
-	if why := e.settled(t, url, "v2"); why != "" {
-		t.Fatal(why)
-	}
+	e.waitSettled(t, url, "v2")
 }

@@ -71,6 +71,23 @@ func (r *Runtime) endDrain(ctx context.Context, app string) error {
 	}
 }
 
+// WaitDrain waits until app's drain, if one runs, has ended (the old
+// container is gone), or ctx has.
+func (r *Runtime) WaitDrain(ctx context.Context, app string) error {
+	r.drains.mu.Lock()
+	job := r.drains.jobs[app]
+	r.drains.mu.Unlock()
+	if job == nil {
+		return nil
+	}
+	select {
+	case <-job.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // WaitDrains waits until every drain this runtime started has ended, or
 // ctx has. For a clean shutdown, and for tests.
 func (r *Runtime) WaitDrains(ctx context.Context) error {

@@ -33,6 +33,9 @@ func (r *Runtime) Close() error { return r.closer.Close() }
 // Ping implements agent.Pinger.
 func (r *Runtime) Ping(ctx context.Context) error { return r.rt.Ping(ctx) }
 
+// WaitDrain implements agent.DrainWaiter.
+func (r *Runtime) WaitDrain(ctx context.Context, app string) error { return r.rt.WaitDrain(ctx, app) }
+
 // Deploy implements agent.Runtime: the package's metadata-only image
 // (made and loaded if missing), then the container replaced with rollback.
 // Which images stay is the agent's decision (ImageRuntime.PruneImages).
