@@ -244,7 +244,7 @@ func stageTable(title string, r stageRun, linkRate float64) string {
 	}
 	if l, ok := r.find("deployed"); ok && !prev.IsZero() {
 		row("agent", "switch: restart policy, names, routes", at(prev), l.at.Sub(prev).Seconds(), "", "")
-		row("agent+laptop", "after the switch: old container drains (docker.drainTime, 2 s default) and stops; commit; reply", at(l.at), r.end.Sub(l.at).Seconds(), "", "")
+		row("agent+laptop", "after the switch: commit; reply (the old container drains after it)", at(l.at), r.end.Sub(l.at).Seconds(), "", "")
 	}
 	for _, n := range []string{"nd-agent", "sshd", "dockerd"} {
 		if c, ok := r.cpu[n]; ok {
