@@ -177,7 +177,7 @@ in
     drainTime = mkOption {
       type = types.int;
       default = 2;
-      description = "Seconds an overlap deploy leaves the old container its open connections before stopping it. The deploy is reported done at the switch; the drain goes on in the background, and the next deploy or rm of the app ends it at once.";
+      description = "Seconds an overlap deploy leaves the old container its open connections before stopping it.";
     };
   };
 

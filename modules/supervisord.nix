@@ -29,7 +29,7 @@ let
       startsecs = mkOption {
         type = types.int;
         default = 1;
-        description = "Seconds the process must stay up to count as started. A container whose every published TCP port (docker.ports) accepts a connection counts as started at once.";
+        description = "Seconds the process must stay up to count as started.";
       };
       autorestart = mkOption {
         type = types.either types.bool (types.enum [ "unexpected" ]);

@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"path"
-	"strconv"
 	"strings"
 	"time"
 
@@ -19,12 +17,10 @@ import (
 	"github.com/nd-project/nd/internal/manifest"
 )
 
-// waitReady waits until container id has started and, if it has a
-// healthcheck and full is set, is healthy. Started is the first of: (with
-// full) every TCP port the manifest publishes accepts a connection at the
-// container's address; nd-init says every process stayed up for its
-// startsecs; with an nd-init that cannot say, it ran for the settle time. A
-// container that exits or restarts before is a failed deploy.
+// waitReady waits until container id has started — nd-init says every
+// process stayed up for its startsecs (or, with an nd-init that cannot say,
+// it ran for the settle time) — and, if it has a healthcheck and full is
+// set, is healthy.
 func (r *Runtime) waitReady(ctx context.Context, id string, spec deployspec.Spec, full bool) (err error) {
 	settle := spec.SettleTime
 	if settle <= 0 {
@@ -40,7 +36,6 @@ func (r *Runtime) waitReady(ctx context.Context, id string, spec deployspec.Spec
 	// time alone.
 	probe := full && runsNDInit(spec.Manifest)
 	var readyAt time.Time
-	listening := false
 	start := time.Now()
 	r.log.Info("container started, waiting until ready", "container", short(id), "probe", probe)
 	defer func() {
@@ -89,13 +84,6 @@ func (r *Runtime) waitReady(ctx context.Context, id string, spec deployspec.Spec
 		if probe {
 			up = !readyAt.IsZero() && time.Since(readyAt) >= readySettle
 		}
-		if full && !up && !listening && r.listening(ctx, &ci, spec.Manifest) {
-			// An app that accepts connections on every port it publishes
-			// serves: nothing is gained by waiting for startsecs.
-			listening = true
-			r.log.Info("every published TCP port accepts connections", "container", short(id))
-		}
-		up = up || listening
 		if !full || !hasHealthcheck(ci.Config) {
 			if up {
 				return nil
@@ -123,40 +111,6 @@ func (r *Runtime) waitReady(ctx context.Context, id string, spec deployspec.Spec
 		case <-tick.C:
 		}
 	}
-}
-
-// listening reports whether every TCP port m publishes accepts a
-// connection at container ci's address (on its first network, as the port
-// switch routes to). False without TCP ports or an address: then only the
-// startsecs rule says ready. The connection is closed at once; an app sees
-// an empty connection, as from a TCP health probe.
-func (r *Runtime) listening(ctx context.Context, ci *container.InspectResponse, m *manifest.Manifest) bool {
-	if m == nil || ci.NetworkSettings == nil {
-		return false
-	}
-	addr := ""
-	for n, e := range ci.NetworkSettings.Networks {
-		if e != nil && e.IPAddress != "" && (addr == "" || n == "bridge") {
-			addr = e.IPAddress
-		}
-	}
-	if addr == "" {
-		return false
-	}
-	tcp := 0
-	d := net.Dialer{Timeout: readyPoll}
-	for _, p := range m.Ports {
-		if p.Protocol != "" && p.Protocol != "tcp" {
-			continue
-		}
-		tcp++
-		c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(addr, strconv.Itoa(p.Container)))
-		if err != nil {
-			return false
-		}
-		c.Close()
-	}
-	return tcp > 0
 }
 
 // runsNDInit reports whether the container's PID 1 is the manifest's
