@@ -149,8 +149,12 @@ func testOverlap(t *testing.T, e *deployEnv) {
 		mustContain(t, "rollback output", out, "generation 3")
 	})
 
-	// The live container is the one named nd-zd; it alone is left, it
-	// publishes nothing through Docker and its label lists the ports.
+	// The live container is the one named nd-zd; it alone is left once the
+	// rollback's drain (2 s, after the reply) is over, it publishes nothing
+	// through Docker and its label lists the ports.
+	for deadline := time.Now().Add(15 * time.Second); e.docker(t, "ps", "-aq", "--filter", "name=^nd.prev-zd$") != "" && time.Now().Before(deadline); {
+		time.Sleep(200 * time.Millisecond)
+	}
 	if names := e.docker(t, "ps", "-a", "--filter", "label=nd.app=zd", "--format", "{{.Names}} {{.Label \"nd.ports\"}} {{.Ports}}"); names != fmt.Sprintf("nd-zd :%d:%d/tcp %d/tcp", port, port, port) {
 		t.Errorf("docker ps says %q, want only nd-zd with label nd.ports and no published port", names)
 	}
@@ -235,6 +239,19 @@ func testOverlap(t *testing.T, e *deployEnv) {
 	if !sawDraining {
 		t.Errorf("status never showed a draining container during a 60 s drain")
 	}
+	// The push said "deployed" at the switch, long before the drain ends.
+	select {
+	case code := <-pushed:
+		if code != 0 {
+			t.Errorf("the push during which the old container drains exited %d", code)
+		}
+	case <-time.After(30 * time.Second):
+		t.Errorf("the push has not returned 30 s into a 60 s drain: it waits for the drain")
+		<-pushed
+	}
+	if e.docker(t, "ps", "-q", "--filter", "name=^nd.prev-zd$") == "" {
+		t.Fatalf("nd.prev-zd no longer runs: the drain did not last its 60 s")
+	}
 	// The agent dies mid-drain (kill -9, found by its socket); the next one
 	// finishes the drain when it starts.
 	ssOut, err := e.d.Exec(ctx, "ss", "-Hxlp", "src", "/run/nd-agent/agent.sock")
@@ -245,7 +262,6 @@ func testOverlap(t *testing.T, e *deployEnv) {
 	if out, err := e.d.Exec(ctx, "kill", "-9", pid[1]); err != nil {
 		t.Fatalf("kill -9 %s: %v %s", pid[1], err, out)
 	}
-	<-pushed // it fails: the agent is gone
 	restartAgent()
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(300 * time.Millisecond) {
 		if e.docker(t, "ps", "-aq", "--filter", "name=^nd.prev-zd$") == "" {
