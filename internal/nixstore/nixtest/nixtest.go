@@ -71,20 +71,7 @@ func BuildClosure(t testing.TB, tag string, n int) string {
 	t.Helper()
 	RequireNix(t)
 	dir := t.TempDir()
-	bb := filepath.Join(dir, "bb")
-	if err := os.MkdirAll(filepath.Join(bb, "bin"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile("/bin/busybox")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(bb, "bin", "busybox"), data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink("busybox", filepath.Join(bb, "bin", "sh")); err != nil {
-		t.Fatal(err)
-	}
+	bb := busyboxDir(t, dir)
 	expr := strings.Replace(closureNix, "BBDIR", bb, 1)
 	f := filepath.Join(dir, "closure.nix")
 	if err := os.WriteFile(f, []byte(expr), 0o644); err != nil {
@@ -237,6 +224,27 @@ func BuildBig(t testing.TB, tag string, mib int) string {
 	t.Helper()
 	RequireNix(t)
 	dir := t.TempDir()
+	bb := busyboxDir(t, dir)
+	f := filepath.Join(dir, "big.nix")
+	if err := os.WriteFile(f, []byte(strings.Replace(bigNix, "BBDIR", bb, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("nix-build", "--option", "substituters", "", "--no-out-link",
+		"--argstr", "tag", tag, "--arg", "mib", itoa(mib), f)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("nix-build: %v: %s", err, stderr.String())
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// busyboxDir makes dir/bb, the builder directory the expressions above put
+// in the store with builtins.path: bin/busybox (a copy of the static
+// /bin/busybox) and bin/sh -> busybox. It returns its path.
+func busyboxDir(t testing.TB, dir string) string {
+	t.Helper()
 	bb := filepath.Join(dir, "bb")
 	if err := os.MkdirAll(filepath.Join(bb, "bin"), 0o755); err != nil {
 		t.Fatal(err)
@@ -251,17 +259,5 @@ func BuildBig(t testing.TB, tag string, mib int) string {
 	if err := os.Symlink("busybox", filepath.Join(bb, "bin", "sh")); err != nil {
 		t.Fatal(err)
 	}
-	f := filepath.Join(dir, "big.nix")
-	if err := os.WriteFile(f, []byte(strings.Replace(bigNix, "BBDIR", bb, 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("nix-build", "--option", "substituters", "", "--no-out-link",
-		"--argstr", "tag", tag, "--arg", "mib", itoa(mib), f)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("nix-build: %v: %s", err, stderr.String())
-	}
-	return strings.TrimSpace(string(out))
+	return bb
 }
