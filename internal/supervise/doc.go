@@ -15,6 +15,11 @@
 //   - Then all other processes start together. A process that exits before
 //     StartSecs has failed to start; it is retried after 1s, 2s, 3s, and after
 //     StartRetries (3) retries it is FATAL, which fails the container.
+//   - The ready file (Options.ReadyFile) appears once every oneshot has
+//     succeeded and every other process has stayed up for its StartSecs or
+//     listens on a TCP or Unix stream socket, whichever comes first: a
+//     server is up when it listens. It changes nothing else: a process that
+//     exits within StartSecs has failed its start even if it listened.
 //   - A process that exits after a successful start is restarted according to
 //     AutoRestart: "true" always, "unexpected" (the default) when its status
 //     is not 0, "false" never. The first restart is immediate; further

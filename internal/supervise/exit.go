@@ -46,6 +46,7 @@ func (s *supervisor) reap() {
 func (s *supervisor) ended(p *proc, code int, desc string) {
 	wasStarting := p.state == stStarting
 	ran := time.Since(p.startedAt)
+	p.listened = false
 	if p.timer != nil {
 		p.timer.Stop()
 		p.timer = nil

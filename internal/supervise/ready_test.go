@@ -1,6 +1,8 @@
 package supervise
 
 import (
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -59,4 +61,83 @@ func TestReadyFileNeverForCrashLoop(t *testing.T) {
 	if _, err := os.Stat(ready); err == nil {
 		t.Errorf("a crash-looping process left the container marked ready")
 	}
+}
+
+// A server is up when it listens: the ready file comes as soon as the one
+// process with a long startsecs listens, not after its startsecs, and a
+// process that neither listens nor has stayed up long enough holds it back.
+func TestReadyFileWhenListening(t *testing.T) {
+	requireBusybox(t)
+	t.Parallel()
+	port := freePort(t)
+	ready := filepath.Join(t.TempDir(), "ready")
+	s := startSupervisor(t, manifest.Processes{Processes: []manifest.Process{
+		// Listens after 0.3 s; startsecs would take 20.
+		{Name: "web", Command: sh(fmt.Sprintf("sleep 0.3; exec %s httpd -f -p 127.0.0.1:%d -h /", busybox, port)), StartSecs: 20},
+		{Name: "worker", Command: sh("sleep 30"), StartSecs: 2},
+	}}, envReady+"="+ready)
+	s.waitLine(t, s.stderr, "started worker", 5*time.Second)
+	started := time.Now()
+	s.waitLine(t, s.stderr, "web listens", 5*time.Second)
+	if _, err := os.Stat(ready); err == nil {
+		t.Fatalf("ready file exists while worker has been up for %v of its startsecs=2", time.Since(started))
+	}
+	s.waitLine(t, s.stderr, "all processes started", 10*time.Second)
+	if d := time.Since(started); d < 1500*time.Millisecond || d > 10*time.Second {
+		t.Errorf("ready after %v, want worker's startsecs=2s (and not web's 20s)", d)
+	}
+	s.signal(t, syscall.SIGTERM)
+	if code := s.wait(t, 10*time.Second); code != 0 {
+		t.Fatalf("exit status = %d, want 0", code)
+	}
+
+	// Alone, the listening server makes the container ready at once.
+	port = freePort(t)
+	ready = filepath.Join(t.TempDir(), "ready")
+	s = startSupervisor(t, manifest.Processes{Processes: []manifest.Process{
+		{Name: "web", Command: fmt.Sprintf("%s httpd -f -p 127.0.0.1:%d -h /", busybox, port), StartSecs: 20},
+	}}, envReady+"="+ready)
+	s.waitLine(t, s.stderr, "started web", 5*time.Second)
+	started = time.Now()
+	s.waitLine(t, s.stderr, "all processes started", 5*time.Second)
+	if d := time.Since(started); d > 5*time.Second {
+		t.Errorf("ready after %v, want as soon as web listens", d)
+	}
+	if _, err := os.Stat(ready); err != nil {
+		t.Fatalf("after 'all processes started': %v", err)
+	}
+	s.signal(t, syscall.SIGTERM)
+	if code := s.wait(t, 10*time.Second); code != 0 {
+		t.Fatalf("exit status = %d, want 0", code)
+	}
+}
+
+// A server that listens and then dies within its startsecs has failed its
+// start, as supervisord says, and does not leave the container ready.
+func TestReadyFileNotForListenThenCrash(t *testing.T) {
+	requireBusybox(t)
+	t.Parallel()
+	port := freePort(t)
+	ready := filepath.Join(t.TempDir(), "ready")
+	s := startSupervisor(t, manifest.Processes{Processes: []manifest.Process{
+		{Name: "web", Command: sh(fmt.Sprintf("%s timeout 0.5 %s httpd -f -p 127.0.0.1:%d -h /; exit 3", busybox, busybox, port)), StartSecs: 5},
+		{Name: "worker", Command: sh("sleep 30"), StartSecs: 30},
+	}}, envReady+"="+ready)
+	s.waitLine(t, s.stderr, "web listens", 5*time.Second)
+	if code := s.wait(t, 60*time.Second); code != 3 {
+		t.Fatalf("exit status = %d, want 3 (web went FATAL)", code)
+	}
+	if _, err := os.Stat(ready); err == nil {
+		t.Errorf("a server that kept dying within its startsecs left the container ready")
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }

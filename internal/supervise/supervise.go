@@ -47,8 +47,9 @@ type Options struct {
 	RetryUnit time.Duration
 	// ReadyFile, if set, is removed at start and created once every
 	// oneshot has succeeded and every long-running process has stayed up
-	// for its startsecs: deploys wait for it (nd-init probe-ready) before
-	// they count a new container as started.
+	// for its startsecs or listens on a socket (listen.go): deploys wait
+	// for it (nd-init probe-ready) before they count a new container as
+	// started.
 	ReadyFile string
 }
 
@@ -99,6 +100,7 @@ type proc struct {
 	startedAt    time.Time
 	failedStarts int  // consecutive starts that ended before StartSecs
 	started      bool // has once stayed up for StartSecs
+	listened     bool // its current run holds a listening socket (listen.go)
 	quick        int  // consecutive restarts without a run of ResetAfter
 	timer        *time.Timer
 	outDone      chan struct{} // closed when the last spawn's output is drained
@@ -321,6 +323,7 @@ func (s *supervisor) startNext() {
 		s.spawn(p)
 	}
 	s.checkReady()
+	s.pollListening()
 }
 
 // markStarted records that p stayed up for its startsecs (at once when it
@@ -335,7 +338,7 @@ func (s *supervisor) checkReady() {
 		return
 	}
 	for _, p := range s.services {
-		if !p.started {
+		if !p.started && !p.listened {
 			return
 		}
 	}
