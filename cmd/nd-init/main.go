@@ -8,8 +8,9 @@
 //
 //	nd-init PROCESSES.json            supervise (exit status: see below)
 //	nd-init probe-http PORT [PATH]    0 if GET http://127.0.0.1:PORT/PATH answers 2xx/3xx
-//	nd-init probe-ready               0 once every oneshot succeeded and every
-//	                                  process stayed up for its startsecs, else 1
+//	nd-init probe-ready [-wait D]     0 once every oneshot succeeded and every
+//	                                  process stayed up for its startsecs or
+//	                                  listens, else 1 (after waiting up to D)
 //	nd-init version
 //
 // Exit status of supervising: 0 after a stop asked for by SIGTERM/SIGINT/SIGQUIT
@@ -27,6 +28,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"time"
 
 	"github.com/nd-project/nd/internal/supervise"
 )
@@ -80,17 +82,37 @@ func runSupervise(ctx context.Context, file string, opts supervise.Options) int 
 
 // probeReady answers deploys waiting for the processes to start: "ready"
 // and 0 when file exists, "starting" and 1 when not (yet), 2 for bad
-// arguments. The word matters: a caller cannot tell an exit status 0 from
-// an exec that never ran.
+// arguments. With -wait D it answers as soon as file appears, or after D:
+// one exec then tells a deploy the moment its container is ready. The word
+// matters: a caller cannot tell an exit status 0 from an exec that never ran.
 func probeReady(file string, args []string, stdout, stderr io.Writer) int {
-	if len(args) != 0 {
-		fmt.Fprintln(stderr, "usage: nd-init probe-ready")
+	var wait time.Duration
+	switch {
+	case len(args) == 0:
+	case len(args) == 2 && args[0] == "-wait":
+		d, err := time.ParseDuration(args[1])
+		if err == nil && d >= 0 && d <= time.Minute {
+			wait = d
+			break
+		}
+		fallthrough
+	default:
+		fmt.Fprintln(stderr, "usage: nd-init probe-ready [-wait DURATION]")
 		return supervise.ExitConfig
 	}
-	if _, err := os.Stat(file); err != nil {
-		fmt.Fprintln(stdout, "starting")
-		return 1
+	deadline := time.Now().Add(wait)
+	for {
+		if _, err := os.Stat(file); err == nil {
+			fmt.Fprintln(stdout, "ready")
+			return 0
+		}
+		if !time.Now().Before(deadline) {
+			fmt.Fprintln(stdout, "starting")
+			return 1
+		}
+		time.Sleep(readyCheck)
 	}
-	fmt.Fprintln(stdout, "ready")
-	return 0
 }
+
+// readyCheck is how often probe-ready -wait looks for the ready file.
+const readyCheck = 10 * time.Millisecond

@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -79,6 +81,34 @@ func TestRunDispatch(t *testing.T) {
 		errs.Reset()
 		if got := run(args, &out, &errs); got != 2 {
 			t.Errorf("nd-init %q = %d, want 2 (stderr %q)", args, got, errs.String())
+		}
+	}
+}
+
+// probe-ready answers at once without -wait, and with it as soon as the
+// ready file appears or when the wait is over.
+func TestProbeReady(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "ready")
+	var out, errs bytes.Buffer
+	if got := probeReady(file, nil, &out, &errs); got != 1 || out.String() != "starting\n" {
+		t.Errorf("probe-ready before the file = %d %q, want 1 \"starting\"", got, out.String())
+	}
+	out.Reset()
+	start := time.Now()
+	if got := probeReady(file, []string{"-wait", "300ms"}, &out, &errs); got != 1 || out.String() != "starting\n" {
+		t.Errorf("probe-ready -wait 300ms with no file = %d %q, want 1 \"starting\"", got, out.String())
+	}
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Errorf("probe-ready -wait 300ms answered after %v", d)
+	}
+	time.AfterFunc(200*time.Millisecond, func() { os.WriteFile(file, nil, 0o644) })
+	out.Reset()
+	if got := probeReady(file, []string{"-wait", "30s"}, &out, &errs); got != 0 || out.String() != "ready\n" {
+		t.Errorf("probe-ready -wait 30s as the file appears = %d %q, want 0 \"ready\"", got, out.String())
+	}
+	for _, args := range [][]string{{"-wait"}, {"-wait", "soon"}, {"-wait", "2h"}, {"x"}} {
+		if got := probeReady(file, args, &out, &errs); got != 2 {
+			t.Errorf("probe-ready %q = %d, want 2", args, got)
 		}
 	}
 }

@@ -18,9 +18,9 @@ import (
 )
 
 // waitReady waits until container id has started — nd-init says every
-// process stayed up for its startsecs (or, with an nd-init that cannot say,
-// it ran for the settle time) — and, if it has a healthcheck and full is
-// set, is healthy.
+// process stayed up for its startsecs or listens (or, with an nd-init that
+// cannot say, it ran for the settle time) — and, if it has a healthcheck and
+// full is set, is healthy.
 func (r *Runtime) waitReady(ctx context.Context, id string, spec deployspec.Spec, full bool) (err error) {
 	settle := spec.SettleTime
 	if settle <= 0 {
@@ -31,11 +31,19 @@ func (r *Runtime) waitReady(ctx context.Context, id string, spec deployspec.Spec
 	}
 	timeout := healthTimeout(spec)
 	// With nd-init inside, "started" is its word: every oneshot done and
-	// every process up for its startsecs (a crash loop never gets there).
-	// Containers whose nd-init predates probe-ready fall back to the settle
-	// time alone.
+	// every process listening or up for its startsecs (a crash loop never
+	// gets there), told the moment it happens. Containers whose nd-init
+	// predates probe-ready fall back to the settle time alone.
 	probe := full && runsNDInit(spec.Manifest)
-	var readyAt time.Time
+	var probed <-chan error
+	if probe {
+		pctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		ch := make(chan error, 1)
+		go func() { ch <- r.awaitProcesses(pctx, id, spec.Manifest.Init) }()
+		probed = ch
+	}
+	started := false
 	start := time.Now()
 	r.log.Info("container started, waiting until ready", "container", short(id), "probe", probe)
 	defer func() {
@@ -44,8 +52,8 @@ func (r *Runtime) waitReady(ctx context.Context, id string, spec deployspec.Spec
 			r.log.Info("container ready", "container", short(id), "waited_s", fmt.Sprintf("%.3f", time.Since(start).Seconds()))
 		}
 	}()
-	// Readiness is noticed within a tick of happening: a deploy waits for
-	// nothing else, and an update's whole time is a few of these.
+	// The container is inspected every tick for its death, and once more
+	// as soon as nd-init says its processes started.
 	tick := time.NewTicker(readyPoll)
 	defer tick.Stop()
 	for {
@@ -67,22 +75,12 @@ func (r *Runtime) waitReady(ctx context.Context, id string, spec deployspec.Spec
 			}
 			return errors.New(msg)
 		}
-		if probe && readyAt.IsZero() {
-			switch ok, err := r.probeReady(ctx, id, spec.Manifest.Init); {
-			case errors.Is(err, errProbeUnsupported):
-				probe = false
-			case err != nil:
-				r.log.Debug("probing readiness", "container", id, "error", err)
-			case ok:
-				readyAt = time.Now()
-			}
-			if probe && readyAt.IsZero() && time.Since(start) > timeout {
-				return fmt.Errorf("processes not all started after %s", timeout)
-			}
+		if probe && !started && time.Since(start) > timeout {
+			return fmt.Errorf("processes not all started after %s", timeout)
 		}
 		up := time.Since(start) >= settle
 		if probe {
-			up = !readyAt.IsZero() && time.Since(readyAt) >= readySettle
+			up = started
 		}
 		if !full || !hasHealthcheck(ci.Config) {
 			if up {
@@ -109,6 +107,16 @@ func (r *Runtime) waitReady(ctx context.Context, id string, spec deployspec.Spec
 		case <-ctx.Done():
 			return fmt.Errorf("waiting for container: %w", ctx.Err())
 		case <-tick.C:
+		case err := <-probed:
+			probed = nil
+			switch {
+			case err == nil:
+				started = true
+			case errors.Is(err, errProbeUnsupported):
+				probe = false
+			default:
+				return fmt.Errorf("waiting for the processes to start: %w", err)
+			}
 		}
 	}
 }
@@ -120,24 +128,57 @@ func runsNDInit(m *manifest.Manifest) bool {
 		m.Entrypoint[0] == path.Join(m.Init, "bin", "nd-init")
 }
 
-// readyPoll is how often waitReady looks (an inspect, and an exec of
-// nd-init probe-ready until it says ready): twice the rate it was, for a
-// tenth of a core's worth of dockerd at most while a container starts.
+// readyPoll is how often waitReady inspects a starting container, and how
+// often it asks an nd-init that cannot wait (probe-ready without -wait).
 const readyPoll = 100 * time.Millisecond
 
-// readySettle is how long a container must stay up after nd-init said
-// its processes started.
-const readySettle = 300 * time.Millisecond
+// probeWait is how long one probe-ready -wait exec waits for the ready
+// file before it is asked again.
+const probeWait = 2 * time.Second
 
 var errProbeUnsupported = errors.New("nd-init has no probe-ready")
 
+// awaitProcesses returns when the nd-init in container id says its
+// processes have started (nil), cannot say (errProbeUnsupported), or ctx
+// ends. Execs that fail (the container stopping, dockerd busy) are asked
+// again: the container's own state is waitReady's business.
+func (r *Runtime) awaitProcesses(ctx context.Context, id, init string) error {
+	wait := true
+	for ctx.Err() == nil {
+		ok, err := r.probeReady(ctx, id, init, wait)
+		switch {
+		case ok:
+			return nil
+		case errors.Is(err, errProbeUnsupported) && wait:
+			wait = false // an nd-init from before probe-ready -wait
+			continue
+		case errors.Is(err, errProbeUnsupported):
+			return err
+		case err != nil:
+			r.log.Debug("probing readiness", "container", id, "error", err)
+		case wait:
+			continue // waited probeWait in the container
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(readyPoll):
+		}
+	}
+	return ctx.Err()
+}
+
 // probeReady asks the nd-init in container id whether the processes have
-// started: nd-init probe-ready prints "ready" (status 0) or "starting"
-// (status 1). An exec that did not run says neither and is asked again;
-// status 2 means an nd-init without the probe.
-func (r *Runtime) probeReady(ctx context.Context, id, init string) (bool, error) {
+// started (with wait, waiting up to probeWait for it): nd-init probe-ready
+// prints "ready" (status 0) or "starting" (status 1). An exec that did not
+// run says neither and is asked again; status 2 means an nd-init without
+// the probe (or, with wait, without -wait).
+func (r *Runtime) probeReady(ctx context.Context, id, init string, wait bool) (bool, error) {
+	cmd := []string{path.Join(init, "bin", "nd-init"), "probe-ready"}
+	if wait {
+		cmd = append(cmd, "-wait", probeWait.String())
+	}
 	ex, err := r.c.ContainerExecCreate(ctx, id, container.ExecOptions{
-		Cmd: []string{path.Join(init, "bin", "nd-init"), "probe-ready"}, AttachStdout: true, AttachStderr: true,
+		Cmd: cmd, AttachStdout: true, AttachStderr: true,
 	})
 	if err != nil {
 		return false, err
