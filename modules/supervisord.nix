@@ -29,7 +29,7 @@ let
       startsecs = mkOption {
         type = types.int;
         default = 1;
-        description = "Seconds the process must stay up to count as started.";
+        description = "Seconds the process must stay up to count as started; exiting sooner is a failed start. A deploy counts the process as up once it has stayed up this long or listens on a TCP or Unix stream socket, whichever comes first.";
       };
       autorestart = mkOption {
         type = types.either types.bool (types.enum [ "unexpected" ]);
