@@ -39,7 +39,7 @@ func BenchmarkAgentAPI(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	old := buildFramed(b, root, "nd-push", "nd-agent")
+	old := testutil.BuildAtCommit(b, framedAgentCommit, "nd-push", "nd-agent")
 	out, err := exec.Command(bins["nd-push"], "build", filepath.Join(root, "examples", "hello", "config.nix")).Output()
 	if err != nil {
 		b.Fatalf("building examples/hello: %v", err)

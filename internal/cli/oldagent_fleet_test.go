@@ -5,9 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -20,32 +17,6 @@ import (
 // before the HTTP API.
 const framedAgentCommit = "181019c"
 
-// buildFramed builds the commands named (nd-push, nd-agent) as they were
-// at framedAgentCommit, from this repository's history, into a temporary
-// directory.
-func buildFramed(t testing.TB, root string, cmds ...string) map[string]string {
-	t.Helper()
-	dir := t.TempDir()
-	src := filepath.Join(dir, "src")
-	if err := os.Mkdir(src, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	archive := exec.Command("sh", "-c", `git -C "$1" archive "$2" | tar -x -C "$3"`, "sh", root, framedAgentCommit, src)
-	if out, err := archive.CombinedOutput(); err != nil {
-		t.Fatalf("extracting commit %s of the repository (a clone with its history is needed): %v\n%s", framedAgentCommit, err, out)
-	}
-	bins := map[string]string{}
-	for _, c := range cmds {
-		bins[c] = filepath.Join(dir, c)
-		build := exec.Command("go", "build", "-o", bins[c], "./cmd/"+c)
-		build.Dir, build.Env = src, append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := build.CombinedOutput(); err != nil {
-			t.Fatalf("building the %s of %s: %v\n%s", c, framedAgentCommit, err, out)
-		}
-	}
-	return bins
-}
-
 // TestInstallAgentUpgradesFramedAgent: an nd-agent of the framed protocol
 // (the real one, built from the repository's history) is named as older
 // by nd-push, install-agent replaces it, and the new agent's HTTP API
@@ -53,7 +24,7 @@ func buildFramed(t testing.TB, root string, cmds ...string) map[string]string {
 func TestInstallAgentUpgradesFramedAgent(t *testing.T) {
 	testutil.RequireCommands(t, "git", "curl")
 	bins, root := deployBins(t)
-	old := buildFramed(t, root, "nd-agent")["nd-agent"]
+	old := testutil.BuildAtCommit(t, framedAgentCommit, "nd-agent")["nd-agent"]
 	ctx := context.Background()
 	d := fleet.ForTest(t, 1, fleet.Options{Nix: true})[0]
 	dest := "/var/lib/nd-test/bin/nd-agent"

@@ -16,7 +16,12 @@ import (
 // storeNdInit builds cmd/nd-init and adds it to the store as <dir>/bin/nd-init.
 func storeNdInit(t *testing.T) string {
 	t.Helper()
-	bin := testutil.BuildBinaries(t, "nd-init")["nd-init"]
+	return storeNdInitBinary(t, testutil.BuildBinaries(t, "nd-init")["nd-init"])
+}
+
+// storeNdInitBinary adds the nd-init binary bin to the store as <dir>/bin/nd-init.
+func storeNdInitBinary(t *testing.T, bin string) string {
+	t.Helper()
 	data, err := os.ReadFile(bin)
 	if err != nil {
 		t.Fatal(err)
