@@ -606,6 +606,11 @@ func TestConcurrentPushes(t *testing.T) {
 	same := nt.BuildClosure(t, "conc", 4)
 	other := nt.BuildClosure(t, "conc2", 3)
 	pkgs := []string{same, same, other}
+	// The test's host store is brand new: Nix 2.8 processes that create
+	// one at the same moment race on its gcroots/profiles symlink ("File
+	// exists"), which a droplet's store, made once by its installer,
+	// never meets. Let one Nix call create it first.
+	e.valid(requisites(t, same))
 	errs := make([]error, len(pkgs))
 	var wg sync.WaitGroup
 	for i, p := range pkgs {
