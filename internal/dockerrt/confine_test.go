@@ -14,6 +14,7 @@ import (
 	"github.com/nd-project/nd/internal/deployspec"
 	"github.com/nd-project/nd/internal/image"
 	"github.com/nd-project/nd/internal/manifest"
+	"github.com/nd-project/nd/internal/testutil"
 )
 
 // storeLinks adds a directory holding the given symlinks (name -> target)
@@ -120,7 +121,7 @@ func TestPortHeldByOtherApp(t *testing.T) {
 	bb, etc := storeBusybox(t), storeEtc(t)
 	ctx := context.Background()
 	web, other := uniqueApp(t, r, "web"), uniqueApp(t, r, "oth")
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	if _, err := deploy(ctx, t, r, httpdApp(web, bb, etc, "v1", port), 1); err != nil {
 		t.Fatal(err)
 	}

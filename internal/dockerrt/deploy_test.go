@@ -82,7 +82,7 @@ func TestDeployUpdateRollback(t *testing.T) {
 	r := runtimeForTest(t)
 	bb, etc := storeBusybox(t), storeEtc(t)
 	app := uniqueApp(t, r, "life")
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	ctx := context.Background()
 
 	// First deploy.
@@ -243,7 +243,7 @@ func TestHealthcheckCommandAndExec(t *testing.T) {
 	r := runtimeForTest(t)
 	bb, etc := storeBusybox(t), storeEtc(t)
 	app := uniqueApp(t, r, "health")
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	ctx := context.Background()
 	m := httpdApp(app, bb, etc, "h1", port)
 	m.Healthcheck = &manifest.Healthcheck{
@@ -340,7 +340,7 @@ func TestImageMode(t *testing.T) {
 	testutil.RequireCommands(t, "docker")
 	bb, etc := storeBusybox(t), storeEtc(t)
 	app := uniqueApp(t, r, "layered")
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	ctx := context.Background()
 	m := httpdApp(app, bb, etc, "layered-v1", port)
 	pkg := addPackage(t, m)
@@ -531,7 +531,7 @@ func TestDeployAfterInterruption(t *testing.T) {
 	r := runtimeForTest(t)
 	bb, etc := storeBusybox(t), storeEtc(t)
 	app := uniqueApp(t, r, "intr")
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	ctx := context.Background()
 	v1 := httpdApp(app, bb, etc, "v1", port)
 	res1, err := deploy(ctx, t, r, v1, 1)

@@ -40,25 +40,32 @@ func storeNdInitBinary(t *testing.T, bin string) string {
 	return p
 }
 
-// initApp is an app the way the modules build it: nd-init runs the processes
-// file, and the healthcheck is an HTTP probe answered by nd-init.
-func initApp(t *testing.T, app, bb, etc, ndInit string, port int, probePath string) *manifest.Manifest {
+// storeProcesses adds a processes file of procs for app to the store.
+func storeProcesses(t *testing.T, app string, procs ...manifest.Process) string {
 	t.Helper()
-	procs, err := json.Marshal(manifest.Processes{Version: 1, Processes: []manifest.Process{
-		{Name: "seed", Command: bb + "/bin/busybox sh -c 'echo ok > /data/health'", Oneshot: true},
-		{Name: "web", Command: bb + "/bin/busybox httpd -f -p 8080 -h /data"},
-	}})
+	data, err := json.Marshal(manifest.Processes{Version: 1, Processes: procs})
 	if err != nil {
 		t.Fatal(err)
 	}
 	pf := filepath.Join(t.TempDir(), "processes-"+app+".json")
-	if err := os.WriteFile(pf, procs, 0o644); err != nil {
+	if err := os.WriteFile(pf, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	procPath, err := storeAdd(pf)
+	p, err := storeAdd(pf)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return p
+}
+
+// initApp is an app the way the modules build it: nd-init runs the processes
+// file, and the healthcheck is an HTTP probe answered by nd-init.
+func initApp(t *testing.T, app, bb, etc, ndInit string, port int, probePath string) *manifest.Manifest {
+	t.Helper()
+	procPath := storeProcesses(t, app,
+		manifest.Process{Name: "seed", Command: bb + "/bin/busybox sh -c 'echo ok > /data/health'", Oneshot: true},
+		manifest.Process{Name: "web", Command: bb + "/bin/busybox httpd -f -p 8080 -h /data"},
+	)
 	return &manifest.Manifest{
 		Version: 1, Name: app, Init: ndInit, ProcessesFile: procPath, Etc: etc,
 		Entrypoint:      []string{ndInit + "/bin/nd-init", procPath},
@@ -74,7 +81,7 @@ func TestWithNdInitHTTPProbe(t *testing.T) {
 	bb, etc := storeBusybox(t), storeEtc(t)
 	ndInit := storeNdInit(t)
 	app := uniqueApp(t, r, "init")
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	ctx := context.Background()
 
 	res, err := deploy(ctx, t, r, initApp(t, app, bb, etc, ndInit, port, "/health"), 1)

@@ -2,9 +2,6 @@ package dockerrt
 
 import (
 	"context"
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -27,18 +24,7 @@ func TestReadyWithNdInitWithoutWait(t *testing.T) {
 	ndInit := storeNdInitBinary(t, testutil.BuildAtCommit(t, waitlessInitCommit, "nd-init")["nd-init"])
 	ctx := context.Background()
 	app := func(name string, procs ...manifest.Process) *manifest.Manifest {
-		data, err := json.Marshal(manifest.Processes{Version: 1, Processes: procs})
-		if err != nil {
-			t.Fatal(err)
-		}
-		pf := filepath.Join(t.TempDir(), "processes-"+name+".json")
-		if err := os.WriteFile(pf, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		procPath, err := storeAdd(pf)
-		if err != nil {
-			t.Fatal(err)
-		}
+		procPath := storeProcesses(t, name, procs...)
 		return &manifest.Manifest{
 			Version: 1, Name: uniqueApp(t, r, name), Init: ndInit, ProcessesFile: procPath, Etc: etc,
 			Entrypoint:      []string{ndInit + "/bin/nd-init", procPath},

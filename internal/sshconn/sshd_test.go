@@ -67,7 +67,7 @@ func startSSHD(t *testing.T, o sshdOptions) *testSSHD {
 		d.HostKeys = append(d.HostKeys, pub)
 		hostKeyLines = append(hostKeyLines, "HostKey "+path)
 	}
-	d.Port = freePort(t)
+	d.Port = testutil.FreePort(t)
 	streamLocal := "yes"
 	if o.noStreamLocal {
 		streamLocal = "no"
@@ -154,16 +154,6 @@ func (d *testSSHD) authorize(t *testing.T, pub ssh.PublicKey) {
 	if _, err := f.Write(ssh.MarshalAuthorizedKey(pub)); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func newEd25519(t *testing.T) crypto.Signer {

@@ -2,7 +2,6 @@ package supervise
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nd-project/nd/internal/manifest"
+	"github.com/nd-project/nd/internal/testutil"
 )
 
 // The ready file appears only once the oneshots succeeded and every
@@ -69,7 +69,7 @@ func TestReadyFileNeverForCrashLoop(t *testing.T) {
 func TestReadyFileWhenListening(t *testing.T) {
 	requireBusybox(t)
 	t.Parallel()
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	ready := filepath.Join(t.TempDir(), "ready")
 	s := startSupervisor(t, manifest.Processes{Processes: []manifest.Process{
 		// Listens after 0.3 s; startsecs would take 20.
@@ -92,7 +92,7 @@ func TestReadyFileWhenListening(t *testing.T) {
 	}
 
 	// Alone, the listening server makes the container ready at once.
-	port = freePort(t)
+	port = testutil.FreePort(t)
 	ready = filepath.Join(t.TempDir(), "ready")
 	s = startSupervisor(t, manifest.Processes{Processes: []manifest.Process{
 		{Name: "web", Command: fmt.Sprintf("%s httpd -f -p 127.0.0.1:%d -h /", busybox, port), StartSecs: 20},
@@ -117,7 +117,7 @@ func TestReadyFileWhenListening(t *testing.T) {
 func TestReadyFileNotForListenThenCrash(t *testing.T) {
 	requireBusybox(t)
 	t.Parallel()
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	ready := filepath.Join(t.TempDir(), "ready")
 	s := startSupervisor(t, manifest.Processes{Processes: []manifest.Process{
 		{Name: "web", Command: sh(fmt.Sprintf("%s timeout 0.5 %s httpd -f -p 127.0.0.1:%d -h /; exit 3", busybox, busybox, port)), StartSecs: 5},
@@ -132,12 +132,3 @@ func TestReadyFileNotForListenThenCrash(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
