@@ -28,23 +28,23 @@ func (s *supervisor) pollListening() {
 	if s.ready || s.opts.ReadyFile == "" || !s.servicesStarted || s.stopping {
 		return
 	}
+	// A process between restarts (pid 0) is looked for again once it runs.
 	var groups []int
 	for _, p := range s.services {
 		if !p.started && !p.listened && p.pid != 0 {
 			groups = append(groups, p.pgid)
 		}
 	}
-	if len(groups) == 0 {
-		return
-	}
-	found := listeningGroups("/proc", groups)
-	for _, p := range s.services {
-		if !p.started && !p.listened && p.pid != 0 && found[p.pgid] {
-			p.listened = true
-			s.logf("%s listens", p.Name)
+	if len(groups) > 0 {
+		found := listeningGroups("/proc", groups)
+		for _, p := range s.services {
+			if !p.started && !p.listened && p.pid != 0 && found[p.pgid] {
+				p.listened = true
+				s.logf("%s listens", p.Name)
+			}
 		}
+		s.checkReady()
 	}
-	s.checkReady()
 	if !s.ready {
 		time.AfterFunc(listenPoll, func() { s.post(s.pollListening) })
 	}

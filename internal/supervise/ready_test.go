@@ -132,3 +132,26 @@ func TestReadyFileNotForListenThenCrash(t *testing.T) {
 	}
 }
 
+// A server that fails its first start and listens after the retry still
+// makes the container ready when it listens: the look for listening
+// sockets goes on while a process waits to be started again.
+func TestReadyFileWhenListeningAfterRetry(t *testing.T) {
+	requireBusybox(t)
+	t.Parallel()
+	port := testutil.FreePort(t)
+	dir := t.TempDir()
+	ready, tried := filepath.Join(dir, "ready"), filepath.Join(dir, "tried")
+	s := startSupervisor(t, manifest.Processes{Processes: []manifest.Process{
+		{Name: "web", Command: sh(fmt.Sprintf("if [ ! -e %s ]; then touch %s; exit 1; fi; exec %s httpd -f -p 127.0.0.1:%d -h /", tried, tried, busybox, port)), StartSecs: 20},
+	}}, envReady+"="+ready)
+	s.waitLine(t, s.stderr, "retrying", 5*time.Second)
+	started := time.Now()
+	s.waitLine(t, s.stderr, "all processes started", 10*time.Second)
+	if d := time.Since(started); d > 10*time.Second {
+		t.Errorf("ready %v after the retry, want as soon as web listens", d)
+	}
+	s.signal(t, syscall.SIGTERM)
+	if code := s.wait(t, 10*time.Second); code != 0 {
+		t.Fatalf("exit status = %d, want 0", code)
+	}
+}
