@@ -40,6 +40,7 @@ declare -A want=(
 	[busybox-static]=/bin/busybox
 	[iproute2]=/usr/sbin/ip
 	[util-linux]=/usr/bin/nsenter
+	[e2fsprogs]=/usr/sbin/mkfs.ext4 # each fleet droplet's disk: a journaled ext4 on a loop device
 	[mount]=/usr/bin/mount
 	[procps]=/usr/bin/pkill
 	[zstd]=/usr/bin/zstd

@@ -61,6 +61,9 @@ func writeFiles(s *state, streamLocal bool) (hostKey ssh.PublicKey, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := makeDisk(s.Name); err != nil {
+		return nil, err
+	}
 	if s.Kind == Modern {
 		return hostKey, writeModernFiles(s, streamLocal)
 	}
@@ -221,10 +224,11 @@ mount -t overlay nd-fleet-nonix -o lowerdir=%s/%s:/usr/bin /usr/bin
 # private mount namespace; sets up its file system and keeps the namespace alive.
 set -eu
 mount --make-rprivate /
-# Drop copies of the caller's mounts below the places the droplet replaces, so
-# this namespace pins neither the caller's nor other droplets' mounts.
+%[5]s# Drop copies of the caller's mounts below the places the droplet replaces, so
+# this namespace pins neither the caller's nor other droplets' mounts (but
+# keep the droplet's own disk, %[3]s).
 dropunder() {
-	cut -d' ' -f5 /proc/self/mountinfo | grep -E "^$1/" | sort -r | while read -r m; do
+	cut -d' ' -f5 /proc/self/mountinfo | grep -E "^$1/" | grep -v -x -F %[3]s | sort -r | while read -r m; do
 		umount -l "$m" 2>/dev/null || true
 	done
 }
@@ -259,5 +263,5 @@ exec 3>&-
 # Not exec: this shell's command line names the state directory, which lets
 # Leftovers find a holder whose droplet state is gone.
 while :; do sleep 86400; done
-`, s.Name, sd, dd, nix)
+`, s.Name, sd, dd, nix, holderDropOthers(s.Name))
 }

@@ -319,7 +319,11 @@ func DownAll() error {
 	}
 	if ents, err := os.ReadDir(DataRoot); err == nil {
 		for _, e := range ents {
-			errs = append(errs, removeTree(dataDir(e.Name())))
+			if n, disk := strings.CutSuffix(e.Name(), diskSuffix); disk {
+				errs = append(errs, removeDisk(n))
+				continue
+			}
+			errs = append(errs, releaseDisk(e.Name()), removeTree(dataDir(e.Name())))
 		}
 	}
 	return errors.Join(errs...)

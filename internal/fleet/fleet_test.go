@@ -384,3 +384,67 @@ func TestTestPrefix(t *testing.T) {
 		}
 	}
 }
+
+// TestDropletDiskHasJournal checks that a droplet's store and Docker data
+// sit on a journaled ext4 of its own, as on a real droplet (this machine's
+// root file system has no journal), and that the disk and its loop device
+// go with the droplet.
+func TestDropletDiskHasJournal(t *testing.T) {
+	for _, kind := range []Kind{Bookworm, Modern} {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			testutil.RequireRoot(t)
+			if kind == Modern {
+				err := RootfsReady()
+				testutil.Require(t, err == nil, fmt.Sprint(err))
+			}
+			ctx := testCtx(t)
+			f, err := Start(ctx, 1, Options{Prefix: "disk", Kind: kind, Nix: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			closed := false
+			defer func() {
+				if !closed {
+					f.Close()
+				}
+			}()
+			d := f.Droplets()[0]
+			var dev string
+			for _, dir := range []string{"/nix/store", "/var/lib/docker"} {
+				got := strings.Fields(mustExec(t, ctx, d, "findmnt", "-n", "-o", "SOURCE,FSTYPE", "--target", dir))
+				if len(got) != 2 || got[1] != "ext4" || !strings.HasPrefix(got[0], "/dev/loop") {
+					t.Fatalf("%s of droplet %s is on %q, want an ext4 on a loop device", dir, d.Name, got)
+				}
+				src, _, _ := strings.Cut(got[0], "[")
+				if dev != "" && src != dev {
+					t.Errorf("%s is on %s, /nix/store on %s: want one disk", dir, src, dev)
+				}
+				dev = src
+			}
+			if _, err := os.Stat("/proc/fs/jbd2/" + filepath.Base(dev) + "-8"); err != nil {
+				t.Errorf("droplet's disk %s has no journal: %v", dev, err)
+			}
+			if isMountPoint(dataDir(d.Name)) {
+				t.Errorf("the droplet's disk is still mounted in the machine's namespace at %s", dataDir(d.Name))
+			}
+			img := diskImage(d.Name)
+			closed = true
+			if err := closeAndCheck(f); err != nil {
+				t.Error(err)
+			}
+			// The loop device detaches once the droplet's namespace is freed.
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				out, _ := exec.Command("losetup", "-j", img).Output()
+				if len(bytes.TrimSpace(out)) == 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("loop device of %s still attached after teardown: %s", img, out)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
+	}
+}

@@ -251,7 +251,7 @@ func modernHolderScript(s *state) string {
 # Holder of modern fleet droplet %[1]s.
 set -eu
 mount --make-rprivate /
-mount -t overlay nd-fleet-root -o lowerdir=%[3]s,upperdir=%[2]s/%[4]s,workdir=%[2]s/%[5]s %[2]s/%[6]s
+%[14]smount -t overlay nd-fleet-root -o lowerdir=%[3]s,upperdir=%[2]s/%[4]s,workdir=%[2]s/%[5]s %[2]s/%[6]s
 # systemd 262 needs the unified cgroup hierarchy: a cgroup of our own there.
 %[7]s
 echo ready >&3
@@ -282,5 +282,5 @@ while [ "$stop" = 0 ]; do
 	[ "$rc" = 133 ] || break
 done
 `, s.Name, dd, RootfsDir, dirUpper, dirWork, dirRoot, cg.String(), nspawnPath, netnsName(s.Name),
-		binds, sd, dirLogs, fileConsole)
+		binds, sd, dirLogs, fileConsole, holderDropOthers(s.Name))
 }

@@ -92,10 +92,16 @@ func teardown(name string) error {
 			errs = append(errs, fmt.Errorf("deleting netns of droplet %s: %w: %s", name, err, strings.TrimSpace(string(out))))
 		}
 	}
+	if err := releaseDisk(name); err != nil {
+		errs = append(errs, fmt.Errorf("tearing down droplet %s: %w", name, err))
+	}
 	for _, dir := range []string{dataDir(name), stateDir(name)} {
 		if err := removeTree(dir); err != nil {
 			errs = append(errs, fmt.Errorf("tearing down droplet %s: %w", name, err))
 		}
+	}
+	if err := removeDisk(name); err != nil {
+		errs = append(errs, fmt.Errorf("tearing down droplet %s: %w", name, err))
 	}
 	return errors.Join(errs...)
 }
@@ -289,8 +295,10 @@ func Leftovers() []string {
 	}
 	if ents, err := os.ReadDir(DataRoot); err == nil {
 		for _, e := range ents {
-			if !live[e.Name()] {
-				out = append(out, "data directory "+dataDir(e.Name()))
+			if n, disk := strings.CutSuffix(e.Name(), diskSuffix); disk && !live[n] {
+				out = append(out, "disk image "+diskImage(n))
+			} else if !disk && !live[n] {
+				out = append(out, "data directory "+dataDir(n))
 			}
 		}
 	}
@@ -343,6 +351,9 @@ func checkGone(d *Droplet, netID, mntID string, procs []proc) []string {
 	}
 	if linkExists(outerIf(d.index)) && !indexTaken(d.index, d.Name) {
 		out = append(out, "link "+outerIf(d.index))
+	}
+	if _, err := os.Stat(diskImage(d.Name)); err == nil {
+		out = append(out, "disk image "+diskImage(d.Name))
 	}
 	for _, dir := range []string{d.stateDir, dataDir(d.Name)} {
 		if _, err := os.Stat(dir); err == nil {

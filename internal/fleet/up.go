@@ -149,6 +149,9 @@ func startHolder(ctx context.Context, s *state) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	if err := releaseDisk(s.Name); err != nil {
+		return err
+	}
 	netID, mntID := nsID(holder.PID, "net"), nsID(holder.PID, "mnt")
 	if netID == "" || mntID == "" || mntID == nsID(os.Getpid(), "mnt") {
 		return fmt.Errorf("holder %d has no namespaces of its own (net %q, mnt %q)", holder.PID, netID, mntID)
