@@ -81,6 +81,9 @@ type Agent struct {
 	execs map[string]*execEntry
 	// hijacked counts the upgraded connections still served.
 	hijacked sync.WaitGroup
+	// syncing: a background syncfs of the store runs; syncAgain: run
+	// another when it ends (writeback.go).
+	syncing, syncAgain bool
 }
 
 // session is what the agent knows about one push: paths it saw valid.

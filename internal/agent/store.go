@@ -116,6 +116,9 @@ func (a *Agent) substitute(ctx context.Context, q proto.QueryMissing, valid map[
 	}
 	// Info: how long the host's caches took is what tells a user whether
 	// substituting pays (and the benchmark reads it).
+	if len(done) > 0 {
+		a.writeback()
+	}
 	a.log.Info("substituted", "asked", len(want), "got", len(done), "took", took)
 	a.log.Debug("substitution output", "nix", out)
 	return done
@@ -213,6 +216,9 @@ func (a *Agent) handleImport(ctx context.Context, c *call) error {
 			return withCode(proto.CodeBadStream, fmt.Errorf("import refused after %d complete paths: %w", len(entries), err))
 		}
 		return fmt.Errorf("import stopped after %d complete paths: %w", len(entries), err)
+	}
+	if len(entries) > 0 {
+		a.writeback()
 	}
 	res := proto.Imported{Paths: []string{}, Bytes: counter.n}
 	s.mu.Lock()
