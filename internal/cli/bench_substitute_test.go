@@ -36,10 +36,7 @@ import (
 // on bookworm droplets (Nix 2.8) and modern ones (Nix 2.34), each variant
 // ND_BENCH_ROUNDS times (default 3) on fresh droplets, interleaved, with
 // the median and best side by side. The droplets' own nix.conf names the
-// cache, as a user's would. Every droplet lives until the end: removing
-// one frees its store's inodes, and on this machine's ext4 creating files
-// next to recently freed inodes costs several times the CPU (see
-// ext4's recently_deleted), which would slow whatever runs next.
+// cache, as a user's would. A droplet goes once its run is over (retire).
 //
 // A figure printer, not a timed test:
 //
@@ -113,6 +110,7 @@ func BenchmarkSubstitute(b *testing.B) {
 		if _, err := tables[ki][0].run(all[ki][3*rounds]); err != nil {
 			b.Fatalf("%s, warm-up: %v", kinds[ki].name, err)
 		}
+		retire(b, all[ki][3*rounds])
 	}
 	// Round r runs every variant on both kinds, in an order rotated by r,
 	// so that a slow moment of the shared machine hits each in turn.
@@ -121,11 +119,13 @@ func BenchmarkSubstitute(b *testing.B) {
 			for ki := range kinds {
 				i := (k + r) % 3
 				v := tables[ki][i]
-				res, err := v.run(all[ki][3*r+i])
+				d := all[ki][3*r+i]
+				res, err := v.run(d)
 				if err != nil {
 					b.Fatalf("%s, %s: %v", kinds[ki].name, v.name, err)
 				}
 				v.runs = append(v.runs, res)
+				retire(b, d)
 			}
 		}
 	}
@@ -150,6 +150,19 @@ func BenchmarkSubstitute(b *testing.B) {
 		fmt.Printf("(the 200 Mbit/s link alone carries --no-substitute's %.1f MiB in %.1fs)\n",
 			mib(medianRun(base).sshBytes), float64(medianRun(base).sshBytes)*8/200e6)
 	}
+}
+
+// retire tears down a droplet whose run is over, so that the page cache of
+// what it received (509 MiB per droplet, 20 droplets) does not pile up and
+// slow the runs after it; then it writes back what the teardown left.
+// Each droplet's disk is one image file on this machine, so its removal
+// frees one inode, not the hundreds of thousands settleDeletions is about.
+func retire(b *testing.B, d *fleet.Droplet) {
+	b.Helper()
+	if err := fleet.Down(d.Name); err != nil {
+		b.Fatalf("tearing down %s: %v", d.Name, err)
+	}
+	exec.Command("sync").Run()
 }
 
 // settleDeletions waits until files deleted before the benchmark (the
