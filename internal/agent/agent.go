@@ -86,11 +86,13 @@ type Agent struct {
 	syncing, syncAgain bool
 }
 
-// session is what the agent knows about one push: paths it saw valid.
+// session is what the agent knows about one push: paths it saw valid, and
+// its substitution in the background (substitute.go).
 type session struct {
 	mu    sync.Mutex
 	valid map[string]bool
 	seen  time.Time
+	subst *substitution
 }
 
 // New makes an Agent, filling defaults.

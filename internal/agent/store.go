@@ -57,14 +57,23 @@ func (a *Agent) handleQueryMissing(ctx context.Context, c *call) error {
 	if err := a.requireNix(); err != nil {
 		return err
 	}
+	s := a.session(q.Session)
+	// A substitution of this session still running in the background
+	// (Overlap) decides what is missing: wait for it.
+	if err := s.awaitSubstitution(ctx); err != nil {
+		return err
+	}
 	valid, err := a.cfg.Store.QueryValid(ctx, q.Paths)
 	if err != nil {
 		return err
 	}
-	substituted := a.substitute(ctx, q, valid)
-	s := a.session(q.Session)
-	missing := []string{}
+	substituted, fetching := a.substitute(ctx, q, valid, s)
+	missing, substituting := []string{}, []string(nil)
 	for _, p := range q.Paths {
+		if fetching[p] {
+			substituting = append(substituting, p)
+			continue
+		}
 		if !valid[p] {
 			missing = append(missing, p)
 			continue
@@ -79,49 +88,9 @@ func (a *Agent) handleQueryMissing(ctx context.Context, c *call) error {
 			s.mu.Unlock()
 		}
 	}
-	a.log.Debug("query missing", "paths", len(q.Paths), "missing", len(missing), "substituted", len(substituted), "session", q.Session)
-	return c.reply(&proto.Missing{Missing: missing, Substituted: substituted})
-}
-
-// substitute lets the host's Nix fetch the paths of q that valid lacks from
-// its substituters, when q asks for it, marks what arrived valid and
-// returns it in request order. A failure only means the client sends more:
-// it is logged, not returned.
-func (a *Agent) substitute(ctx context.Context, q proto.QueryMissing, valid map[string]bool) []string {
-	if !q.Substitute {
-		return nil
-	}
-	var want []string
-	for _, p := range q.Paths {
-		if !valid[p] {
-			want = append(want, p)
-		}
-	}
-	if len(want) == 0 {
-		return nil
-	}
-	start := a.cfg.Now()
-	got, out, err := a.cfg.Store.Substitute(ctx, want)
-	took := a.cfg.Now().Sub(start).Round(time.Millisecond)
-	if err != nil {
-		a.log.Warn("substituting missing paths", "paths", len(want), "took", took, "err", err, "nix", out)
-		return nil
-	}
-	var done []string
-	for _, p := range want {
-		if got[p] {
-			valid[p] = true
-			done = append(done, p)
-		}
-	}
-	// Info: how long the host's caches took is what tells a user whether
-	// substituting pays (and the benchmark reads it).
-	if len(done) > 0 {
-		a.writeback()
-	}
-	a.log.Info("substituted", "asked", len(want), "got", len(done), "took", took)
-	a.log.Debug("substitution output", "nix", out)
-	return done
+	a.log.Debug("query missing", "paths", len(q.Paths), "missing", len(missing), "substituted", len(substituted),
+		"substituting", len(substituting), "session", q.Session)
+	return c.reply(&proto.Missing{Missing: missing, Substituted: substituted, Substituting: substituting})
 }
 
 // referenceValid answers nixstore.ExportOptions.ReferenceValid from what the
@@ -139,6 +108,16 @@ func (a *Agent) referenceValid(ctx context.Context, s *session) func(string) (bo
 		v, err := a.cfg.Store.QueryValid(ctx, []string{p})
 		if err != nil {
 			return false, err
+		}
+		if !v[p] && s != nil && s.substituting() {
+			// It may be on its way from the host's substituters
+			// (QueryMissing with Overlap): registering waits for it.
+			if err := s.awaitSubstitution(ctx); err != nil {
+				return false, err
+			}
+			if v, err = a.cfg.Store.QueryValid(ctx, []string{p}); err != nil {
+				return false, err
+			}
 		}
 		if v[p] && s != nil {
 			s.mu.Lock()

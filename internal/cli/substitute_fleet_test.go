@@ -53,6 +53,26 @@ func (c *binaryCache) add(t *testing.T, paths ...string) {
 	}
 }
 
+// dropNAR deletes the NAR file of p from the cache, leaving its narinfo:
+// the cache then announces p and fails to serve it.
+func (c *binaryCache) dropNAR(t *testing.T, p string) {
+	t.Helper()
+	hash, _, _ := strings.Cut(strings.TrimPrefix(p, "/nix/store/"), "-")
+	info, err := os.ReadFile(filepath.Join(c.dir, hash+".narinfo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(info), "\n") {
+		if u, ok := strings.CutPrefix(l, "URL: "); ok {
+			if err := os.Remove(filepath.Join(c.dir, u)); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+	}
+	t.Fatalf("no URL in the narinfo of %s:\n%s", p, info)
+}
+
 // substApp writes a config whose closure holds a 4 MB blob of its own
 // (random, so no store has it), builds it and returns the config, the
 // package and the blob's store path.
@@ -147,6 +167,28 @@ func TestPushSubstitutes(t *testing.T) {
 	sent2 := sentPaths(out)
 	if sigs := e.sigs(t, blob2); !strings.Contains(sigs, "nd-test-trusted:") {
 		t.Errorf("%s on the droplet has signatures %q; want the trusted cache's (it came from there)", blob2, sigs)
+	}
+	// The app's own paths, which refer to the blob, were sent while the
+	// droplet fetched it.
+	if log, _ := os.ReadFile(d.LogFile("nd-agent")); !strings.Contains(string(log), "substituting in the background: asked=") {
+		t.Errorf("the agent did not substitute in the background; its log:\n%s", log)
+	}
+
+	// A cache that announces a path it then cannot serve (its NAR file is
+	// gone): Nix plans to fetch it and fails, and the path comes from the
+	// laptop, as do the app's paths that refer to it.
+	cfg4, _, blob4 := substApp(t, "subst-four")
+	trusted.add(t, blob4)
+	trusted.dropNAR(t, blob4)
+	code, out, _ = e.push(t, d.Name, cfg4)
+	if code != 0 {
+		t.Fatalf("deploy of subst-four (its blob's NAR missing from the cache) exited %d: %s", code, out)
+	}
+	if sigs := e.sigs(t, blob4); strings.Contains(sigs, "nd-test-trusted:") {
+		t.Errorf("%s came from the cache, which lacks its NAR (signatures %s)", blob4, sigs)
+	}
+	if sentPaths(out) != sent2+1 || strings.Contains(out, "from the host's substituters") {
+		t.Errorf("deploy of subst-four said %q; want %d paths sent (the blob too) and none substituted", out, sent2+1)
 	}
 
 	// --no-substitute: the third app (built like the second) has its blob

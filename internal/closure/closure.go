@@ -17,8 +17,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
@@ -129,12 +131,13 @@ func Push(ctx context.Context, agent Agent, pkg string, opts Options) (Result, e
 	res.Stats.Stages.Closure = opts.Now().Sub(t)
 	res.Stats.Paths = len(paths)
 	t = opts.Now()
-	answer, err := agent.Missing(ctx, proto.QueryMissing{Paths: paths, Session: opts.Session, Substitute: opts.Substitute})
+	// With Overlap the host fetches from its substituters while the rest
+	// is sent (an agent before it answers once it has fetched).
+	answer, err := agent.Missing(ctx, proto.QueryMissing{Paths: paths, Session: opts.Session, Substitute: opts.Substitute, Overlap: opts.Substitute})
 	if err != nil {
 		return res, fmt.Errorf("asking which paths are missing: %w", err)
 	}
 	res.Stats.Stages.Missing = opts.Now().Sub(t)
-	missing := answer.Missing
 	res.Stats.Substituted = len(answer.Substituted)
 	// Send only paths of this closure, whatever the host asks for: the
 	// laptop's store may hold things that are none of the host's business.
@@ -142,30 +145,62 @@ func Push(ctx context.Context, agent Agent, pkg string, opts Options) (Result, e
 	for _, p := range paths {
 		inClosure[p] = true
 	}
-	for _, p := range missing {
+	for _, p := range append(slices.Clone(answer.Missing), answer.Substituting...) {
 		if !inClosure[p] {
-			return res, fmt.Errorf("asking which paths are missing: the host asked for %q, which is not in the closure of %s", p, pkg)
+			return res, fmt.Errorf("asking which paths are missing: the host named %q, which is not in the closure of %s", p, pkg)
 		}
+	}
+	missing := answer.Missing
+	sendErr := send(ctx, agent, opts, &res, start, missing)
+	if len(answer.Substituting) > 0 {
+		// Whatever the host's substituters did not deliver comes from
+		// here, and so does what an import refused for lack of it.
+		later, err := agent.Missing(ctx, proto.QueryMissing{Paths: answer.Substituting, Session: opts.Session})
+		if err != nil {
+			return res, errors.Join(sendErr, fmt.Errorf("waiting for the host's substituters: %w", err))
+		}
+		res.Stats.Substituted += len(answer.Substituting) - len(later.Missing)
+		missing = append(slices.Clone(missing), later.Missing...)
+		retry := later.Missing
+		if sendErr != nil {
+			again, err := agent.Missing(ctx, proto.QueryMissing{Paths: paths, Session: opts.Session})
+			if err != nil {
+				return res, sendErr
+			}
+			retry = again.Missing
+		}
+		for _, p := range retry {
+			if !inClosure[p] {
+				return res, fmt.Errorf("asking which paths are missing: the host named %q, which is not in the closure of %s", p, pkg)
+			}
+		}
+		sendErr = send(ctx, agent, opts, &res, start, retry)
 	}
 	res.Stats.Missing = len(missing)
-	if len(missing) > 0 {
-		// For the host's space check and the progress bar. Best effort:
-		// without sizes the host finds out the hard way, and the bar shows
-		// no total.
-		t := opts.Now()
-		res.Stats.Total, _ = opts.Store.NarSize(ctx, missing)
-		res.Stats.Stages.Sizes = opts.Now().Sub(t)
+	res.Stats.Elapsed = opts.Now().Sub(start)
+	if opts.Printer != nil {
+		opts.Printer.Done(res.Stats)
 	}
+	return res, sendErr
+}
+
+// send sends the missing paths (closure order) in one import and adds to
+// res what it did.
+func send(ctx context.Context, agent Agent, opts Options, res *Result, start time.Time, missing []string) error {
 	if len(missing) == 0 {
-		res.Stats.Elapsed = opts.Now().Sub(start)
-		if opts.Printer != nil {
-			opts.Printer.Done(res.Stats)
-		}
-		return res, nil
+		return nil
 	}
+	// For the host's space check and the progress bar. Best effort:
+	// without sizes the host finds out the hard way, and the bar shows
+	// no total.
+	t := opts.Now()
+	total, _ := opts.Store.NarSize(ctx, missing)
+	res.Stats.Total += total
+	res.Stats.Stages.Sizes += opts.Now().Sub(t)
 
 	var mu sync.Mutex
 	st := res.Stats
+	bytes0, wire0, sent0 := st.Bytes, st.WireBytes, st.Sent
 	last := time.Time{}
 	report := func(f func(*Stats)) {
 		mu.Lock()
@@ -184,32 +219,30 @@ func Push(ctx context.Context, agent Agent, pkg string, opts Options) (Result, e
 	t = opts.Now()
 	var exportWall, exportCPU time.Duration
 	imp, err := agent.Import(ctx, agentclient.ImportOptions{
-		Session: opts.Session, Paths: len(missing), NarBytes: res.Stats.Total, Level: opts.Level, Concurrency: opts.Concurrency,
-		Wire: func(n int64) { report(func(s *Stats) { s.WireBytes = n }) },
+		Session: opts.Session, Paths: len(missing), NarBytes: total, Level: opts.Level, Concurrency: opts.Concurrency,
+		Wire: func(n int64) { report(func(s *Stats) { s.WireBytes = wire0 + n }) },
 	}, func(w io.Writer) error {
 		t0 := opts.Now()
 		defer func() { exportWall = opts.Now().Sub(t0) }()
 		return exportTo(ctx, opts.Store, missing, w, &exportCPU, func(bytes int64, sent int) {
-			report(func(s *Stats) { s.Bytes, s.Sent = bytes, sent })
+			report(func(s *Stats) { s.Bytes, s.Sent = bytes0+bytes, sent0+sent })
 		})
 	})
-	send := opts.Now().Sub(t)
+	sendTime := opts.Now().Sub(t)
 	mu.Lock()
 	res.Stats = st
 	mu.Unlock()
-	res.Stats.Stages.Send, res.Stats.Stages.Export, res.Stats.Stages.ExportCPU = send, exportWall, exportCPU
-	res.Stats.Elapsed = opts.Now().Sub(start)
-	if opts.Printer != nil {
-		opts.Printer.Done(res.Stats)
-	}
+	res.Stats.Stages.Send += sendTime
+	res.Stats.Stages.Export += exportWall
+	res.Stats.Stages.ExportCPU += exportCPU
 	if err != nil {
-		return res, fmt.Errorf("sending %d missing paths: %w", len(missing), err)
+		return fmt.Errorf("sending %d missing paths: %w", len(missing), err)
 	}
-	res.Imported = imp.Paths
+	res.Imported = append(res.Imported, imp.Paths...)
 	if len(imp.Paths) != len(missing) {
-		return res, fmt.Errorf("sent %d paths, the host imported %d", len(missing), len(imp.Paths))
+		return fmt.Errorf("sent %d paths, the host imported %d", len(missing), len(imp.Paths))
 	}
-	return res, nil
+	return nil
 }
 
 // exportTo writes `nix-store --export paths` to w, checked on the way (so

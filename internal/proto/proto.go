@@ -117,17 +117,27 @@ type Progress struct {
 // has are protected from garbage collection for Session (see Deploy). With
 // Substitute, the host first lets its Nix fetch what it lacks from the
 // substituters of its own configuration (signatures checked as Nix does).
+//
+// With Overlap too, the host answers as soon as its Nix has said which
+// paths it will fetch (Missing.Substituting) and fetches them in the
+// background: an Import of the same Session waits for that before it
+// registers a path referring to one of them, and a later QueryMissing of
+// the Session waits for it before it answers. Hosts before Overlap
+// ignore it and answer once the substitution is over.
 type QueryMissing struct {
 	Paths      []string `json:"paths"`
 	Session    string   `json:"session,omitempty"`
 	Substitute bool     `json:"substitute,omitempty"`
+	Overlap    bool     `json:"overlap,omitempty"`
 }
 
 // Missing answers QueryMissing, in request order. Substituted are the paths
-// the host fetched from its substituters for this query.
+// the host fetched from its substituters for this query; Substituting
+// those it is still fetching (Overlap), which are in neither list.
 type Missing struct {
-	Missing     []string `json:"missing"`
-	Substituted []string `json:"substituted,omitempty"`
+	Missing      []string `json:"missing"`
+	Substituted  []string `json:"substituted,omitempty"`
+	Substituting []string `json:"substituting,omitempty"`
 }
 
 // Realise asks the host to build Drv, whose closure it already has (sent
