@@ -55,9 +55,12 @@
 // that is stale and is removed by the next Start or `nd-fleet down --all`.
 // Processes are ended by PID (checked against their start time), never by
 // name. State lives in /run/nd-fleet/NAME (keys, configs, logs, state.json)
-// and /var/lib/nd-fleet/NAME (the droplet's /nix, /var/lib, /tmp, overlays).
+// and /var/lib/nd-fleet/NAME (the droplet's /nix, /var/lib, /tmp, overlays),
+// which is the droplet's own disk: a journaled ext4 in the sparse image
+// /var/lib/nd-fleet/NAME.disk on a loop device (disk.go).
 //
-// Needs root, iproute2 (ip, tc), util-linux (nsenter, unshare, mount),
+// Needs root, iproute2 (ip, tc), util-linux (nsenter, unshare, mount,
+// losetup), e2fsprogs (mkfs.ext4), loop devices,
 // dockerd and sshd (bookworm), systemd-nspawn and RootfsDir (modern);
 // scripts/setup.sh installs them.
 package fleet
