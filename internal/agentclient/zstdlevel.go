@@ -3,6 +3,7 @@ package agentclient
 import (
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -89,7 +90,7 @@ func (a *adaptiveWriter) startSegment() error {
 	}
 	a.levels = append(a.levels, lvl)
 	if a.cur != nil && lvl == a.lvl {
-		a.in, a.start, a.wire0, a.block0 = 0, time.Now(), a.w.n, a.w.blocked
+		a.in, a.start, a.wire0, a.block0 = 0, time.Now(), a.w.n.Load(), a.w.blocked()
 		return nil // the frame goes on
 	}
 	if a.cur != nil {
@@ -97,7 +98,7 @@ func (a *adaptiveWriter) startSegment() error {
 			return err
 		}
 	}
-	a.in, a.start, a.wire0, a.block0 = 0, time.Now(), a.w.n, a.w.blocked
+	a.in, a.start, a.wire0, a.block0 = 0, time.Now(), a.w.n.Load(), a.w.blocked()
 	enc := a.encs[lvl]
 	if enc == nil {
 		var err error
@@ -118,7 +119,7 @@ func (a *adaptiveWriter) startSegment() error {
 
 // endSegment chooses the next segment's level; the frame stays open.
 func (a *adaptiveWriter) endSegment() {
-	a.next = chooseLevel(segmentStats{wireBytes: a.w.n - a.wire0, wall: time.Since(a.start), blocked: a.w.blocked - a.block0})
+	a.next = chooseLevel(segmentStats{wireBytes: a.w.n.Load() - a.wire0, wall: time.Since(a.start), blocked: a.w.blocked() - a.block0})
 	a.in = a.seg // the next Write starts the next segment
 }
 
@@ -159,16 +160,20 @@ func (a *adaptiveWriter) Close() error {
 }
 
 // timedWriter counts the bytes written to w and the time writing took.
+// The encoder's goroutines write while the adaptive writer reads the
+// counts, hence atomics.
 type timedWriter struct {
 	w       io.Writer
-	n       int64
-	blocked time.Duration
+	n       atomic.Int64
+	blockNs atomic.Int64
 }
 
 func (t *timedWriter) Write(p []byte) (int, error) {
 	s := time.Now()
 	n, err := t.w.Write(p)
-	t.blocked += time.Since(s)
-	t.n += int64(n)
+	t.blockNs.Add(int64(time.Since(s)))
+	t.n.Add(int64(n))
 	return n, err
 }
+
+func (t *timedWriter) blocked() time.Duration { return time.Duration(t.blockNs.Load()) }
