@@ -142,6 +142,20 @@ func (a *Agent) session(id string) *session {
 	return s
 }
 
+// sessionHas reports whether session id (if live) saw p valid: p is then
+// rooted for it until it ends.
+func (a *Agent) sessionHas(id, p string) bool {
+	a.mu.Lock()
+	s := a.sessions[id]
+	a.mu.Unlock()
+	if id == "" || s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.valid[p]
+}
+
 func (a *Agent) endSession(id string) {
 	a.mu.Lock()
 	delete(a.sessions, id)

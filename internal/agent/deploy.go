@@ -118,12 +118,16 @@ func (a *Agent) Deploy(ctx context.Context, req proto.Deploy, progress func(stag
 	if err := a.reconcileLocked(ctx, req.App, false); err != nil {
 		return res, withCode(proto.CodeDeploy, fmt.Errorf("repairing an interrupted deploy of %s first: %w", req.App, err))
 	}
-	valid, err := a.cfg.Store.QueryValid(ctx, []string{req.Package})
-	if err != nil {
-		return res, err
-	}
-	if !valid[req.Package] {
-		return res, codef(proto.CodeNotFound, "deploy package %s is not in the store of this host: push it first", req.Package)
+	// The push's session saw the package valid and roots it: no need to
+	// ask the store again (one nix-store process less per deploy).
+	if !a.sessionHas(req.Session, req.Package) {
+		valid, err := a.cfg.Store.QueryValid(ctx, []string{req.Package})
+		if err != nil {
+			return res, err
+		}
+		if !valid[req.Package] {
+			return res, codef(proto.CodeNotFound, "deploy package %s is not in the store of this host: push it first", req.Package)
+		}
 	}
 	m, err := manifest.Load(a.cfg.Store.RealPath(req.Package))
 	if err != nil {
