@@ -163,6 +163,11 @@ func retire(b *testing.B, d *fleet.Droplet) {
 		b.Fatalf("tearing down %s: %v", d.Name, err)
 	}
 	exec.Command("sync").Run()
+	// ND_BENCH_PAUSE=20s: an idle pause before the next run, to see how
+	// much of a later round's slowdown is the machine's.
+	if p, err := time.ParseDuration(os.Getenv("ND_BENCH_PAUSE")); err == nil && p > 0 {
+		time.Sleep(p)
+	}
 }
 
 // settleDeletions waits until files deleted before the benchmark (the
