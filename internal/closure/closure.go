@@ -145,36 +145,42 @@ func Push(ctx context.Context, agent Agent, pkg string, opts Options) (Result, e
 	for _, p := range paths {
 		inClosure[p] = true
 	}
-	for _, p := range append(slices.Clone(answer.Missing), answer.Substituting...) {
-		if !inClosure[p] {
-			return res, fmt.Errorf("asking which paths are missing: the host named %q, which is not in the closure of %s", p, pkg)
+	checkNamed := func(named []string) error {
+		for _, p := range named {
+			if !inClosure[p] {
+				return fmt.Errorf("asking which paths are missing: the host named %q, which is not in the closure of %s", p, pkg)
+			}
 		}
+		return nil
+	}
+	if err := checkNamed(append(slices.Clone(answer.Missing), answer.Substituting...)); err != nil {
+		return res, err
 	}
 	missing := answer.Missing
 	sendErr := send(ctx, agent, opts, &res, start, missing)
 	if len(answer.Substituting) > 0 {
-		// Whatever the host's substituters did not deliver comes from
-		// here, and so does what an import refused for lack of it.
-		later, err := agent.Missing(ctx, proto.QueryMissing{Paths: answer.Substituting, Session: opts.Session})
+		// One more question, answered once the host's substitution is
+		// over: what its substituters did not deliver, and what an import
+		// refused for lack of it, comes from here.
+		later, err := agent.Missing(ctx, proto.QueryMissing{Paths: append(slices.Clone(missing), answer.Substituting...), Session: opts.Session})
 		if err != nil {
 			return res, errors.Join(sendErr, fmt.Errorf("waiting for the host's substituters: %w", err))
 		}
-		res.Stats.Substituted += len(answer.Substituting) - len(later.Missing)
-		missing = append(slices.Clone(missing), later.Missing...)
-		retry := later.Missing
-		if sendErr != nil {
-			again, err := agent.Missing(ctx, proto.QueryMissing{Paths: paths, Session: opts.Session})
-			if err != nil {
-				return res, sendErr
-			}
-			retry = again.Missing
+		if err := checkNamed(later.Missing); err != nil {
+			return res, err
 		}
-		for _, p := range retry {
-			if !inClosure[p] {
-				return res, fmt.Errorf("asking which paths are missing: the host named %q, which is not in the closure of %s", p, pkg)
+		still := make(map[string]bool, len(later.Missing))
+		for _, p := range later.Missing {
+			still[p] = true
+		}
+		for _, p := range answer.Substituting {
+			if still[p] {
+				missing = append(missing, p)
+			} else {
+				res.Stats.Substituted++
 			}
 		}
-		sendErr = send(ctx, agent, opts, &res, start, retry)
+		sendErr = send(ctx, agent, opts, &res, start, later.Missing)
 	}
 	res.Stats.Missing = len(missing)
 	res.Stats.Elapsed = opts.Now().Sub(start)
