@@ -109,9 +109,10 @@ func (a *Agent) referenceValid(ctx context.Context, s *session) func(string) (bo
 		if err != nil {
 			return false, err
 		}
-		if !v[p] && s != nil && s.substituting() {
-			// It may be on its way from the host's substituters
-			// (QueryMissing with Overlap): registering waits for it.
+		if !v[p] && s.substitution() != nil {
+			// It may be (or have been) on its way from the host's
+			// substituters (QueryMissing with Overlap): registering
+			// waits for that.
 			if err := s.awaitSubstitution(ctx); err != nil {
 				return false, err
 			}

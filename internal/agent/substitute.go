@@ -114,15 +114,20 @@ func (a *Agent) runSubstitution(ctx context.Context, want []string, plan func([]
 	return done, nil
 }
 
-// awaitSubstitution waits until the substitution running for s, if any,
-// is over (s nil: none).
-func (s *session) awaitSubstitution(ctx context.Context) error {
+// substitution is s's background substitution, running or over; nil if
+// it has none (or s is nil).
+func (s *session) substitution() *substitution {
 	if s == nil {
 		return nil
 	}
 	s.mu.Lock()
-	sub := s.subst
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	return s.subst
+}
+
+// awaitSubstitution waits until s's substitution, if any, is over.
+func (s *session) awaitSubstitution(ctx context.Context) error {
+	sub := s.substitution()
 	if sub == nil {
 		return nil
 	}
@@ -131,21 +136,5 @@ func (s *session) awaitSubstitution(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
-	}
-}
-
-// substituting reports whether s has a substitution that is not over.
-func (s *session) substituting() bool {
-	s.mu.Lock()
-	sub := s.subst
-	s.mu.Unlock()
-	if sub == nil {
-		return false
-	}
-	select {
-	case <-sub.done:
-		return false
-	default:
-		return true
 	}
 }
