@@ -92,29 +92,20 @@ func isMountPoint(dir string) bool {
 // mountSource is the source of the mount at dir in our namespace, "" if
 // none (the last one mounted there wins).
 func mountSource(dir string) string {
-	data, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return ""
-	}
 	dir = filepath.Clean(dir)
 	src := ""
-	for _, l := range strings.Split(string(data), "\n") {
-		fs := strings.Fields(l)
-		if len(fs) < 10 || fs[4] != dir {
-			continue
-		}
-		for i, f := range fs {
-			if f == "-" && i+2 < len(fs) {
-				src = fs[i+2]
-			}
+	for _, m := range ourMounts() {
+		if m.point == dir {
+			src = m.source
 		}
 	}
 	return src
 }
 
-// holderDropOthers is the holder scripts' shell code that drops the copies
-// of other droplets' disks (mounted in the machine's namespace while those
-// droplets started) from this droplet's namespace, so that it pins none.
+// holderDropOthers is the modern holder script's shell code that drops the
+// copies of other droplets' disks (mounted in the machine's namespace while
+// those droplets started) from this droplet's namespace, so that it pins
+// none. A bookworm holder's dropunder /var/lib does that already.
 func holderDropOthers(name string) string {
 	return fmt.Sprintf(`for m in $(cut -d' ' -f5 /proc/self/mountinfo | grep -E '^%[1]s/' | grep -v -x -F %[2]s | sort -r); do
 	umount -l "$m" 2>/dev/null || true

@@ -224,7 +224,7 @@ mount -t overlay nd-fleet-nonix -o lowerdir=%s/%s:/usr/bin /usr/bin
 # private mount namespace; sets up its file system and keeps the namespace alive.
 set -eu
 mount --make-rprivate /
-%[5]s# Drop copies of the caller's mounts below the places the droplet replaces, so
+# Drop copies of the caller's mounts below the places the droplet replaces, so
 # this namespace pins neither the caller's nor other droplets' mounts (but
 # keep the droplet's own disk, %[3]s).
 dropunder() {
@@ -263,5 +263,5 @@ exec 3>&-
 # Not exec: this shell's command line names the state directory, which lets
 # Leftovers find a holder whose droplet state is gone.
 while :; do sleep 86400; done
-`, s.Name, sd, dd, nix, holderDropOthers(s.Name))
+`, s.Name, sd, dd, nix)
 }

@@ -215,23 +215,8 @@ func TestTeardownLeavesNothing(t *testing.T) {
 }
 
 func testTeardownLeavesNothing(t *testing.T, kind Kind) {
-	testutil.RequireRoot(t)
-	if kind == Modern {
-		err := RootfsReady()
-		testutil.Require(t, err == nil, fmt.Sprint(err))
-	}
 	ctx := testCtx(t)
-	f, err := Start(ctx, 1, Options{Prefix: "teardown", Kind: kind})
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := false
-	defer func() {
-		if !closed {
-			f.Close()
-		}
-	}()
-	d := f.Droplets()[0]
+	f, d := startOne(t, ctx, Options{Prefix: "teardown", Kind: kind})
 	if err := d.Start(ctx, "sleeper", "sleep", "1000"); err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +236,6 @@ func testTeardownLeavesNothing(t *testing.T, kind Kind) {
 	}
 	container := procFor(cpid, "container")
 	start := time.Now()
-	closed = true
 	if err := closeAndCheck(f); err != nil {
 		t.Error(err)
 	}
@@ -259,6 +243,24 @@ func testTeardownLeavesNothing(t *testing.T, kind Kind) {
 	if container.alive() {
 		t.Errorf("container process %d survived the teardown", cpid)
 	}
+}
+
+// startOne starts one droplet with Start (not ForTest) for a test that
+// checks its teardown itself (closeAndCheck); it is torn down at the end
+// of the test anyway (Close is idempotent).
+func startOne(t *testing.T, ctx context.Context, opts Options) (*Fleet, *Droplet) {
+	t.Helper()
+	testutil.RequireRoot(t)
+	if opts.Kind == Modern {
+		err := RootfsReady()
+		testutil.Require(t, err == nil, fmt.Sprint(err))
+	}
+	f, err := Start(ctx, 1, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f, f.Droplets()[0]
 }
 
 // busyboxTar is a root file system holding only the static busybox.
@@ -290,18 +292,8 @@ func TestStaleDropletRemovedByNextStart(t *testing.T) {
 }
 
 func testStaleDropletRemoved(t *testing.T, kind Kind) {
-	testutil.RequireRoot(t)
-	if kind == Modern {
-		err := RootfsReady()
-		testutil.Require(t, err == nil, fmt.Sprint(err))
-	}
 	ctx := testCtx(t)
-	f, err := Start(ctx, 1, Options{Prefix: "stale", NoDocker: true, Kind: kind})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	d := f.Droplets()[0]
+	_, d := startOne(t, ctx, Options{Prefix: "stale", NoDocker: true, Kind: kind})
 	// Make a dead process its owner.
 	c := exec.Command("true")
 	if err := c.Start(); err != nil {
@@ -393,23 +385,8 @@ func TestDropletDiskHasJournal(t *testing.T) {
 	for _, kind := range []Kind{Bookworm, Modern} {
 		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
-			testutil.RequireRoot(t)
-			if kind == Modern {
-				err := RootfsReady()
-				testutil.Require(t, err == nil, fmt.Sprint(err))
-			}
 			ctx := testCtx(t)
-			f, err := Start(ctx, 1, Options{Prefix: "disk", Kind: kind, Nix: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			closed := false
-			defer func() {
-				if !closed {
-					f.Close()
-				}
-			}()
-			d := f.Droplets()[0]
+			f, d := startOne(t, ctx, Options{Prefix: "disk", Kind: kind, Nix: true})
 			var dev string
 			for _, dir := range []string{"/nix/store", "/var/lib/docker"} {
 				got := strings.Fields(mustExec(t, ctx, d, "findmnt", "-n", "-o", "SOURCE,FSTYPE", "--target", dir))
@@ -429,7 +406,6 @@ func TestDropletDiskHasJournal(t *testing.T) {
 				t.Errorf("the droplet's disk is still mounted in the machine's namespace at %s", dataDir(d.Name))
 			}
 			img := diskImage(d.Name)
-			closed = true
 			if err := closeAndCheck(f); err != nil {
 				t.Error(err)
 			}

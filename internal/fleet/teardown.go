@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -248,21 +249,38 @@ func removeTree(dir string) error {
 
 // mountsUnder lists the mount points at or below dir in our mount namespace.
 func mountsUnder(dir string) []string {
+	var out []string
+	for _, m := range ourMounts() {
+		if m.point == dir || strings.HasPrefix(m.point, dir+"/") {
+			out = append(out, m.point)
+		}
+	}
+	return out
+}
+
+// mountEntry is a line of /proc/self/mountinfo: mount point and source.
+type mountEntry struct{ point, source string }
+
+// ourMounts lists the mounts of our mount namespace, in mount order.
+func ourMounts() []mountEntry {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return nil
 	}
 	defer f.Close()
-	var out []string
+	var out []mountEntry
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fs := strings.Fields(sc.Text())
 		if len(fs) < 5 {
 			continue
 		}
-		if mp := fs[4]; mp == dir || strings.HasPrefix(mp, dir+"/") {
-			out = append(out, mp)
+		m := mountEntry{point: fs[4]}
+		// Optional fields, then "-", file system type, source.
+		if i := slices.Index(fs, "-"); i >= 0 && i+2 < len(fs) {
+			m.source = fs[i+2]
 		}
+		out = append(out, m)
 	}
 	return out
 }
