@@ -101,7 +101,6 @@ func BenchmarkSubstitute(b *testing.B) {
 		}
 		tables = append(tables, vs)
 	}
-	settleDeletions(b)
 	// A warm-up deploy per kind, not counted: in the first round after the
 	// droplets boot every variant ran 20-40% slower than in the rounds
 	// after it (the machine settling, whatever ran), which the median of
@@ -155,8 +154,10 @@ func BenchmarkSubstitute(b *testing.B) {
 // retire tears down a droplet whose run is over, so that the page cache of
 // what it received (509 MiB per droplet, 20 droplets) does not pile up and
 // slow the runs after it; then it writes back what the teardown left.
-// Each droplet's disk is one image file on this machine, so its removal
-// frees one inode, not the hundreds of thousands settleDeletions is about.
+// Each droplet's disk is one image file with a journaled ext4 in it (see
+// internal/fleet/disk.go), so removing one frees one inode of this
+// machine's journal-less root file system, whose recently freed inodes
+// slow file creation, not the droplet's hundreds of thousands.
 func retire(b *testing.B, d *fleet.Droplet) {
 	b.Helper()
 	if err := fleet.Down(d.Name); err != nil {
@@ -168,27 +169,6 @@ func retire(b *testing.B, d *fleet.Droplet) {
 	if p, err := time.ParseDuration(os.Getenv("ND_BENCH_PAUSE")); err == nil && p > 0 {
 		time.Sleep(p)
 	}
-}
-
-// settleDeletions waits until files deleted before the benchmark (the
-// droplets of earlier tests and benchmarks, their stores) no longer slow
-// down creating new ones. ext4 does not reuse an inode whose deletion is
-// younger than the dirty-expire interval (fs/ext4/ialloc.c,
-// recently_deleted), so right after a teardown of a few hundred thousand
-// files every file created costs several times the CPU: a Nix 2.8
-// substitution of the benchmark closure into a fresh store took 10.0 s
-// (9.6 s of it in the kernel) next to just-freed inodes and 1.5 s (1.3 s)
-// away from them. A user's fresh droplet has no such past.
-func settleDeletions(b *testing.B) {
-	b.Helper()
-	exec.Command("sync").Run()
-	expire := 30 * time.Second
-	if v, err := os.ReadFile("/proc/sys/vm/dirty_expire_centisecs"); err == nil {
-		if cs, err := strconv.Atoi(strings.TrimSpace(string(v))); err == nil && cs > 0 {
-			expire = time.Duration(cs) * 10 * time.Millisecond
-		}
-	}
-	time.Sleep(expire + 5*time.Second)
 }
 
 // benchRun is one variant's run on one droplet.
