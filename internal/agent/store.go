@@ -170,6 +170,7 @@ func (a *Agent) handleImport(ctx context.Context, c *call) error {
 	}
 	defer zr.Close()
 	counter := &countingReader{r: &timedReader{r: zr, d: &tm.unzip}}
+	stopWriteback := a.writebackWhile()
 	entries, stderr, err := a.importExport(ctx, counter, &tm, req.NarBytes, nixstore.ExportOptions{
 		ReferenceValid: a.referenceValid(ctx, s),
 		BeforeCommit: func(e nixstore.Entry) error {
@@ -180,6 +181,7 @@ func (a *Agent) handleImport(ctx context.Context, c *call) error {
 		MaxPaths: req.Paths,
 	})
 	tm.stop()
+	stopWriteback()
 	if err != nil {
 		a.log.Warn("import refused", "session", session, "imported", len(entries), "error", err)
 		// A cut stream keeps its pins (for SessionTTL) so that the push,
@@ -196,9 +198,6 @@ func (a *Agent) handleImport(ctx context.Context, c *call) error {
 			return withCode(proto.CodeBadStream, fmt.Errorf("import refused after %d complete paths: %w", len(entries), err))
 		}
 		return fmt.Errorf("import stopped after %d complete paths: %w", len(entries), err)
-	}
-	if len(entries) > 0 {
-		a.writeback()
 	}
 	res := proto.Imported{Paths: []string{}, Bytes: counter.n}
 	s.mu.Lock()

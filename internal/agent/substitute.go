@@ -92,7 +92,9 @@ func (a *Agent) substitute(ctx context.Context, q proto.QueryMissing, valid map[
 // are valid afterwards, in want's order.
 func (a *Agent) runSubstitution(ctx context.Context, want []string, plan func([]string)) ([]string, error) {
 	start := a.cfg.Now()
+	stopWriteback := a.writebackWhile()
 	got, out, err := a.cfg.Store.Substitute(ctx, want, plan)
+	stopWriteback()
 	took := a.cfg.Now().Sub(start).Round(time.Millisecond)
 	if err != nil {
 		a.log.Warn("substituting missing paths", "paths", len(want), "took", took, "err", err, "nix", out)
@@ -103,9 +105,6 @@ func (a *Agent) runSubstitution(ctx context.Context, want []string, plan func([]
 		if got[p] {
 			done = append(done, p)
 		}
-	}
-	if len(done) > 0 {
-		a.writeback()
 	}
 	// Info: how long the host's caches took is what tells a user whether
 	// substituting pays (and the benchmark reads it).
