@@ -93,6 +93,9 @@ type session struct {
 	valid map[string]bool
 	seen  time.Time
 	subst *substitution
+	// prepared are the images it prepared (prepare.go); its end removes
+	// those no container runs.
+	prepared []preparedImage
 }
 
 // New makes an Agent, filling defaults.
@@ -158,8 +161,12 @@ func (a *Agent) sessionHas(id, p string) bool {
 
 func (a *Agent) endSession(id string) {
 	a.mu.Lock()
+	s := a.sessions[id]
 	delete(a.sessions, id)
 	a.mu.Unlock()
+	if s != nil {
+		a.dropPrepared(s.takePrepared())
+	}
 	if id != "" {
 		os.RemoveAll(filepath.Join(a.cfg.GCRoots, manifest.SessionRootsDir, id))
 	}
@@ -172,6 +179,7 @@ func (a *Agent) sweepSessions() {
 	for id, s := range a.sessions {
 		if now.Sub(s.seen) > SessionTTL {
 			delete(a.sessions, id)
+			a.dropPrepared(s.takePrepared())
 		}
 	}
 	for _, d := range []string{manifest.SessionRootsDir, manifest.LegacySessionRootsDir} {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,6 +37,22 @@ type testRuntime struct {
 	specs []deployspec.Spec
 	fail  error
 	block chan struct{} // if set, Deploy waits for it
+	// Images prepared (agent.ImagePreparer) and asked to be removed.
+	prepared, removed []string
+}
+
+func (r *testRuntime) PrepareImage(ctx context.Context, m *manifest.Manifest, pkg string, layer []byte) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	id := fmt.Sprintf("sha256:%x", sha256.Sum256(append([]byte(pkg), layer...)))
+	r.prepared = append(r.prepared, id)
+	return id, nil
+}
+
+func (r *testRuntime) RemoveImageIfUnused(ctx context.Context, app, id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.removed = append(r.removed, app+" "+id)
 }
 
 func (r *testRuntime) Deploy(ctx context.Context, s deployspec.Spec) (agent.DeployResult, error) {

@@ -101,6 +101,7 @@ func (a *Agent) Handler(ctx context.Context) http.Handler {
 		proto.RouteDeploy:       a.handleDeploy,
 		proto.RouteQueryBlobs:   a.handleQueryBlobs,
 		proto.RouteDeployImage:  a.handleDeployImage,
+		proto.RoutePrepareImage: a.handlePrepareImage,
 		proto.RouteCheck:        a.handleCheck,
 		proto.RouteRollback:     a.handleRollback,
 		proto.RouteRemove:       a.handleRemove,

@@ -58,3 +58,18 @@ func (cl *Client) DeployImage(ctx context.Context, req proto.DeployImage, opts D
 	err = cl.upload(ctx, r, append(line, '\n'), compression{opts.Level, opts.Concurrency, opts.Wire}, "image", write, &res, opts.Progress)
 	return res, err
 }
+
+// PrepareImage has the agent make the metadata image of a host-store
+// deploy of app ahead of the deploy (see proto.PrepareImage) and returns
+// dockerd's ID of it.
+func (cl *Client) PrepareImage(ctx context.Context, app string, req proto.PrepareImage) (string, error) {
+	var r proto.PreparedImage
+	hr, err := jsonRequest(http.MethodPost, appPath(app, "prepare-image"), &req)
+	if err != nil {
+		return "", err
+	}
+	if err := cl.call(ctx, hr, &r, nil); err != nil {
+		return "", err
+	}
+	return r.ImageID, nil
+}

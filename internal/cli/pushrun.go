@@ -20,8 +20,9 @@ type pushRun struct {
 	// drv is the package's derivation with --build-on-target: the hosts
 	// build it (buildtarget.go).
 	drv     string
-	secrets *secretSet // docker.environmentFiles, read once (secrets.go)
-	image   imageBuild // the layered image, built once for all image-mode hosts
+	secrets *secretSet    // docker.environmentFiles, read once (secrets.go)
+	image   imageBuild    // the layered image, built once for all image-mode hosts
+	meta    metadataImage // host-store mode's metadata layer, for the hosts' head start
 }
 
 // transfer gets the package onto one host and deploys it there. Which one a
@@ -109,7 +110,10 @@ func (t hostStoreTransfer) push(ctx context.Context, h *host, res *pushResult) e
 	if r.o.BuildOnTarget {
 		src = r.drv // the derivations and sources; the host builds the rest
 	}
-	tr, err := closure.Push(ctx, h.agent, src, closure.Options{Substitute: !r.o.NoSubstitute, Printer: &closurePrinter{
+	session := closure.NewSession()
+	prepared := r.prepareImage(ctx, h, session)
+	defer prepared()
+	tr, err := closure.Push(ctx, h.agent, src, closure.Options{Session: session, Substitute: !r.o.NoSubstitute, Printer: &closurePrinter{
 		start: func(s closure.Stats) meter {
 			return r.rep.transfer(h.name, fmt.Sprintf("%d paths", s.Missing), s.Total)
 		},
@@ -133,6 +137,7 @@ func (t hostStoreTransfer) push(ctx context.Context, h *host, res *pushResult) e
 	if err := uploadSecrets(ctx, h, app, r.secrets); err != nil {
 		return err
 	}
+	prepared()
 	dep, err := h.agent.Deploy(ctx, proto.Deploy{
 		App: app, Package: r.pkg.Path, PushedBy: pushedBy(), Force: r.o.Force, Session: tr.Session,
 		Secrets: r.secrets.Hash(),

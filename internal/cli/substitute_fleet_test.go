@@ -173,6 +173,12 @@ func TestPushSubstitutes(t *testing.T) {
 	if log, _ := os.ReadFile(d.LogFile("nd-agent")); !strings.Contains(string(log), "substituting in the background: asked=") {
 		t.Errorf("the agent did not substitute in the background; its log:\n%s", log)
 	}
+	// The deploy's image was prepared while the closure arrived (nd-push's
+	// head start), and the deploy ran it without pulling it again.
+	if log, _ := os.ReadFile(d.LogFile("nd-agent")); !strings.Contains(string(log), "image prepared: app=subst-two ") ||
+		strings.Count(string(log), "tag=nd/subst-two:") != 1 {
+		t.Errorf("want the image of subst-two prepared and pulled once; the agent's log:\n%s", log)
+	}
 
 	// A cache that announces a path it then cannot serve (its NAR file is
 	// gone): Nix plans to fetch it and fails, and the path comes from the

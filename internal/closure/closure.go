@@ -103,6 +103,13 @@ type Result struct {
 	Imported []string
 }
 
+// NewSession is a new push session's ID (proto.QueryMissing.Session).
+func NewSession() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return "push-" + hex.EncodeToString(b)
+}
+
 // Push makes sure the host behind agent has the closure of pkg.
 func Push(ctx context.Context, agent Agent, pkg string, opts Options) (Result, error) {
 	if opts.Store == nil {
@@ -112,9 +119,7 @@ func Push(ctx context.Context, agent Agent, pkg string, opts Options) (Result, e
 		opts.Now = time.Now
 	}
 	if opts.Session == "" {
-		b := make([]byte, 12)
-		rand.Read(b)
-		opts.Session = "push-" + hex.EncodeToString(b)
+		opts.Session = NewSession()
 	}
 	res := Result{Session: opts.Session}
 	start := opts.Now()

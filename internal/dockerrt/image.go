@@ -45,6 +45,17 @@ func (r *Runtime) EnsureImageIn(ctx context.Context, m *manifest.Manifest, pkg s
 	return r.EnsureBuilt(ctx, img)
 }
 
+// PrepareImage makes sure dockerd holds the metadata-only image of deploy
+// package pkg whose layer is the tar layer (a client's, see
+// proto.PrepareImage; the config is made here from m) and returns its ID.
+func (r *Runtime) PrepareImage(ctx context.Context, m *manifest.Manifest, pkg string, layer []byte) (string, error) {
+	img, err := image.FromLayers(m, pkg, []*image.Layer{image.TarLayer(layer)}, image.Options{StoreRoot: r.opts.StoreRoot})
+	if err != nil {
+		return "", fmt.Errorf("building image of %s: %w", pkg, err)
+	}
+	return r.EnsureBuilt(ctx, img)
+}
+
 // EnsureBuilt is EnsureImage for an image built by the caller: the
 // registry serves its blobs from memory while dockerd pulls it.
 func (r *Runtime) EnsureBuilt(ctx context.Context, img *image.Image) (string, error) {

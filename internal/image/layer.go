@@ -49,6 +49,20 @@ func newLayer(paths []string, gen func(tw *tar.Writer) error) (*Layer, error) {
 	return l, nil
 }
 
+// TarLayer is the layer whose tar is b, as it is (the metadata layer a
+// client built, see proto.PrepareImage).
+func TarLayer(b []byte) *Layer {
+	sum := sha256.Sum256(b)
+	return &Layer{
+		DiffID: "sha256:" + hex.EncodeToString(sum[:]),
+		Size:   int64(len(b)),
+		raw: func(w io.Writer) error {
+			_, err := w.Write(b)
+			return err
+		},
+	}
+}
+
 func (l *Layer) write(w io.Writer) (int64, error) {
 	cw := &countio.Writer{W: w}
 	if l.raw != nil {

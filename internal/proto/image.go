@@ -67,3 +67,30 @@ type DeployImage struct {
 	// Deploy.Secrets.
 	Secrets string `json:"secrets,omitempty"`
 }
+
+// PrepareImage (RoutePrepareImage → PreparedImage) has the agent make the
+// metadata-only image of a host-store deploy ahead of the deploy, while the
+// closure is still on its way (or being substituted): dockerd's pull then
+// leaves the deploy's path. The client builds the image's one layer from
+// its own store; the agent makes the config itself from Manifest. It is
+// only a head start: the deploy builds the image from the host's store
+// again and uses the prepared one only when it is the same image, byte for
+// byte (image IDs are content digests).
+type PrepareImage struct {
+	Package string `json:"package"`
+	Session string `json:"session,omitempty"` // the push's session: its end drops an unused prepared image
+	// Manifest is the package's nd-manifest.json, byte for byte.
+	Manifest json.RawMessage `json:"manifest"`
+	// Layer is the metadata layer tar (/etc, /tmp, the /nix/store mount
+	// point) as the client built it.
+	Layer []byte `json:"layer"`
+}
+
+// MaxPrepareLayer bounds PrepareImage.Layer (the request body is bounded
+// too): a bigger /etc is not worth a head start.
+const MaxPrepareLayer = 2 << 20
+
+// PreparedImage answers PrepareImage: dockerd's ID of the image.
+type PreparedImage struct {
+	ImageID string `json:"imageID"`
+}

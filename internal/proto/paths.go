@@ -8,6 +8,7 @@ const (
 	RouteApp          = "GET /v1/apps/{app}"                  // → Apps (one app; not-found if not deployed)
 	RouteDeploy       = "POST /v1/apps/{app}/deploy"          // Deploy → lines... Deployed
 	RouteDeployImage  = "POST /v1/apps/{app}/deploy-image"    // ContentTypeDeployImage → lines... Deployed
+	RoutePrepareImage = "POST /v1/apps/{app}/prepare-image"   // PrepareImage → PreparedImage
 	RouteRollback     = "POST /v1/apps/{app}/rollback"        // Rollback → lines... Deployed
 	RouteRemove       = "DELETE /v1/apps/{app}"               // ?volumes=1 → lines... Removed
 	RouteLifecycle    = "POST /v1/apps/{app}/{action}"        // restart, stop, start → lines... AppState

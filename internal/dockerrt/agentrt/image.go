@@ -7,9 +7,13 @@ import (
 	"github.com/nd-project/nd/internal/agent"
 	"github.com/nd-project/nd/internal/deployspec"
 	"github.com/nd-project/nd/internal/dockerrt"
+	"github.com/nd-project/nd/internal/manifest"
 )
 
-var _ agent.ImageRuntime = (*Runtime)(nil)
+var (
+	_ agent.ImageRuntime  = (*Runtime)(nil)
+	_ agent.ImagePreparer = (*Runtime)(nil)
+)
 
 // Wrap makes the agent's Runtime of rt without checking that dockerd
 // answers (it need not be up yet: the Docker capability and each deploy
@@ -40,6 +44,16 @@ func (r *Runtime) DeployImage(ctx context.Context, s deployspec.Spec) (agent.Dep
 		return agent.DeployResult{}, err
 	}
 	return agent.DeployResult{ContainerID: res.ContainerID, Changed: res.Changed}, nil
+}
+
+// PrepareImage implements agent.ImagePreparer.
+func (r *Runtime) PrepareImage(ctx context.Context, m *manifest.Manifest, pkg string, layer []byte) (string, error) {
+	return r.rt.PrepareImage(ctx, m, pkg, layer)
+}
+
+// RemoveImageIfUnused implements agent.ImagePreparer.
+func (r *Runtime) RemoveImageIfUnused(ctx context.Context, app, id string) {
+	r.rt.RemoveImageIfUnused(ctx, app, id)
 }
 
 // PruneImages implements agent.ImageRuntime.
