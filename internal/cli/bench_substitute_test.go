@@ -191,7 +191,11 @@ var (
 func benchPush(b *testing.B, bins map[string]string, cache *benchCache, d *fleet.Droplet, pkg string, extra ...string) (benchRun, error) {
 	agentBin := "/var/lib/nd-bench/nd-agent"
 	copyFileTB(b, bins["nd-agent"], d.Path(agentBin))
-	if err := d.Start(context.Background(), "nd-agent", agentBin, "serve"); err != nil {
+	agentArgs := []string{agentBin, "serve"}
+	if os.Getenv("ND_BENCH_TRACE") != "" {
+		agentArgs = append(agentArgs, "--log-level", "debug")
+	}
+	if err := d.Start(context.Background(), "nd-agent", agentArgs...); err != nil {
 		return benchRun{}, err
 	}
 	(&deployEnv{d: d}).waitAgent(b)
@@ -210,6 +214,10 @@ func benchPush(b *testing.B, bins map[string]string, cache *benchCache, d *fleet
 		return r, fmt.Errorf("nd-push said %q", out.String())
 	}
 	var stages []string
+	if t := os.Getenv("ND_BENCH_TRACE"); t != "" {
+		lg, _ := os.ReadFile(d.LogFile("nd-agent"))
+		os.WriteFile(filepath.Join(t, d.Name+strings.Join(extra, "")+".log"), append(append(out.Bytes(), "\n---- agent\n"...), lg...), 0o644)
+	}
 	if log, err := os.ReadFile(d.LogFile("nd-agent")); err == nil {
 		if m := benchTookRE.FindSubmatch(log); m != nil {
 			stages = append(stages, "substituting "+durString(string(m[1])))
