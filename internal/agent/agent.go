@@ -165,7 +165,7 @@ func (a *Agent) endSession(id string) {
 	delete(a.sessions, id)
 	a.mu.Unlock()
 	if s != nil {
-		a.dropPrepared(s.takePrepared())
+		a.dropPrepared(s.takePrepared(""))
 	}
 	if id != "" {
 		os.RemoveAll(filepath.Join(a.cfg.GCRoots, manifest.SessionRootsDir, id))
@@ -179,7 +179,7 @@ func (a *Agent) sweepSessions() {
 	for id, s := range a.sessions {
 		if now.Sub(s.seen) > SessionTTL {
 			delete(a.sessions, id)
-			a.dropPrepared(s.takePrepared())
+			a.dropPrepared(s.takePrepared(""))
 		}
 	}
 	for _, d := range []string{manifest.SessionRootsDir, manifest.LegacySessionRootsDir} {

@@ -92,6 +92,7 @@ func (a *Agent) handleDeploy(ctx context.Context, c *call) error {
 	res, err := a.Deploy(ctx, req, c.progress)
 	if err != nil {
 		a.forgetFailedFirst(ctx, req.App, req.Secrets)
+		a.dropFailedPrepared(req.Session, req.App)
 		return err
 	}
 	return c.reply(&res)

@@ -105,11 +105,32 @@ func (a *Agent) dropPrepared(imgs []preparedImage) {
 	}()
 }
 
-// takePrepared returns the images s prepared and forgets them.
-func (s *session) takePrepared() []preparedImage {
+// takePrepared returns the images s prepared for app ("": any app) and
+// forgets them.
+func (s *session) takePrepared(app string) []preparedImage {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p := s.prepared
-	s.prepared = nil
-	return p
+	var took, kept []preparedImage
+	for _, img := range s.prepared {
+		if app == "" || img.app == app {
+			took = append(took, img)
+		} else {
+			kept = append(kept, img)
+		}
+	}
+	s.prepared = kept
+	return took
+}
+
+// dropFailedPrepared removes the images session prepared for app once
+// app's deploy failed: the session lives on (a retry finds its paths
+// rooted), but nothing of the failed deploy is left in dockerd. A retry is
+// another push, with a session and a prepare of its own.
+func (a *Agent) dropFailedPrepared(session, app string) {
+	a.mu.Lock()
+	s := a.sessions[session]
+	a.mu.Unlock()
+	if s != nil {
+		a.dropPrepared(s.takePrepared(app))
+	}
 }

@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -60,21 +61,42 @@ func TestPrepareImageSession(t *testing.T) {
 	if !slices.Equal(e.rt.prepared, []string{id}) {
 		t.Fatalf("runtime prepared %v, agent said %s", e.rt.prepared, id)
 	}
+	// A failed deploy leaves its session for a retry but not its image.
+	e.rt.mu.Lock()
+	e.rt.fail = errors.New("container would not start")
+	e.rt.mu.Unlock()
+	if _, err := e.client.Deploy(ctx, proto.Deploy{App: "prep", Package: pkg, Session: res.Session}, nil); err == nil {
+		t.Fatal("deploy succeeded with a failing runtime")
+	}
+	waitRemoved(t, e.rt, "after a failed deploy", "prep "+id)
+
+	e.rt.mu.Lock()
+	e.rt.fail = nil
+	e.rt.mu.Unlock()
+	if _, err := e.client.PrepareImage(ctx, "prep", req); err != nil {
+		t.Fatalf("PrepareImage after a failed deploy: %v", err)
+	}
 	if _, err := e.client.Deploy(ctx, proto.Deploy{App: "prep", Package: pkg, Session: res.Session}, nil); err != nil {
 		t.Fatal(err)
 	}
 	// The deploy ended the session: its image goes to the clean-up (in
 	// the background, once the deploy lets go of the app).
+	waitRemoved(t, e.rt, "after the session ended", "prep "+id, "prep "+id)
+}
+
+// waitRemoved waits until rt was asked to remove exactly want.
+func waitRemoved(t *testing.T, rt *testRuntime, when string, want ...string) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		e.rt.mu.Lock()
-		removed := slices.Clone(e.rt.removed)
-		e.rt.mu.Unlock()
-		if slices.Equal(removed, []string{"prep " + id}) {
-			break
+		rt.mu.Lock()
+		removed := slices.Clone(rt.removed)
+		rt.mu.Unlock()
+		if slices.Equal(removed, want) {
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after the session ended the runtime was asked to remove %v; want [prep %s]", removed, id)
+			t.Fatalf("%s the runtime was asked to remove %v; want %v", when, removed, want)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
