@@ -87,3 +87,40 @@ func TestBuildCommand(t *testing.T) {
 		t.Errorf("stderr has a Go trace:\n%s", errb.String())
 	}
 }
+
+// TestDeployConnectsDuringTheBuild: nd-push connects to the hosts while the
+// package builds (dialAhead), but a bad config is still what the user hears
+// about, whatever the hosts do; a host that cannot be reached is reported
+// once the build succeeded.
+func TestDeployConnectsDuringTheBuild(t *testing.T) {
+	testutil.RequireCommands(t, "nix-build")
+	t.Setenv("ND_INIT", "/bin/busybox")
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	t.Setenv("NIX_PATH", "nixpkgs="+testutil.RequireNixpkgsLib(t))
+	sshConfig := filepath.Join(t.TempDir(), "ssh_config")
+	os.WriteFile(sshConfig, nil, 0o644)
+	// Port 1 on loopback: refused at once.
+	const host = "root@127.0.0.1:1"
+
+	bad := filepath.Join(t.TempDir(), "config.nix")
+	os.WriteFile(bad, []byte(`{ ... }: { docker.ports = [ "http" ]; }`), 0o644)
+	var out, errb bytes.Buffer
+	defer func() { t.Logf("last stderr:\n%s", errb.String()) }()
+	if code := Run(context.Background(), []string{"-F", sshConfig, host, bad}, &out, &errb); code != ExitFailure {
+		t.Fatalf("deploying a bad config = %d, want %d; stderr:\n%s", code, ExitFailure, errb.String())
+	}
+	if !strings.Contains(errb.String(), "is not of type") || strings.Contains(errb.String(), "127.0.0.1") {
+		t.Errorf("deploying a bad config to an unreachable host: stderr should name the config's error and not the host:\n%s", errb.String())
+	}
+
+	out.Reset()
+	errb.Reset()
+	if code := Run(context.Background(), []string{"-F", sshConfig, host, "../../examples/hello/config.nix"}, &out, &errb); code != ExitFailure {
+		t.Fatalf("deploying to an unreachable host = %d, want %d; stderr:\n%s", code, ExitFailure, errb.String())
+	}
+	for _, want := range []string{"package /nix/store/", "127.0.0.1", "refused"} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("deploying to an unreachable host: stderr lacks %q:\n%s", want, errb.String())
+		}
+	}
+}

@@ -147,13 +147,24 @@ type nopFinish struct{ reporter }
 
 func (nopFinish) finish() {}
 
-// runPush builds once (before any connection, so a bad config touches no
-// host), then deploys to every host in parallel.
+// runPush builds once (connecting to the hosts meanwhile, but changing
+// nothing on them until the build succeeded), then deploys to every host in
+// parallel.
 func runPush(ctx context.Context, env *Env, o *pushOptions) (err error) {
 	start := time.Now()
 	rep := o.progress.reporter(env)
 	defer func() { rep.finish() }()
 	r := &pushRun{o: o, env: env, rep: rep}
+	dialCtx, cancelDial := context.WithCancel(ctx)
+	defer cancelDial()
+	conns := r.dialAhead(dialCtx)
+	used := false
+	defer func() {
+		if !used {
+			cancelDial()
+			closeDialed(conns)
+		}
+	}()
 	switch {
 	case o.BuildOnTarget:
 		if err := r.instantiate(ctx); err != nil {
@@ -181,11 +192,12 @@ func runPush(ctx context.Context, env *Env, o *pushOptions) (err error) {
 
 	results := make([]pushResult, len(o.Hosts))
 	var wg sync.WaitGroup
+	used = true
 	for i, h := range o.Hosts {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res := r.pushOne(ctx, h)
+			res := r.pushOne(dialCtx, h, conns[i])
 			// The time printed is the user's wait: the build's included.
 			res.Elapsed += built
 			res.Build = built

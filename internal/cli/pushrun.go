@@ -57,25 +57,27 @@ func (r *pushRun) transferFor(target string, caps proto.Capabilities, agentVersi
 	return hostStoreTransfer{r}, nil
 }
 
-// pushOne deploys the package to one host over one SSH connection.
-func (r *pushRun) pushOne(ctx context.Context, target string) (res pushResult) {
+// pushOne deploys the package to one host over one SSH connection, the
+// one dialAhead made.
+func (r *pushRun) pushOne(ctx context.Context, target string, d *dialed) (res pushResult) {
 	start := time.Now()
 	res = pushResult{Host: target}
 	defer func() { res.Elapsed = time.Since(start) }()
 
 	r.rep.stage(target, proto.Progress{Stage: "connect", Message: "connecting"})
-	h, err := connect(ctx, r.env, &r.o.ssh, target)
-	if err != nil {
-		res.Err = err
+	<-d.done
+	if d.h != nil {
+		defer d.h.Close()
+	}
+	if d.err != nil {
+		res.Err = d.err
 		return res
 	}
-	defer h.Close()
-
-	welcome, err := h.agent.Info(ctx)
-	if err != nil {
-		res.Err = err
+	if d.infoErr != nil {
+		res.Err = d.infoErr
 		return res
 	}
+	h, welcome := d.h, d.info
 	h.stateDir = welcome.Capabilities.StateDir
 	if !welcome.Capabilities.Docker {
 		res.Err = fmt.Errorf("cannot reach Docker on %s: %s", target, welcome.Capabilities.DockerError)
