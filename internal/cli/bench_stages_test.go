@@ -194,10 +194,10 @@ func stageTable(title string, r stageRun, linkRate float64) string {
 		start := at(l.at) - imp
 		row("wire", "agent waiting for the link", start, l.sec("wire_wait_s"), "", "")
 		row("agent", "decompression", start, l.sec("decompress_s"), "", "")
-		row("agent", "validation (export/NAR parse)", start, l.sec("validate_s"), "", "")
+		row("agent", "validation (export/NAR parse)", start, l.sec("validate_s"), "", "with nix-store --import: and its writes")
 		row("agent", "restore (files written)", start, l.sec("write_s"), "", "")
 		row("agent", "NAR hashing", start, l.sec("hash_s"), "", "")
-		row("agent", "registration (nix-store --load-db)", start, l.sec("register_s"), l.kv["nix_cpu_s"], "CPU: the agent's Nix children")
+		row("agent", "registration (nix-store --load-db)", start, l.sec("register_s"), l.kv["nix_cpu_s"], "beside the restore; CPU: the agent's Nix children")
 		row("agent", "GC roots", start, l.sec("roots_s"), "", "")
 		row("agent", "import, all of it", start, imp, l.kv["agent_cpu_s"], "CPU: the agent process")
 		busy := imp - l.sec("wire_wait_s")

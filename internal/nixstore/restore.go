@@ -78,7 +78,9 @@ func (s *Store) RestoreImport(ctx context.Context, r io.Reader, opts ExportOptio
 	// Register what is complete, even after an error: those entries were
 	// accepted whole.
 	close(rs.queue)
+	t := time.Now()
 	<-rs.regDone
+	rs.stats.RegisterWait = time.Since(t)
 	if rs.regErr != nil && err == nil {
 		err = &StoreError{Err: rs.regErr}
 	}
@@ -98,10 +100,14 @@ func (e *StoreError) Unwrap() error { return e.Err }
 
 // RestoreStats is where RestoreImport's time went.
 type RestoreStats struct {
-	Write       time.Duration // creating files and writing their contents
-	Hash        time.Duration // hashing the NARs
-	Register    time.Duration // nix-store --load-db, wall time
-	RegisterCPU time.Duration // nix-store --load-db, user+system CPU
+	Write    time.Duration // creating files and writing their contents
+	Hash     time.Duration // hashing the NARs
+	Register time.Duration // nix-store --load-db, wall time (beside the restoring)
+	// RegisterWait is what the import waited, once the stream ended, for
+	// the registration of the last batch: the part of Register not
+	// overlapped with the stream.
+	RegisterWait time.Duration
+	RegisterCPU  time.Duration // nix-store --load-db, user+system CPU
 }
 
 // CanRestore reports whether RestoreImport can write into the store
