@@ -81,9 +81,10 @@ type Agent struct {
 	execs map[string]*execEntry
 	// hijacked counts the upgraded connections still served.
 	hijacked sync.WaitGroup
-	// syncing: a background syncfs of the store runs; syncAgain: run
-	// another when it ends (writeback.go).
+	// syncing: a background syncfs runs; syncAgain: run another when it
+	// ends; dataRoot: dockerd's, once known (writeback.go).
 	syncing, syncAgain bool
+	dataRoot           string
 }
 
 // session is what the agent knows about one push: paths it saw valid, and

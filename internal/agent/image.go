@@ -124,7 +124,11 @@ func (a *Agent) DeployImage(ctx context.Context, req proto.DeployImage, m *manif
 	// The image's ID in dockerd is known only once it is pulled, and the
 	// release records it: so the pull comes before the intent. A pulled
 	// image no generation runs goes with the next retain.
+	// The layers and dockerd's unpacking of them are written back as
+	// they come, not by the container's create (writeback.go).
+	stopWriteback := a.writebackWhile()
 	id, err := a.storeAndPull(ctx, ir, req, data, progress)
+	stopWriteback()
 	if err != nil {
 		return res, err
 	}

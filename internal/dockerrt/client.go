@@ -10,6 +10,7 @@ import (
 	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/system"
 	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
 	"github.com/hashicorp/go-hclog"
@@ -20,6 +21,7 @@ import (
 // Client is the subset of the Docker client this package uses.
 type Client interface {
 	Ping(ctx context.Context) (types.Ping, error)
+	Info(ctx context.Context) (system.Info, error)
 
 	ImageInspect(ctx context.Context, image string, opts ...client.ImageInspectOption) (image.InspectResponse, error)
 	ImageList(ctx context.Context, options image.ListOptions) ([]image.Summary, error)
@@ -101,6 +103,16 @@ func (r *Runtime) Ping(ctx context.Context) error {
 		return fmt.Errorf("reaching dockerd: %w", err)
 	}
 	return nil
+}
+
+// DataRoot is the directory where dockerd keeps its images and
+// containers (Info's DockerRootDir).
+func (r *Runtime) DataRoot(ctx context.Context) (string, error) {
+	info, err := r.c.Info(ctx)
+	if err != nil {
+		return "", fmt.Errorf("asking dockerd for its data root: %w", err)
+	}
+	return info.DockerRootDir, nil
 }
 
 // Connect makes a Docker client from the environment (DOCKER_HOST, default

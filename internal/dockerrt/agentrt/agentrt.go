@@ -33,6 +33,9 @@ func (r *Runtime) Close() error { return r.closer.Close() }
 // Ping implements agent.Pinger.
 func (r *Runtime) Ping(ctx context.Context) error { return r.rt.Ping(ctx) }
 
+// DataRoot implements agent.DataRooter.
+func (r *Runtime) DataRoot(ctx context.Context) (string, error) { return r.rt.DataRoot(ctx) }
+
 // WaitDrain implements agent.DrainWaiter.
 func (r *Runtime) WaitDrain(ctx context.Context, app string) error { return r.rt.WaitDrain(ctx, app) }
 
