@@ -82,9 +82,11 @@ type Agent struct {
 	// hijacked counts the upgraded connections still served.
 	hijacked sync.WaitGroup
 	// syncing: a background syncfs runs; syncAgain: run another when it
-	// ends; dataRoot: dockerd's, once known (writeback.go).
+	// ends; dataRoot: dockerd's, once known, last asked at dataRootAsked
+	// (writeback.go).
 	syncing, syncAgain bool
 	dataRoot           string
+	dataRootAsked      time.Time
 }
 
 // session is what the agent knows about one push: paths it saw valid, and

@@ -94,17 +94,20 @@ func (a *Agent) runWriteback() {
 // and the image store's. Those that do not exist are left out.
 func (a *Agent) writebackDirs() []string {
 	a.mu.Lock()
-	root := a.dataRoot
+	root, asked := a.dataRoot, a.dataRootAsked
 	a.mu.Unlock()
-	if dr, ok := a.cfg.Runtime.(DataRooter); ok && root == "" {
+	// dockerd may not be up yet: asked again a minute later, not at
+	// every writeback.
+	if dr, ok := a.cfg.Runtime.(DataRooter); ok && root == "" && time.Since(asked) > time.Minute {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		if r, err := dr.DataRoot(ctx); err == nil {
-			root = r
-			a.mu.Lock()
-			a.dataRoot = r
-			a.mu.Unlock()
-		}
+		r, err := dr.DataRoot(ctx)
 		cancel()
+		a.mu.Lock()
+		a.dataRootAsked = time.Now()
+		if err == nil {
+			root, a.dataRoot = r, r
+		}
+		a.mu.Unlock()
 	}
 	cands := []string{a.cfg.Store.RealPath("/nix/store"), root}
 	if a.cfg.Images != nil {
