@@ -15,7 +15,7 @@ import (
 // time after that. Whatever touches the app's containers next (a deploy,
 // a rollback, rm) ends the drain first, so that it never races the
 // goroutine; an agent that dies mid-drain leaves nd.prev-<app>, which the
-// next agent stops and removes when it starts (FinishDrains) and any deploy
+// next agent stops and removes when it starts (KeepPorts) and any deploy
 // removes (tidy).
 type drains struct {
 	mu   sync.Mutex

@@ -224,8 +224,14 @@ func (r *Runtime) clearPorts(ctx context.Context, app string) error {
 func (r *Runtime) KeepPorts(ctx context.Context) {
 	if r.ports == nil {
 		// Apps without ports overlap too: their drains an earlier agent
-		// process left still end here.
-		r.syncAllPorts(ctx, true)
+		// process left still end here, once dockerd answers.
+		for !r.syncAllPorts(ctx, true) {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+		}
 		return
 	}
 	first := true
@@ -237,8 +243,9 @@ func (r *Runtime) KeepPorts(ctx context.Context) {
 		)})
 		// Subscribed first, then the sweep: a start between the two is
 		// seen by one of them.
-		r.syncAllPorts(ctx, first)
-		first = false
+		if r.syncAllPorts(ctx, first) {
+			first = false // else the next sweep ends the drains
+		}
 	loop:
 		for {
 			select {
@@ -263,12 +270,13 @@ func (r *Runtime) KeepPorts(ctx context.Context) {
 
 // syncAllPorts routes every app with a running live container. At the
 // agent's start (finishDrains) it also ends drains an earlier agent process
-// left unfinished: no deploy of this process can be draining yet.
-func (r *Runtime) syncAllPorts(ctx context.Context, finishDrains bool) {
+// left unfinished: no deploy of this process can be draining yet. It
+// reports whether dockerd listed the containers.
+func (r *Runtime) syncAllPorts(ctx context.Context, finishDrains bool) bool {
 	cs, err := r.c.ContainerList(ctx, container.ListOptions{Filters: filters.NewArgs(filters.Arg("label", LabelManaged+"=true"))})
 	if err != nil {
-		r.log.Debug("listing containers for port routes", "error", err)
-		return
+		r.log.Info("listing containers for port routes and unfinished drains; trying again", "error", err)
+		return false
 	}
 	for _, c := range cs {
 		app := c.Labels[LabelApp]
@@ -279,6 +287,7 @@ func (r *Runtime) syncAllPorts(ctx context.Context, finishDrains bool) {
 			go r.finishDrain(ctx, app, c.ID) // a stop takes its grace period; routes must not wait
 		}
 	}
+	return true
 }
 
 // finishDrain stops and removes a draining container whose app's live
@@ -286,7 +295,10 @@ func (r *Runtime) syncAllPorts(ctx context.Context, finishDrains bool) {
 func (r *Runtime) finishDrain(ctx context.Context, app, id string) {
 	live, err := r.c.ContainerInspect(ctx, ContainerName(app))
 	if err != nil || live.State == nil || !live.State.Running || live.Config == nil || live.Config.Labels[LabelManaged] != "true" {
-		return // an interrupted deploy before the switch: the next deploy's tidy decides
+		// An interrupted deploy before the switch: the next deploy's
+		// tidy decides.
+		r.log.Info("leaving a replaced container to the next deploy: no live container runs", "app", app, "container", id[:12], "error", err)
+		return
 	}
 	old, err := r.c.ContainerInspect(ctx, id)
 	if err != nil {
