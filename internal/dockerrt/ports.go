@@ -222,19 +222,32 @@ func (r *Runtime) clearPorts(ctx context.Context, app string) error {
 // follows dockerd across its restarts. Without a PortSwitch it returns
 // after the drains.
 func (r *Runtime) KeepPorts(ctx context.Context) {
+	// The drains an earlier agent left end with the first sweep dockerd
+	// answers; until then a sweep is tried again every second.
+	drainsEnded := false
+	sweep := func() {
+		if r.syncAllPorts(ctx, !drainsEnded) {
+			drainsEnded = true
+		}
+	}
+	retry := func() <-chan time.Time {
+		if drainsEnded {
+			return nil
+		}
+		return time.After(time.Second)
+	}
 	if r.ports == nil {
 		// Apps without ports overlap too: their drains an earlier agent
-		// process left still end here, once dockerd answers.
-		for !r.syncAllPorts(ctx, true) {
+		// process left still end here.
+		for sweep(); !drainsEnded; sweep() {
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(time.Second):
+			case <-retry():
 			}
 		}
 		return
 	}
-	first := true
 	for ctx.Err() == nil {
 		msgs, errs := r.c.Events(ctx, events.ListOptions{Filters: filters.NewArgs(
 			filters.Arg("type", string(events.ContainerEventType)),
@@ -243,14 +256,14 @@ func (r *Runtime) KeepPorts(ctx context.Context) {
 		)})
 		// Subscribed first, then the sweep: a start between the two is
 		// seen by one of them.
-		if r.syncAllPorts(ctx, first) {
-			first = false // else the next sweep ends the drains
-		}
+		sweep()
 	loop:
 		for {
 			select {
 			case <-ctx.Done():
 				return
+			case <-retry():
+				sweep()
 			case m := <-msgs:
 				app := m.Actor.Attributes[LabelApp]
 				if m.Actor.Attributes["name"] == ContainerName(app) {
