@@ -1,18 +1,13 @@
 package cli
 
-import (
-	"context"
+import "context"
 
-	"github.com/nd-project/nd/internal/proto"
-)
-
-// dialed is one host's connection, made while the package builds.
+// dialed is one host's connection, made while the package builds, and
+// its agent's info asked (the client keeps it).
 type dialed struct {
-	done    chan struct{}
-	h       *host
-	err     error // connecting
-	info    proto.Info
-	infoErr error // asking the agent what it is
+	done chan struct{}
+	h    *host
+	err  error // connecting or asking
 }
 
 // dialAhead connects to every host, and asks each one's agent what it is,
@@ -31,7 +26,7 @@ func (r *pushRun) dialAhead(ctx context.Context) []*dialed {
 			defer close(d.done)
 			d.h, d.err = connect(ctx, r.env, &r.o.ssh, target)
 			if d.err == nil {
-				d.info, d.infoErr = d.h.agent.Info(ctx)
+				_, d.err = d.h.agent.Info(ctx)
 			}
 		}()
 	}

@@ -73,11 +73,12 @@ func (r *pushRun) pushOne(ctx context.Context, target string, d *dialed) (res pu
 		res.Err = d.err
 		return res
 	}
-	if d.infoErr != nil {
-		res.Err = d.infoErr
+	h := d.h
+	welcome, err := h.agent.Info(ctx) // asked by dialAhead: no round trip
+	if err != nil {
+		res.Err = err
 		return res
 	}
-	h, welcome := d.h, d.info
 	h.stateDir = welcome.Capabilities.StateDir
 	if !welcome.Capabilities.Docker {
 		res.Err = fmt.Errorf("cannot reach Docker on %s: %s", target, welcome.Capabilities.DockerError)
