@@ -69,6 +69,7 @@ type Agent struct {
 	cfg      Config
 	log      hclog.Logger
 	hostname string
+	started  time.Time // when New made it
 
 	mu       sync.Mutex
 	appLocks map[string]chan struct{}
@@ -97,8 +98,10 @@ type session struct {
 	seen  time.Time
 	subst *substitution
 	// prepared are the images it prepared (prepare.go); its end removes
-	// those no container runs.
-	prepared []preparedImage
+	// those no container runs. preparing counts, per app, the prepares
+	// under way.
+	prepared  []preparedImage
+	preparing map[string]int
 }
 
 // New makes an Agent, filling defaults.
@@ -128,7 +131,7 @@ func New(cfg Config) *Agent {
 		}
 	}
 	h, _ := os.Hostname()
-	return &Agent{cfg: cfg, log: cfg.Log, hostname: h, appLocks: map[string]chan struct{}{}, sessions: map[string]*session{},
+	return &Agent{cfg: cfg, log: cfg.Log, hostname: h, started: cfg.Now(), appLocks: map[string]chan struct{}{}, sessions: map[string]*session{},
 		execs: map[string]*execEntry{}, repairKick: make(chan struct{}, 1)}
 }
 
@@ -141,7 +144,7 @@ func (a *Agent) session(id string) *session {
 	defer a.mu.Unlock()
 	s := a.sessions[id]
 	if s == nil {
-		s = &session{valid: map[string]bool{}}
+		s = &session{valid: map[string]bool{}, preparing: map[string]int{}}
 		a.sessions[id] = s
 	}
 	s.seen = a.cfg.Now()

@@ -12,7 +12,8 @@ import (
 // serve kills itself with SIGKILL at the named step of a release, so tests
 // can interrupt a deploy exactly there, for real. A step is one of
 // release.go's crash points ("intent", "prepared", "root", "started",
-// "committed", "retained") or "progress:TEXT[|TEXT...][+DURATION]": the
+// "committed", "retained"), image mode's "pulled" (before the release),
+// a head start's "image prepared", or "progress:TEXT[|TEXT...][+DURATION]": the
 // first progress message containing one of the TEXTs, DURATION after it.
 const CrashEnv = "ND_AGENT_CRASH_AT"
 

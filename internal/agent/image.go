@@ -123,7 +123,8 @@ func (a *Agent) DeployImage(ctx context.Context, req proto.DeployImage, m *manif
 	}
 	// The image's ID in dockerd is known only once it is pulled, and the
 	// release records it: so the pull comes before the intent. A pulled
-	// image no generation runs goes with the next retain.
+	// image no generation runs goes with the next retain (or, if the agent
+	// dies here, with the sweep of its next start, leftovers.go).
 	// The layers and dockerd's unpacking of them are written back as
 	// they come, not by the container's create (writeback.go).
 	stopWriteback := a.writebackWhile()
@@ -135,6 +136,7 @@ func (a *Agent) DeployImage(ctx context.Context, req proto.DeployImage, m *manif
 	if err := ir.CheckImage(ctx, id, req.App, req.Package); err != nil {
 		return res, withCode(proto.CodeBadStream, fmt.Errorf("checking the pulled image: %w", err))
 	}
+	a.crashPoint("pulled")
 	state, err := a.loadState(req.App)
 	if err != nil {
 		return res, err

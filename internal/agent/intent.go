@@ -41,6 +41,22 @@ type intent struct {
 	StartedAt  time.Time `json:"startedAt"`
 }
 
+// release names the release in is the record of, for what it creates
+// outside the agent's state (deployspec.Spec.Release); "" for an unreadable
+// record.
+func (in *intent) release() string {
+	if in.StartedAt.IsZero() {
+		return ""
+	}
+	return in.StartedAt.UTC().Format(time.RFC3339Nano)
+}
+
+// ReleaseVolumeRemover is optionally implemented by a Runtime: it removes
+// the unused volumes a release created (deployspec.Spec.Release).
+type ReleaseVolumeRemover interface {
+	RemoveReleaseVolumes(ctx context.Context, app, release string) error
+}
+
 func (a *Agent) intentPath(app string) string {
 	return filepath.Join(a.appsDir(), app, "intent.json")
 }
@@ -135,13 +151,22 @@ func (a *Agent) reconcileLocked(ctx context.Context, app string, ensure bool) er
 				return err
 			}
 		}
-		if _, err := a.run(ctx, app, *cur, m, closure, envFiles, false, log); err != nil {
+		if _, err := a.run(ctx, app, *cur, m, closure, envFiles, false, "", log); err != nil {
 			return fmt.Errorf("repairing %s: running generation %d: %w", app, cur.Number, err)
 		}
 	} else if op, ok := a.cfg.Runtime.(Operator); ok {
 		// An interrupted first deploy: nothing of it may stay.
 		if err := op.Remove(ctx, app, false); err != nil && !errors.Is(err, ErrNoContainer) {
 			return fmt.Errorf("repairing %s: removing the containers of an unrecorded deploy: %w", app, err)
+		}
+	}
+	if in != nil && in.Generation != st.Current && in.release() != "" {
+		// The volumes the undone release created, once no container
+		// uses them: its own failure would have removed them.
+		if vr, ok := a.cfg.Runtime.(ReleaseVolumeRemover); ok {
+			if err := vr.RemoveReleaseVolumes(ctx, app, in.release()); err != nil {
+				return fmt.Errorf("repairing %s: %w", app, err)
+			}
 		}
 	}
 	a.retain(ctx, st)       // images the replaced containers used
@@ -205,12 +230,15 @@ func (a *Agent) RepairAll(ctx context.Context) map[string]error {
 }
 
 // repairLoop runs RepairAll when the agent starts and whenever kicked,
-// retrying failures (dockerd not up yet after a reboot, say) with backoff.
+// retrying failures (dockerd not up yet after a reboot, say) with backoff,
+// and, once dockerd answers, sweeps what interrupted pushes left
+// (leftovers.go).
 func (a *Agent) repairLoop(ctx context.Context) {
 	if a.cfg.Runtime == nil {
 		return
 	}
 	wait := time.Second
+	swept := false
 	for {
 		pending := false
 		if p, ok := a.cfg.Runtime.(Pinger); ok && p.Ping(ctx) != nil {
@@ -219,6 +247,10 @@ func (a *Agent) repairLoop(ctx context.Context) {
 			for app, err := range a.RepairAll(ctx) {
 				a.log.Warn("repair failed; retrying", "app", app, "error", err, "in", wait)
 				pending = true
+			}
+			if !swept {
+				a.sweepLeftovers(ctx)
+				swept = true
 			}
 		}
 		if !pending {

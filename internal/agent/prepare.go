@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nd-project/nd/internal/manifest"
@@ -70,17 +71,44 @@ func (a *Agent) handlePrepareImage(ctx context.Context, c *call) error {
 	ctx, cancel := context.WithTimeout(ctx, prepareTimeout)
 	defer cancel()
 	start := a.cfg.Now()
+	// The session holds the app from before the image exists, so that the
+	// sweep of leftovers (leftovers.go) never takes it for one.
+	s := a.session(req.Session)
+	s.mu.Lock()
+	s.preparing[app]++
+	s.mu.Unlock()
 	id, err := pr.PrepareImage(ctx, m, req.Package, req.Layer)
+	s.mu.Lock()
+	if s.preparing[app]--; s.preparing[app] == 0 {
+		delete(s.preparing, app)
+	}
+	if err == nil {
+		s.prepared = append(s.prepared, preparedImage{app: app, id: id})
+	}
+	s.mu.Unlock()
 	if err != nil {
 		return withCode(proto.CodeDeploy, fmt.Errorf("preparing the image of %s: %w", req.Package, err))
 	}
-	s := a.session(req.Session)
-	s.mu.Lock()
-	s.prepared = append(s.prepared, preparedImage{app: app, id: id})
-	s.mu.Unlock()
 	a.log.Info("image prepared", "app", app, "package", req.Package, "image", id,
 		"took", a.cfg.Now().Sub(start).Round(time.Millisecond))
+	a.crashPoint("image prepared")
 	return c.reply(&proto.PreparedImage{ImageID: id})
+}
+
+// holdsImages reports whether a live session prepares or prepared an
+// image of app that its end has not yet dealt with.
+func (a *Agent) holdsImages(app string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, s := range a.sessions {
+		s.mu.Lock()
+		held := s.preparing[app] > 0 || slices.ContainsFunc(s.prepared, func(p preparedImage) bool { return p.app == app })
+		s.mu.Unlock()
+		if held {
+			return true
+		}
+	}
+	return false
 }
 
 // dropPrepared removes, in the background, the prepared images that no

@@ -99,7 +99,7 @@ func (a *Agent) release(ctx context.Context, st *appState, rel release, progress
 	} else if rel.Describe != nil {
 		progress("deploy", rel.Describe(g.Number))
 	}
-	r, err := a.run(ctx, app, g, rel.Manifest, rel.Closure, envFiles, rel.Force, progress)
+	r, err := a.run(ctx, app, g, rel.Manifest, rel.Closure, envFiles, rel.Force, in.release(), progress)
 	if err != nil {
 		err = withCode(proto.CodeDeploy, fmt.Errorf("deploying %s generation %d: %w", app, g.Number, err))
 		if same {
@@ -178,13 +178,13 @@ func (a *Agent) retainAfterDrain(app string) {
 }
 
 // run makes the runtime run generation g of app.
-func (a *Agent) run(ctx context.Context, app string, g proto.Generation, m *manifest.Manifest, closure, envFiles []string, force bool, progress func(stage, msg string)) (DeployResult, error) {
+func (a *Agent) run(ctx context.Context, app string, g proto.Generation, m *manifest.Manifest, closure, envFiles []string, force bool, release string, progress func(stage, msg string)) (DeployResult, error) {
 	if a.cfg.Runtime == nil {
 		return DeployResult{}, codef(proto.CodeDeploy, "nd-agent has no container runtime configured")
 	}
 	// The one shape the deploy takes from here down to Docker.
 	spec := deployspec.Spec{App: app, Package: g.Package, Manifest: m, Closure: closure, Generation: g.Number,
-		Force: force, EnvFiles: envFiles, Progress: progress}
+		Force: force, EnvFiles: envFiles, Progress: progress, Release: release}
 	if g.Mode == manifest.ModeImage {
 		ir, ok := a.cfg.Runtime.(ImageRuntime)
 		if !ok {

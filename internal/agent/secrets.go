@@ -86,6 +86,12 @@ func (a *Agent) secretFiles(app, hash string) ([]string, error) {
 // pruneSecrets removes the secret sets of st.App that no recorded
 // generation uses (and that are not fresh uploads of a pending push).
 func (a *Agent) pruneSecrets(st *appState) {
+	a.pruneSecretsBefore(st, a.cfg.Now().Add(-secretsMinAge))
+}
+
+// pruneSecretsBefore removes the secret sets of st.App that no recorded
+// generation uses and that were uploaded before t.
+func (a *Agent) pruneSecretsBefore(st *appState, t time.Time) {
 	root := filepath.Join(a.appsDir(), st.App, "secrets")
 	ents, err := os.ReadDir(root)
 	if err != nil {
@@ -95,12 +101,11 @@ func (a *Agent) pruneSecrets(st *appState) {
 	for _, g := range st.Generations {
 		used[g.Secrets] = true
 	}
-	now := a.cfg.Now()
 	for _, e := range ents {
 		if used[e.Name()] {
 			continue
 		}
-		if fi, err := e.Info(); err == nil && now.Sub(fi.ModTime()) < secretsMinAge {
+		if fi, err := e.Info(); err == nil && !fi.ModTime().Before(t) {
 			continue
 		}
 		a.log.Debug("removing unused secrets", "app", st.App, "set", e.Name())
@@ -129,11 +134,18 @@ func (a *Agent) forgetFailedFirst(ctx context.Context, app, secrets string) {
 	if secrets != "" && proto.ValidSecretsHash(secrets) {
 		os.RemoveAll(SecretsDir(a.cfg.StateDir, app, secrets))
 	}
+	a.forgetUndeployedLocked(ctx, app)
+}
+
+// forgetUndeployedLocked removes, under app's lock, what an app with no
+// generation has besides its secrets sets: its images, saved image-mode
+// manifests and image records, and its then empty directories.
+func (a *Agent) forgetUndeployedLocked(ctx context.Context, app string) {
 	// With no generation to roll back to, none of the app's images is
 	// needed (one that a container uses stays).
 	if ir, ok := a.cfg.Runtime.(ImageRuntime); ok {
 		if err := ir.PruneImages(ctx, app, nil); err != nil {
-			a.log.Warn("removing images of a failed first deploy", "app", app, "error", err)
+			a.log.Warn("removing images of an app with no generation", "app", app, "error", err)
 		}
 	}
 	// Saved manifests and image blob records are only of image-mode

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -166,16 +167,18 @@ func (e *deployEnv) waitSettled(t *testing.T, url, want string) {
 	}
 }
 
-// waitNothingOf waits until app has no container, generation, GC root or
-// intent record on the droplet.
+// waitNothingOf waits until app has no container, volume, generation, GC
+// root, intent record, image, image record or secrets on the droplet.
 func (e *deployEnv) waitNothingOf(t *testing.T, app string) {
 	t.Helper()
 	ctx := context.Background()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		ps, _ := e.d.Exec(ctx, "docker", "-H", "unix:///run/docker.sock", "ps", "-aq", "--filter", "label=nd.app="+app)
-		rest, _ := e.d.Exec(ctx, "sh", "-c", "find /nix/var/nix/gcroots/nd-agent/"+app+" -mindepth 1 2>/dev/null; test -e /var/lib/nd-agent/apps/"+app+"/intent.json && echo intent.json; grep -l '\"number\"' /var/lib/nd-agent/apps/"+app+"/state.json 2>/dev/null; true")
-		why := strings.TrimSpace(string(ps) + string(rest))
+		rest, _ := e.d.Exec(ctx, "sh", "-c", "find /nix/var/nix/gcroots/nd-agent/"+app+" /var/lib/nd-agent/apps/"+app+"/images /var/lib/nd-agent/apps/"+app+"/secrets -mindepth 1 2>/dev/null; test -e /var/lib/nd-agent/apps/"+app+"/intent.json && echo intent.json; grep -l '\"number\"' /var/lib/nd-agent/apps/"+app+"/state.json 2>/dev/null; true")
+		imgs, _ := e.d.Exec(ctx, "docker", "-H", "unix:///run/docker.sock", "images", "-q", "nd/"+app)
+		vols, _ := e.d.Exec(ctx, "docker", "-H", "unix:///run/docker.sock", "volume", "ls", "-q", "--filter", "label=nd.app="+app)
+		why := strings.TrimSpace(string(ps) + string(rest) + string(imgs) + string(vols))
 		if why == "" {
 			return
 		}
@@ -300,11 +303,26 @@ func TestKillAgentDuringRelease(t *testing.T) {
 			push := func(v string) (int, string, string) {
 				return e.push(t, append(append([]string{}, flags...), e.d.Name, cfgs[v])...)
 			}
-			if mode == "deploy" {
-				// A first deploy killed on probation leaves nothing.
-				e.restartAgent(t, "progress:starting container+1s")
-				if code, _, _ := push("v1"); code == 0 {
-					t.Fatal("the first deploy succeeded although the agent was killed")
+			// A first deploy with a secret killed on probation (within its
+			// release) or before its release began, once dockerd holds its
+			// image (the head start's or the pulled one), leaves nothing.
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "s.env"), []byte("TOKEN=s3cr3t\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			withSecret := versionedApp(t, dir, "v1", slowStart+`
+  docker.environmentFiles = [ "s.env" ];`)
+			var firsts []string
+			switch mode {
+			case "deploy":
+				firsts = []string{"progress:starting container+1s", "image prepared"}
+			case "image":
+				firsts = []string{"pulled"}
+			}
+			for _, step := range firsts {
+				e.restartAgent(t, step)
+				if code, _, _ := e.push(t, append(append([]string{}, flags...), e.d.Name, withSecret)...); code == 0 {
+					t.Fatalf("step %s: the first deploy succeeded although the agent was killed", step)
 				}
 				e.restartAgent(t, "")
 				e.waitNothingOf(t, "upd")

@@ -56,6 +56,10 @@ type Spec struct {
 	DrainTime time.Duration
 	// Progress, if set, hears about each step (stage, message).
 	Progress func(stage, message string)
+	// Release names the agent's release the deploy is part of: the
+	// volumes it creates carry it, so that the repair of an interrupted
+	// release removes exactly those.
+	Release string
 }
 
 // Progressf reports a step to Progress, if set.

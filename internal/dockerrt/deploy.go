@@ -28,6 +28,9 @@ const (
 	LabelGeneration = "nd.generation"
 	LabelMode       = "nd.mode"
 	LabelManaged    = "nd.managed"
+	// LabelRelease, on a volume, names the release that created it
+	// (deployspec.Spec.Release).
+	LabelRelease = "nd.release"
 	// LabelSpec is a hash of everything that decides what runs (image, env,
 	// mounts, ports, ...), so a redeploy of the same thing changes nothing.
 	LabelSpec = "nd.spec"
@@ -162,7 +165,7 @@ func (r *Runtime) Deploy(ctx context.Context, spec deployspec.Spec) (res DeployR
 			spec.Progressf("volume", "%s", v.Note)
 		}
 	}
-	newVols, err := r.createVolumes(ctx, spec.App, vols)
+	newVols, err := r.createVolumes(ctx, spec.App, spec.Release, vols)
 	for _, v := range newVols {
 		spec.Progressf("volume", "created volume %s", v)
 	}

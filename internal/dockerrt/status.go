@@ -320,6 +320,33 @@ func (r *Runtime) Exec(ctx context.Context, app string, cmd []string, stdin io.R
 	return ins.ExitCode, nil
 }
 
+// ImageApps returns the apps dockerd holds nd images of (repository
+// nd/<app>, labelled with the app), in order: the agent's sweep after a
+// restart looks among them for what interrupted pushes left.
+func (r *Runtime) ImageApps(ctx context.Context) ([]string, error) {
+	imgs, err := r.c.ImageList(ctx, dimage.ListOptions{Filters: filters.NewArgs(filters.Arg("label", LabelApp))})
+	if err != nil {
+		return nil, fmt.Errorf("listing nd images: %w", err)
+	}
+	seen := map[string]bool{}
+	var apps []string
+	for _, im := range imgs {
+		app := im.Labels[LabelApp]
+		if seen[app] || !manifest.ValidName(app) {
+			continue
+		}
+		for _, tag := range im.RepoTags {
+			if strings.HasPrefix(tag, image.Repository(app)+":") {
+				seen[app] = true
+				apps = append(apps, app)
+				break
+			}
+		}
+	}
+	sort.Strings(apps)
+	return apps, nil
+}
+
 // PruneImages removes the app's nd images (repository nd/<app>) except those
 // with an ID in keep and those a container uses, and returns how many it
 // removed. The agent calls it after a deploy with the images of the

@@ -85,8 +85,8 @@ func (r *Runtime) volumeOwned(ctx context.Context, name, app, vol string) (owned
 }
 
 // createVolumes creates the volumes resolveVolumes found missing, labelled as
-// the app's, and returns their names.
-func (r *Runtime) createVolumes(ctx context.Context, app string, vols map[string]appVolume) ([]string, error) {
+// the app's (and release's, if not ""), and returns their names.
+func (r *Runtime) createVolumes(ctx context.Context, app, release string, vols map[string]appVolume) ([]string, error) {
 	var created []string
 	keys := make([]string, 0, len(vols))
 	for k := range vols {
@@ -101,8 +101,11 @@ func (r *Runtime) createVolumes(ctx context.Context, app string, vols map[string
 		if v.Note != "" {
 			r.log.Warn(v.Note)
 		}
-		_, err := r.c.VolumeCreate(ctx, volume.CreateOptions{Name: v.Name, Labels: map[string]string{
-			LabelApp: app, LabelVolume: k, LabelManaged: "true"}})
+		labels := map[string]string{LabelApp: app, LabelVolume: k, LabelManaged: "true"}
+		if release != "" {
+			labels[LabelRelease] = release
+		}
+		_, err := r.c.VolumeCreate(ctx, volume.CreateOptions{Name: v.Name, Labels: labels})
 		if err != nil {
 			return created, fmt.Errorf("creating volume %s: %w", v.Name, err)
 		}
@@ -110,6 +113,32 @@ func (r *Runtime) createVolumes(ctx context.Context, app string, vols map[string
 		created = append(created, v.Name)
 	}
 	return created, nil
+}
+
+// RemoveReleaseVolumes removes the volumes of app that release created
+// (LabelRelease) and no container uses: the repair of a release that was
+// interrupted and undone leaves no more than the release's own failure
+// would have.
+func (r *Runtime) RemoveReleaseVolumes(ctx context.Context, app, release string) error {
+	vs, err := r.c.VolumeList(ctx, volume.ListOptions{Filters: filters.NewArgs(filters.Arg("label", LabelApp+"="+app),
+		filters.Arg("label", LabelManaged+"=true"), filters.Arg("label", LabelRelease+"="+release))})
+	if err != nil {
+		return fmt.Errorf("listing volumes of %s: %w", app, err)
+	}
+	for _, v := range vs.Volumes {
+		cs, err := r.c.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("volume", v.Name))})
+		if err != nil {
+			return fmt.Errorf("listing containers using volume %s: %w", v.Name, err)
+		}
+		if len(cs) > 0 {
+			continue
+		}
+		if err := r.c.VolumeRemove(ctx, v.Name, false); err != nil && !cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("removing volume %s: %w", v.Name, err)
+		}
+		r.log.Info("removed volume of an undone release", "volume", v.Name)
+	}
+	return nil
 }
 
 // removableVolumes lists the volumes labelled as app's, and refuses if a

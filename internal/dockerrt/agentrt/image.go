@@ -13,6 +13,7 @@ import (
 var (
 	_ agent.ImageRuntime  = (*Runtime)(nil)
 	_ agent.ImagePreparer = (*Runtime)(nil)
+	_ agent.ImageLister   = (*Runtime)(nil)
 )
 
 // Wrap makes the agent's Runtime of rt without checking that dockerd
@@ -60,4 +61,9 @@ func (r *Runtime) RemoveImageIfUnused(ctx context.Context, app, id string) {
 func (r *Runtime) PruneImages(ctx context.Context, app string, keep []string) error {
 	_, err := r.rt.PruneImages(ctx, app, keep...)
 	return err
+}
+
+// ImageApps implements agent.ImageLister.
+func (r *Runtime) ImageApps(ctx context.Context) ([]string, error) {
+	return r.rt.ImageApps(ctx)
 }

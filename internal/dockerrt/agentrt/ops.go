@@ -14,8 +14,9 @@ import (
 )
 
 var (
-	_ agent.Operator   = (*Runtime)(nil)
-	_ agent.ExecStream = (*dockerrt.ExecStream)(nil)
+	_ agent.Operator             = (*Runtime)(nil)
+	_ agent.ReleaseVolumeRemover = (*Runtime)(nil)
+	_ agent.ExecStream           = (*dockerrt.ExecStream)(nil)
 )
 
 // noApp turns dockerrt's ErrNoApp into the agent's ErrNoContainer.
@@ -84,4 +85,9 @@ func (r *Runtime) Exec(ctx context.Context, app string, s agent.ExecSpec) (agent
 // Remove implements agent.Operator.
 func (r *Runtime) Remove(ctx context.Context, app string, volumes bool) error {
 	return noApp(r.rt.Remove(ctx, app, volumes))
+}
+
+// RemoveReleaseVolumes implements agent.ReleaseVolumeRemover.
+func (r *Runtime) RemoveReleaseVolumes(ctx context.Context, app, release string) error {
+	return r.rt.RemoveReleaseVolumes(ctx, app, release)
 }
