@@ -25,6 +25,7 @@ func newRuntime(ctx context.Context, cfg agent.RuntimeConfig) (agent.Runtime, er
 	opts := dockerrt.Options{Log: cfg.Log, StoreRoot: cfg.StoreRoot, Registry: cfg.Registry}
 	if _, err := exec.LookPath("iptables-restore"); err == nil {
 		opts.Ports = portswitch.New(portswitch.Options{})
+		opts.Relay6 = portswitch.NewRelay6(cfg.Log)
 		if _, err := exec.LookPath("ip6tables-restore"); err == nil {
 			opts.Ports6 = portswitch.New(portswitch.Options{IPv6: true})
 		}

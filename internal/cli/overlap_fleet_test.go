@@ -344,3 +344,47 @@ func TestOverlapIPv6(t *testing.T) {
 		t.Errorf("routes %q, want one to %s", st.Apps[0].Container.Routes, want)
 	}
 }
+
+// TestIPv6ClientOfIPv4App: with Docker's IPv6 off (its default) containers
+// have no IPv6 address, and an IPv6 client of a published port (here the
+// droplet's own [::1]) reaches the app through the agent's relay, as it did
+// through Docker's userland proxy, before and after an update, while no
+// deploy refuses the port the app's relay holds, and after an agent restart.
+// After rm it is refused.
+func TestIPv6ClientOfIPv4App(t *testing.T) {
+	e := newDeployEnv(t, fleet.Options{Nix: true})
+	ctx := context.Background()
+	dir := t.TempDir()
+	const port = 8098
+	curl := func(host string) (string, error) {
+		out, err := e.d.Exec(ctx, "curl", "-sS", "-g", "-m", "5", fmt.Sprintf("http://%s:%d/", host, port))
+		return strings.TrimSpace(string(out)), err
+	}
+	for _, v := range []string{"v1", "v2"} {
+		if code, _, _ := e.push(t, e.d.Name, bootingApp(t, dir, "zd7", port, "overlap", v, false)); code != 0 {
+			t.Fatalf("deploying %s exited %d", v, code)
+		}
+		for _, host := range []string{"[::1]", "127.0.0.1"} {
+			if got, err := curl(host); got != v {
+				t.Errorf("after deploying %s, %s answered %q (%v)", v, host, got, err)
+			}
+		}
+	}
+	// A restarted agent relays again (its port sweep routes every app).
+	e.restartAgent(t, "")
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		got, err := curl("[::1]")
+		if got == "v2" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after an agent restart, [::1] answered %q (%v)", got, err)
+		}
+	}
+	if code, _, _ := e.nd(t, ctx, "rm", e.d.Name, "zd7"); code != 0 {
+		t.Fatalf("rm exited %d", code)
+	}
+	if got, err := curl("[::1]"); err == nil {
+		t.Errorf("after rm, [::1] answered %q", got)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/hashicorp/go-hclog"
 	"github.com/nd-project/nd/internal/imagereg"
+	"github.com/nd-project/nd/internal/portswitch"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -59,9 +60,10 @@ type Runtime struct {
 	c      Client
 	log    hclog.Logger
 	opts   Options
-	ports  PortSwitch // nil: Docker publishes ports itself
-	ports6 PortSwitch // IPv6; nil: containers' IPv6 addresses are not routed
-	drains drains     // replaced containers draining in the background
+	ports  PortSwitch         // nil: Docker publishes ports itself
+	ports6 PortSwitch         // IPv6; nil: containers' IPv6 addresses are not routed
+	relay6 *portswitch.Relay6 // nil: IPv6 clients of unrouted ports are refused
+	drains drains             // replaced containers draining in the background
 }
 
 // Options configure a Runtime; the zero value is fine.
@@ -80,6 +82,9 @@ type Options struct {
 	// Ports6, with Ports, routes the ports to containers' IPv6 addresses
 	// (Docker with ipv6 on): portswitch.Options.IPv6.
 	Ports6 PortSwitch
+	// Relay6, with Ports, relays IPv6 clients of published TCP ports that
+	// no IPv6 rule routes to the IPv4 route, as Docker's proxy did.
+	Relay6 *portswitch.Relay6
 	// Registry is the agent's loopback registry through which every image
 	// reaches dockerd (see image.go); nil: no image can be loaded.
 	Registry *imagereg.Registry
@@ -93,6 +98,7 @@ func New(c Client, opts Options) *Runtime {
 	r := &Runtime{c: c, log: opts.Log, opts: opts, ports: opts.Ports}
 	if opts.Ports != nil {
 		r.ports6 = opts.Ports6
+		r.relay6 = opts.Relay6
 	}
 	return r
 }

@@ -3,6 +3,7 @@ package dockerrt
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/nd-project/nd/internal/deployspec"
 	"github.com/nd-project/nd/internal/manifest"
+	"github.com/nd-project/nd/internal/portswitch"
 )
 
 // DefaultDrainTime is how long an overlap deploy leaves the old container
@@ -158,9 +160,9 @@ func (r *Runtime) routeLive(ctx context.Context, app, id string) error {
 	if err != nil {
 		return fmt.Errorf("routing ports of %s: %w", app, err)
 	}
+	var rt6 portswitch.Route
 	if r.ports6 != nil {
-		rt6, err := r.routeTo(ctx, &ci, true)
-		if err != nil {
+		if rt6, err = r.routeTo(ctx, &ci, true); err != nil {
 			return fmt.Errorf("routing IPv6 ports of %s: %w", app, err)
 		}
 		// IPv6 first: the IPv4 rules are the ones every client has.
@@ -168,5 +170,26 @@ func (r *Runtime) routeLive(ctx context.Context, app, id string) error {
 			return err
 		}
 	}
-	return r.ports.Set(ctx, app, rt)
+	if err := r.ports.Set(ctx, app, rt); err != nil {
+		return err
+	}
+	if r.relay6 != nil {
+		r.relay6.Set(app, relayed(rt, rt6))
+	}
+	return nil
+}
+
+// relayed returns the host ports of rt that IPv6 clients reach only through
+// the relay: TCP, published on every address, with no IPv6 rule in rt6.
+func relayed(rt, rt6 portswitch.Route) []int {
+	var ps []int
+	for _, b := range rt.Bindings {
+		if b.Protocol != "tcp" || b.HostIP != "" || slices.ContainsFunc(rt6.Bindings, func(b6 portswitch.Binding) bool {
+			return b6.Protocol == "tcp" && b6.HostPort == b.HostPort
+		}) {
+			continue
+		}
+		ps = append(ps, b.HostPort)
+	}
+	return ps
 }

@@ -190,7 +190,8 @@ func (r *Runtime) checkPorts(app string, ports []manifest.Port, cur *container.I
 	if r.ports6 != nil {
 		var bs6 []portswitch.Binding
 		for _, b := range bs {
-			if b.HostIP == "" {
+			// (The app's own relay holds [::]:PORT.)
+			if b.HostIP == "" && (r.relay6 == nil || b.Protocol != "tcp" || !r.relay6.Holds(app, b.HostPort)) {
 				bs6 = append(bs6, b)
 			}
 		}
@@ -205,6 +206,9 @@ func (r *Runtime) checkPorts(app string, ports []manifest.Port, cur *container.I
 func (r *Runtime) clearPorts(ctx context.Context, app string) error {
 	if r.ports == nil {
 		return nil
+	}
+	if r.relay6 != nil {
+		r.relay6.Set(app, nil)
 	}
 	if r.ports6 != nil {
 		if err := r.ports6.Set(ctx, app, portswitch.Route{}); err != nil {
