@@ -322,7 +322,9 @@ func (r *Runtime) finishDrain(ctx context.Context, app, id string) {
 		return
 	}
 	r.log.Info("finishing the drain of a replaced container", "app", app, "container", id[:12])
-	r.drain(ctx, &old, 0)
+	// As a drain job: a deploy or rm of the app that comes meanwhile waits
+	// for it (endDrain) instead of racing its removal.
+	r.startDrain(app, &old, 0)
 }
 
 // syncPorts routes the app's ports to its live container if that runs and
