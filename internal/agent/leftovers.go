@@ -79,19 +79,6 @@ func (a *Agent) sweepApp(ctx context.Context, app string) {
 		a.forgetUndeployedLocked(ctx, app)
 		return
 	}
-	// What retain keeps after a release: the images of kept image-mode
-	// generations and those a container uses.
-	ir, ok := a.cfg.Runtime.(ImageRuntime)
-	if !ok {
-		return
-	}
-	var keep []string
-	for _, g := range st.Generations {
-		if g.Mode == manifest.ModeImage {
-			keep = append(keep, g.ImageID)
-		}
-	}
-	if err := ir.PruneImages(ctx, app, keep); err != nil && !errors.Is(err, context.Canceled) {
-		a.log.Warn("removing images no generation runs", "app", app, "error", err)
-	}
+	// The images retain keeps after a release.
+	a.pruneImages(ctx, st)
 }

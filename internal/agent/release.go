@@ -241,11 +241,9 @@ func (a *Agent) generationManifest(ctx context.Context, app string, g proto.Gene
 func (a *Agent) retain(ctx context.Context, st *appState) {
 	roots := map[string]bool{}
 	manifests := map[string]bool{}
-	var images []string
 	for _, g := range st.Generations {
 		if g.Mode == manifest.ModeImage {
 			manifests[filepath.Base(g.Package)+".json"] = true
-			images = append(images, g.ImageID)
 		} else {
 			roots[strconv.Itoa(g.Number)] = true
 		}
@@ -267,13 +265,26 @@ func (a *Agent) retain(ctx context.Context, st *appState) {
 		}
 	}
 	a.pruneSecrets(st)
-	if ir, ok := a.cfg.Runtime.(ImageRuntime); ok {
-		// Images of host-store generations are not kept: they are made
-		// again from the store in a moment.
-		if err := ir.PruneImages(ctx, st.App, images); err != nil && !errors.Is(err, context.Canceled) {
-			a.log.Warn("pruning images failed", "app", st.App, "error", err)
-		}
-	}
+	a.pruneImages(ctx, st)
 	// The image store's blobs follow the kept generations of every app.
 	a.collectBlobs()
+}
+
+// pruneImages removes st.App's images but those of its kept image-mode
+// generations and those a container uses. Images of host-store generations
+// are not kept: they are made again from the store in a moment.
+func (a *Agent) pruneImages(ctx context.Context, st *appState) {
+	ir, ok := a.cfg.Runtime.(ImageRuntime)
+	if !ok {
+		return
+	}
+	var keep []string
+	for _, g := range st.Generations {
+		if g.Mode == manifest.ModeImage {
+			keep = append(keep, g.ImageID)
+		}
+	}
+	if err := ir.PruneImages(ctx, st.App, keep); err != nil && !errors.Is(err, context.Canceled) {
+		a.log.Warn("pruning images failed", "app", st.App, "error", err)
+	}
 }

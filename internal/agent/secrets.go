@@ -143,11 +143,7 @@ func (a *Agent) forgetFailedFirst(ctx context.Context, app, secrets string) {
 func (a *Agent) forgetUndeployedLocked(ctx context.Context, app string) {
 	// With no generation to roll back to, none of the app's images is
 	// needed (one that a container uses stays).
-	if ir, ok := a.cfg.Runtime.(ImageRuntime); ok {
-		if err := ir.PruneImages(ctx, app, nil); err != nil {
-			a.log.Warn("removing images of an app with no generation", "app", app, "error", err)
-		}
-	}
+	a.pruneImages(ctx, &appState{App: app})
 	// Saved manifests and image blob records are only of image-mode
 	// generations, and there is none; the blobs go with the next collection.
 	os.RemoveAll(filepath.Dir(a.imageManifestPath(app, "x")))
