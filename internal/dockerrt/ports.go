@@ -295,13 +295,17 @@ func (r *Runtime) syncAllPorts(ctx context.Context, finishDrains bool) bool {
 		r.log.Info("listing containers for port routes and unfinished drains; trying again", "error", err)
 		return false
 	}
+	// The drains first, as drain jobs (two inspects each; the stop, which
+	// takes its grace period, runs in the background): once the sweep
+	// shows the app routed, an rm or deploy of it waits for its drain.
 	for _, c := range cs {
-		app := c.Labels[LabelApp]
-		if containsName(c.Names, ContainerName(app)) {
-			r.syncPorts(ctx, app)
+		if app := c.Labels[LabelApp]; finishDrains && containsName(c.Names, prevName(app)) {
+			r.finishDrain(ctx, app, c.ID)
 		}
-		if finishDrains && containsName(c.Names, prevName(app)) {
-			go r.finishDrain(ctx, app, c.ID) // a stop takes its grace period; routes must not wait
+	}
+	for _, c := range cs {
+		if app := c.Labels[LabelApp]; containsName(c.Names, ContainerName(app)) {
+			r.syncPorts(ctx, app)
 		}
 	}
 	return true

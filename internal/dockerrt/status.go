@@ -252,7 +252,7 @@ func (r *Runtime) Remove(ctx context.Context, app string, volumes bool) error {
 		all = append(all, cur)
 	}
 	for _, ci := range all {
-		if err := r.removeContainer(ctx, ci.ID); err != nil {
+		if err := r.c.ContainerRemove(ctx, ci.ID, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
 			return fmt.Errorf("removing %s: %w", strings.TrimPrefix(ci.Name, "/"), err)
 		}
 	}
@@ -384,27 +384,4 @@ func (r *Runtime) PruneImages(ctx context.Context, app string, keep ...string) (
 		n++
 	}
 	return n, nil
-}
-
-// removeContainer force-removes container id. If dockerd is removing it
-// already (a drain an earlier agent left, finished at this one's start), it
-// waits until the container is gone.
-func (r *Runtime) removeContainer(ctx context.Context, id string) error {
-	err := r.c.ContainerRemove(ctx, id, container.RemoveOptions{Force: true})
-	if err == nil || cerrdefs.IsNotFound(err) {
-		return nil
-	}
-	if !cerrdefs.IsConflict(err) {
-		return err
-	}
-	for {
-		if _, ierr := r.c.ContainerInspect(ctx, id); cerrdefs.IsNotFound(ierr) {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (waiting for it: %w)", err, ctx.Err())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }

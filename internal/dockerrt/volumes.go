@@ -126,17 +126,15 @@ func (r *Runtime) RemoveReleaseVolumes(ctx context.Context, app, release string)
 		return fmt.Errorf("listing volumes of %s: %w", app, err)
 	}
 	for _, v := range vs.Volumes {
-		cs, err := r.c.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("volume", v.Name))})
-		if err != nil {
-			return fmt.Errorf("listing containers using volume %s: %w", v.Name, err)
-		}
-		if len(cs) > 0 {
-			continue
-		}
-		if err := r.c.VolumeRemove(ctx, v.Name, false); err != nil && !cerrdefs.IsNotFound(err) {
+		// Not forced: dockerd refuses a volume a container uses.
+		err := r.c.VolumeRemove(ctx, v.Name, false)
+		switch {
+		case err == nil:
+			r.log.Info("removed volume of an undone release", "volume", v.Name)
+		case cerrdefs.IsNotFound(err), cerrdefs.IsConflict(err):
+		default:
 			return fmt.Errorf("removing volume %s: %w", v.Name, err)
 		}
-		r.log.Info("removed volume of an undone release", "volume", v.Name)
 	}
 	return nil
 }
