@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/nd-project/nd/internal/fleet"
+	"github.com/nd-project/nd/internal/portswitch"
 	"github.com/nd-project/nd/internal/testutil"
 )
 
@@ -132,14 +132,7 @@ func forwardSSH(t *testing.T, d *fleet.Droplet, addr string) int {
 					return
 				}
 				defer up.Close()
-				done := make(chan struct{})
-				go func() {
-					io.Copy(up, c)
-					up.(*net.TCPConn).CloseWrite()
-					close(done)
-				}()
-				io.Copy(c, up)
-				<-done
+				portswitch.Pipe(c.(*net.TCPConn), up.(*net.TCPConn))
 			}()
 		}
 	}()

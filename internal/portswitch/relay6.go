@@ -114,13 +114,19 @@ func (r *Relay6) relay(c net.Conn, target string) {
 		return
 	}
 	defer up.Close()
+	Pipe(c.(*net.TCPConn), up.(*net.TCPConn))
+}
+
+// Pipe copies between a and b, both ways, until both directions are done,
+// passing each end's half-close on to the other. The caller closes them.
+func Pipe(a, b *net.TCPConn) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		io.Copy(up, c)
-		up.(*net.TCPConn).CloseWrite()
+		io.Copy(b, a)
+		b.CloseWrite()
 	}()
-	io.Copy(c, up)
-	c.(*net.TCPConn).CloseWrite()
+	io.Copy(a, b)
+	a.CloseWrite()
 	<-done
 }
